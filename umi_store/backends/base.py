@@ -1,0 +1,96 @@
+"""The Backend protocol: storage primitives inside a transaction, no rules.
+
+The tiers (umi_store.tiers) hold every rule of SPEC §2 and call these primitives; each
+backend keeps its own SQL (or dicts) behind them. A transaction is atomic: if its body
+raises, nothing it did is kept and none of its events are published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
+
+from ..models import BlockType, ChangeEvent, Entity, EntityType, MemoryBlock, Tier, WorkingEntry
+
+
+class Tx(Protocol):
+    """One transaction, bound to one agent. Every method is one storage round trip."""
+
+    agent: str
+
+    async def core_get(self, block_type: BlockType) -> MemoryBlock | None: ...
+    async def core_list(self) -> list[MemoryBlock]: ...
+    async def core_put(self, block: MemoryBlock) -> None: ...
+    async def core_delete(self, block_type: BlockType) -> bool: ...
+
+    async def working_get(self, key: str) -> WorkingEntry | None:
+        """The stored entry, live or not: the tier decides what is expired."""
+    async def working_put(self, entry: WorkingEntry) -> None: ...
+    async def working_delete(self, key: str) -> bool: ...
+    async def working_list(self, prefix: str, now_ms: int, limit: int) -> list[WorkingEntry]:
+        """Live entries whose key starts with `prefix` (literal text), in key order."""
+    async def working_usage(self, now_ms: int | None, exclude_key: str | None) -> tuple[int, int]:
+        """(bytes, count) of entries live at now_ms (every stored entry when None)."""
+    async def working_delete_expired(self, now_ms: int) -> list[str]:
+        """Remove entries with expires_at_ms <= now_ms; return their keys in key order."""
+    async def working_clear(self) -> list[str]: ...
+
+    async def entity_get(self, entity_id: str) -> Entity | None: ...
+    async def entity_put(self, entity: Entity) -> None: ...
+    async def entity_delete(self, entity_id: str) -> bool: ...
+    async def entity_list(self, entity_type: EntityType | None, limit: int,
+                          offset: int) -> list[Entity]:
+        """Entities ordered by updated_at descending, then id."""
+    async def entity_count(self, entity_type: EntityType | None) -> int: ...
+    async def entity_search(self, folded_query: str, entity_type: EntityType | None,
+                            limit: int) -> list[Entity]:
+        """Entities whose casefolded name or content contains `folded_query` literally,
+        ordered by updated_at descending, then id."""
+
+    async def corrupt(self, tier: Tier, key: str) -> bool:
+        """Alter the stored bytes of one row without fixing its checksum (fault injection)."""
+
+    def emit(self, event: ChangeEvent) -> None:
+        """Queue a change event; it is published only if the transaction commits."""
+
+
+class Backend(Protocol):
+    """A storage engine: opens, closes, and hands out transactions."""
+
+    url: str
+    changes: ChangeHub
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+
+    def transaction(self, agent: str, *, write: bool) -> AbstractAsyncContextManager[Tx]:
+        """A transaction for `agent`. Writers are serialised; readers see committed data."""
+
+
+class ChangeHub:
+    """Fans committed change events out to in-process subscribers, per agent."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, set[asyncio.Queue[ChangeEvent]]] = defaultdict(set)
+
+    def publish(self, agent: str, events: list[ChangeEvent]) -> None:
+        for queue in self._queues.get(agent, ()):
+            for event in events:
+                queue.put_nowait(event)
+
+    def subscriber_count(self, agent: str) -> int:
+        return len(self._queues.get(agent, ()))
+
+    @asynccontextmanager
+    async def subscribe(self, agent: str) -> AsyncIterator[asyncio.Queue[ChangeEvent]]:
+        queue: asyncio.Queue[ChangeEvent] = asyncio.Queue()
+        self._queues[agent].add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues[agent].discard(queue)
+            if not self._queues[agent]:
+                del self._queues[agent]

@@ -1,0 +1,234 @@
+"""The simulator backend: plain dicts in memory, deterministic, with rollback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..integrity import checksum, verified, verified_text
+from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, BlockType, ChangeEvent, Entity, EntityType,
+                      MemoryBlock, Tier, WorkingEntry)
+from .base import ChangeHub
+
+_MISSING = object()
+
+
+@dataclass(slots=True)
+class _StoredEntity:
+    entity: Entity
+    checksum: int
+    name_folded: str
+    content_folded: str
+
+
+@dataclass(slots=True)
+class _AgentRows:
+    core: dict[BlockType, tuple[MemoryBlock, int]] = field(default_factory=dict)
+    working: dict[str, tuple[WorkingEntry, int]] = field(default_factory=dict)
+    entities: dict[str, _StoredEntity] = field(default_factory=dict)
+
+
+def entity_sort_key(entity: Entity) -> tuple[int, str]:
+    """The archival order on every backend: updated_at descending, then id."""
+    return (-entity.updated_at, entity.id)
+
+
+def _entity_checksum(entity: Entity) -> int:
+    return checksum(entity.content.encode())
+
+
+class SimTx:
+    """A transaction over the simulator's dicts; an undo log makes it atomic."""
+
+    def __init__(self, rows: _AgentRows, agent: str) -> None:
+        self.agent = agent
+        self._rows = rows
+        self._undo: list[tuple[dict, Any, Any]] = []
+        self.events: list[ChangeEvent] = []
+
+    def _set(self, table: dict, key: Any, value: Any) -> None:
+        self._undo.append((table, key, table.get(key, _MISSING)))
+        if value is _MISSING:
+            del table[key]
+        else:
+            table[key] = value
+
+    def rollback(self) -> None:
+        for table, key, previous in reversed(self._undo):
+            if previous is _MISSING:
+                table.pop(key, None)
+            else:
+                table[key] = previous
+        self._undo.clear()
+        self.events.clear()
+
+    def emit(self, event: ChangeEvent) -> None:
+        self.events.append(event)
+
+    # core
+    async def core_get(self, block_type: BlockType) -> MemoryBlock | None:
+        stored = self._rows.core.get(block_type)
+        return None if stored is None else _verified_block(*stored)
+
+    async def core_list(self) -> list[MemoryBlock]:
+        return [_verified_block(*self._rows.core[t]) for t in BLOCK_TYPES_IN_RENDER_ORDER
+                if t in self._rows.core]
+
+    async def core_put(self, block: MemoryBlock) -> None:
+        self._set(self._rows.core, block.block_type, (block, checksum(block.content.encode())))
+
+    async def core_delete(self, block_type: BlockType) -> bool:
+        if block_type not in self._rows.core:
+            return False
+        self._set(self._rows.core, block_type, _MISSING)
+        return True
+
+    # working
+    async def working_get(self, key: str) -> WorkingEntry | None:
+        stored = self._rows.working.get(key)
+        return None if stored is None else _verified_entry(*stored)
+
+    async def working_put(self, entry: WorkingEntry) -> None:
+        self._set(self._rows.working, entry.key, (entry, checksum(entry.value)))
+
+    async def working_delete(self, key: str) -> bool:
+        if key not in self._rows.working:
+            return False
+        self._set(self._rows.working, key, _MISSING)
+        return True
+
+    async def working_list(self, prefix: str, now_ms: int, limit: int) -> list[WorkingEntry]:
+        keys = sorted(k for k, (e, _) in self._rows.working.items()
+                      if k.startswith(prefix) and e.expires_at_ms > now_ms)
+        return [_verified_entry(*self._rows.working[k]) for k in keys[:limit]]
+
+    async def working_usage(self, now_ms: int | None, exclude_key: str | None) -> tuple[int, int]:
+        entries = [e for k, (e, _) in self._rows.working.items() if k != exclude_key
+                   and (now_ms is None or e.expires_at_ms > now_ms)]
+        return sum(e.size_bytes for e in entries), len(entries)
+
+    async def working_delete_expired(self, now_ms: int) -> list[str]:
+        keys = sorted(k for k, (e, _) in self._rows.working.items() if e.expires_at_ms <= now_ms)
+        for key in keys:
+            self._set(self._rows.working, key, _MISSING)
+        return keys
+
+    async def working_clear(self) -> list[str]:
+        keys = sorted(self._rows.working)
+        for key in keys:
+            self._set(self._rows.working, key, _MISSING)
+        return keys
+
+    # archival
+    async def entity_get(self, entity_id: str) -> Entity | None:
+        stored = self._rows.entities.get(entity_id)
+        return None if stored is None else _verified_entity(stored)
+
+    async def entity_put(self, entity: Entity) -> None:
+        stored = _StoredEntity(entity, _entity_checksum(entity), entity.name.casefold(),
+                               entity.content.casefold())
+        self._set(self._rows.entities, entity.id, stored)
+
+    async def entity_delete(self, entity_id: str) -> bool:
+        if entity_id not in self._rows.entities:
+            return False
+        self._set(self._rows.entities, entity_id, _MISSING)
+        return True
+
+    def _matching(self, entity_type: EntityType | None, query: str | None) -> list[_StoredEntity]:
+        return [s for s in self._rows.entities.values()
+                if (entity_type is None or s.entity.entity_type == entity_type)
+                and (query is None or query in s.name_folded or query in s.content_folded)]
+
+    async def entity_list(self, entity_type: EntityType | None, limit: int,
+                          offset: int) -> list[Entity]:
+        rows = sorted(self._matching(entity_type, None), key=lambda s: entity_sort_key(s.entity))
+        return [_verified_entity(s) for s in rows[offset:offset + limit]]
+
+    async def entity_count(self, entity_type: EntityType | None) -> int:
+        return len(self._matching(entity_type, None))
+
+    async def entity_search(self, folded_query: str, entity_type: EntityType | None,
+                            limit: int) -> list[Entity]:
+        rows = sorted(self._matching(entity_type, folded_query),
+                      key=lambda s: entity_sort_key(s.entity))
+        return [_verified_entity(s) for s in rows[:limit]]
+
+    async def corrupt(self, tier: Tier, key: str) -> bool:
+        if tier is Tier.CORE:
+            stored = self._rows.core.get(BlockType(key))
+            if stored is None:
+                return False
+            block, sum_ = stored
+            self._set(self._rows.core, block.block_type,
+                      (replace(block, content=_flip_text(block.content)), sum_))
+        elif tier is Tier.WORKING:
+            stored = self._rows.working.get(key)
+            if stored is None:
+                return False
+            entry, sum_ = stored
+            self._set(self._rows.working, key, (replace(entry, value=_flip_bytes(entry.value)), sum_))
+        else:
+            stored = self._rows.entities.get(key)
+            if stored is None:
+                return False
+            damaged = replace(stored.entity, content=_flip_text(stored.entity.content))
+            self._set(self._rows.entities, key, replace(stored, entity=damaged))
+        return True
+
+
+def _flip_bytes(data: bytes) -> bytes:
+    if not data:
+        return b"\x00"
+    return bytes([data[0] ^ 0x01]) + data[1:]
+
+
+def _flip_text(text: str) -> str:
+    return _flip_bytes(text.encode()).decode("utf-8", errors="replace")
+
+
+def _verified_block(block: MemoryBlock, sum_: int) -> MemoryBlock:
+    verified_text(block.content, sum_, f"core block {block.block_type}")
+    return block
+
+
+def _verified_entry(entry: WorkingEntry, sum_: int) -> WorkingEntry:
+    verified(entry.value, sum_, f"working key {entry.key!r}")
+    return entry
+
+
+def _verified_entity(stored: _StoredEntity) -> Entity:
+    verified_text(stored.entity.content, stored.checksum, f"entity {stored.entity.id}")
+    return stored.entity
+
+
+class SimBackend:
+    """In-memory storage for the simulator. Same semantics as SQLite and Postgres."""
+
+    def __init__(self, url: str = "sim://") -> None:
+        self.url = url
+        self.changes = ChangeHub()
+        self._agents: dict[str, _AgentRows] = {}
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    @asynccontextmanager
+    async def transaction(self, agent: str, *, write: bool) -> AsyncIterator[SimTx]:
+        async with self._lock:
+            tx = SimTx(self._agents.setdefault(agent, _AgentRows()), agent)
+            try:
+                yield tx
+            except BaseException:
+                tx.rollback()
+                raise
+            events = list(tx.events)
+        if events:
+            self.changes.publish(agent, events)

@@ -1,0 +1,11 @@
+"""Deterministic simulation testing: seeded rng, simulated clock, fault injection."""
+
+from .clock import Clock, SimClock, SystemClock
+from .config import SimConfig, parse_seed
+from .faults import FAULT_TARGET_KINDS, FaultConfig, FaultInjector, FaultType, OpKind
+from .rng import DeterministicRng
+
+__all__ = [
+    "Clock", "SimClock", "SystemClock", "SimConfig", "parse_seed", "DeterministicRng",
+    "FaultConfig", "FaultInjector", "FaultType", "OpKind", "FAULT_TARGET_KINDS",
+]

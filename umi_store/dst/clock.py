@@ -1,0 +1,68 @@
+"""Clocks: all time in umi_store flows from one of these (SPEC §3)."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from typing import Protocol
+
+from ..constants import DST_EPOCH_MS, DST_TIME_ADVANCE_MS_MAX
+from ..errors import InvalidInputError
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int: ...
+
+    async def sleep(self, ms: int) -> None: ...
+
+
+class SystemClock:
+    """Wall-clock time, for production use."""
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+    async def sleep(self, ms: int) -> None:
+        await asyncio.sleep(max(0, ms) / 1000)
+
+
+class SimClock:
+    """Simulated milliseconds from a fixed epoch; moves only when told, never backwards."""
+
+    def __init__(self, start_ms: int = DST_EPOCH_MS) -> None:
+        if start_ms < 0:
+            raise InvalidInputError(f"clock start {start_ms} is negative")
+        self._now_ms = start_ms
+        self._sleepers: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._sequence = itertools.count()
+
+    def now_ms(self) -> int:
+        return self._now_ms
+
+    def advance(self, ms: int) -> int:
+        """Move the clock forward by `ms` and wake every sleeper whose deadline passed."""
+        if not isinstance(ms, int) or ms < 0:
+            raise InvalidInputError(f"the clock moves forward only; cannot advance by {ms!r} ms")
+        if ms > DST_TIME_ADVANCE_MS_MAX:
+            raise InvalidInputError(
+                f"cannot advance by {ms} ms at once; the limit is {DST_TIME_ADVANCE_MS_MAX}")
+        before = self._now_ms
+        self._now_ms += ms
+        while self._sleepers and self._sleepers[0][0] <= self._now_ms:
+            _, _, waiter = heapq.heappop(self._sleepers)
+            if not waiter.done():
+                waiter.set_result(None)
+        assert self._now_ms >= before, "the clock never goes backwards"
+        return self._now_ms
+
+    async def sleep(self, ms: int) -> None:
+        """Wait until the clock has been advanced past now + ms."""
+        deadline = self._now_ms + max(0, ms)
+        if deadline <= self._now_ms:
+            await asyncio.sleep(0)
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (deadline, next(self._sequence), waiter))
+        await waiter

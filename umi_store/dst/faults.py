@@ -1,0 +1,132 @@
+"""FaultInjector: seeded, targeted fault decisions (SPEC §3)."""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass
+
+from ..errors import InvalidInputError
+from .rng import DeterministicRng
+
+
+class OpKind(enum.StrEnum):
+    """What an operation does to storage; faults target kinds."""
+
+    READ = "read"
+    WRITE = "write"
+    DELETE = "delete"
+
+
+class FaultType(enum.StrEnum):
+    STORAGE_WRITE_FAIL = "storage_write_fail"
+    STORAGE_READ_FAIL = "storage_read_fail"
+    STORAGE_DELETE_FAIL = "storage_delete_fail"
+    STORAGE_CORRUPTION = "storage_corruption"
+    STORAGE_DISK_FULL = "storage_disk_full"
+    STORAGE_LATENCY = "storage_latency"
+    DB_CONNECTION_FAIL = "db_connection_fail"
+    DB_QUERY_TIMEOUT = "db_query_timeout"
+    DB_DEADLOCK = "db_deadlock"
+    DB_SERIALIZATION_FAIL = "db_serialization_fail"
+    DB_POOL_EXHAUSTED = "db_pool_exhausted"
+    NETWORK_TIMEOUT = "network_timeout"
+    NETWORK_CONNECTION_REFUSED = "network_connection_refused"
+    NETWORK_DNS_FAIL = "network_dns_fail"
+    NETWORK_PARTIAL_WRITE = "network_partial_write"
+    NETWORK_RESET = "network_reset"
+    CRASH_BEFORE_COMMIT = "crash_before_commit"
+    CRASH_AFTER_COMMIT = "crash_after_commit"
+    RESOURCE_OOM = "resource_oom"
+    RESOURCE_FILE_LIMIT = "resource_file_limit"
+    RESOURCE_CPU_THROTTLE = "resource_cpu_throttle"
+    TIME_CLOCK_SKEW = "time_clock_skew"
+    TIME_LEAP_SECOND = "time_leap_second"
+
+
+_ALL_KINDS = frozenset(OpKind)
+_MUTATING_KINDS = frozenset({OpKind.WRITE, OpKind.DELETE})
+
+FAULT_TARGET_KINDS: dict[FaultType, frozenset[OpKind]] = {
+    FaultType.STORAGE_WRITE_FAIL: frozenset({OpKind.WRITE}),
+    FaultType.STORAGE_READ_FAIL: frozenset({OpKind.READ}),
+    FaultType.STORAGE_DELETE_FAIL: frozenset({OpKind.DELETE}),
+    FaultType.STORAGE_CORRUPTION: frozenset({OpKind.WRITE}),
+    FaultType.STORAGE_DISK_FULL: frozenset({OpKind.WRITE}),
+    FaultType.STORAGE_LATENCY: _ALL_KINDS,
+    FaultType.DB_CONNECTION_FAIL: _ALL_KINDS,
+    FaultType.DB_QUERY_TIMEOUT: _ALL_KINDS,
+    FaultType.DB_DEADLOCK: _MUTATING_KINDS,
+    FaultType.DB_SERIALIZATION_FAIL: _MUTATING_KINDS,
+    FaultType.DB_POOL_EXHAUSTED: _ALL_KINDS,
+    FaultType.NETWORK_TIMEOUT: _ALL_KINDS,
+    FaultType.NETWORK_CONNECTION_REFUSED: _ALL_KINDS,
+    FaultType.NETWORK_DNS_FAIL: _ALL_KINDS,
+    FaultType.NETWORK_PARTIAL_WRITE: frozenset({OpKind.WRITE}),
+    FaultType.NETWORK_RESET: _ALL_KINDS,
+    FaultType.CRASH_BEFORE_COMMIT: _MUTATING_KINDS,
+    FaultType.CRASH_AFTER_COMMIT: _MUTATING_KINDS,
+    FaultType.RESOURCE_OOM: _ALL_KINDS,
+    FaultType.RESOURCE_FILE_LIMIT: _ALL_KINDS,
+    FaultType.RESOURCE_CPU_THROTTLE: _ALL_KINDS,
+    FaultType.TIME_CLOCK_SKEW: _ALL_KINDS,
+    FaultType.TIME_LEAP_SECOND: _ALL_KINDS,
+}
+assert set(FAULT_TARGET_KINDS) == set(FaultType), "every fault type names its targets"
+
+
+@dataclass(frozen=True, slots=True)
+class FaultConfig:
+    """One fault type, how often it fires, and optionally which operations it may hit."""
+
+    fault_type: FaultType
+    probability: float
+    operation_filter: str | None = None
+    max_injections: int | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "fault_type", FaultType(self.fault_type))
+        except ValueError:
+            known = ", ".join(FaultType)
+            raise InvalidInputError(
+                f"unknown fault {self.fault_type!r}; expected one of: {known}") from None
+        if not 0.0 <= self.probability <= 1.0:
+            raise InvalidInputError(
+                f"fault probability must be between 0 and 1, got {self.probability}")
+        if self.max_injections is not None and self.max_injections < 0:
+            raise InvalidInputError(f"max_injections must be ≥ 0, got {self.max_injections}")
+
+    def targets(self, operation: str, kind: OpKind) -> bool:
+        if kind not in FAULT_TARGET_KINDS[self.fault_type]:
+            return False
+        return self.operation_filter is None or self.operation_filter in operation
+
+
+class FaultInjector:
+    """Decides, from the rng, which fault (if any) hits an operation; counts what fired."""
+
+    def __init__(self, rng: DeterministicRng, configs: list[FaultConfig] | None = None) -> None:
+        self.rng = rng
+        self.configs: list[FaultConfig] = list(configs or [])
+        self.counts: Counter[FaultType] = Counter()
+
+    def set_config(self, config: FaultConfig) -> None:
+        """Add or replace the config for its fault type; takes effect on the next operation."""
+        self.configs = [c for c in self.configs if c.fault_type != config.fault_type] + [config]
+
+    def remove(self, fault_type: FaultType | str) -> None:
+        self.configs = [c for c in self.configs if c.fault_type != FaultType(fault_type)]
+
+    def decide(self, operation: str, kind: OpKind) -> FaultType | None:
+        """Draw once per config that targets this operation; the first that fires wins."""
+        for config in self.configs:
+            if not config.targets(operation, kind):
+                continue
+            if config.max_injections is not None and \
+                    self.counts[config.fault_type] >= config.max_injections:
+                continue
+            if config.probability > 0 and self.rng.chance(config.probability):
+                self.counts[config.fault_type] += 1
+                return config.fault_type
+        return None

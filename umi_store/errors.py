@@ -1,0 +1,37 @@
+"""The error family of Umi (SPEC §2.4). Every error a user can cause is one of these."""
+
+
+class UmiError(Exception):
+    """Base of every error Umi raises on purpose."""
+
+
+class InvalidInputError(UmiError):
+    """The caller's input is malformed: unknown type, bad URL, bad seed, bad value."""
+
+
+class LimitExceededError(InvalidInputError):
+    """A size or count limit would be exceeded; nothing was changed."""
+
+
+class NotFoundError(UmiError):
+    """The thing named does not exist."""
+
+
+class ConflictError(UmiError):
+    """The thing changed since the version the caller saw; nothing was changed."""
+
+
+class StorageError(UmiError):
+    """The storage layer failed. `transient` tells whether a retry may help."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class CorruptionError(StorageError):
+    """Stored bytes no longer match their checksum; the bad data is never returned."""
+
+
+class StoreUnavailableError(StorageError):
+    """The store cannot be opened or reached. The message masks any password."""

@@ -1,0 +1,140 @@
+"""Plain, typed, immutable values that cross the store's API (SPEC §2.5)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TypeVar
+
+from .errors import InvalidInputError
+
+
+class BlockType(enum.StrEnum):
+    """Core memory block types, declared in render order."""
+
+    SYSTEM = "system"
+    PERSONA = "persona"
+    HUMAN = "human"
+    FACTS = "facts"
+    GOALS = "goals"
+    SCRATCH = "scratch"
+
+
+class EntityType(enum.StrEnum):
+    """Kinds of archival entity."""
+
+    SELF = "self"
+    PERSON = "person"
+    ORGANIZATION = "organization"
+    PROJECT = "project"
+    TOPIC = "topic"
+    LOCATION = "location"
+    EVENT = "event"
+    NOTE = "note"
+    TASK = "task"
+
+
+class Tier(enum.StrEnum):
+    CORE = "core"
+    WORKING = "working"
+    ARCHIVAL = "archival"
+
+
+class ChangeKind(enum.StrEnum):
+    SET = "set"
+    DELETE = "delete"
+    EXPIRED = "expired"
+
+
+E = TypeVar("E", bound=enum.StrEnum)
+
+BLOCK_TYPES_IN_RENDER_ORDER: tuple[BlockType, ...] = tuple(BlockType)
+
+
+def parse_enum(enum_type: type[E], value: E | str, what: str) -> E:
+    """Accept an enum member or its string value; anything else is InvalidInputError."""
+    try:
+        return enum_type(value)
+    except ValueError:
+        known = ", ".join(member.value for member in enum_type)
+        raise InvalidInputError(f"unknown {what} {value!r}; expected one of: {known}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryBlock:
+    block_type: BlockType
+    content: str
+    label: str | None = None
+    importance: float = 0.5
+    version: int = 1
+    created_at: int = 0
+    updated_at: int = 0
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.content.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingEntry:
+    key: str
+    value: bytes
+    ttl_ms: int
+    expires_at_ms: int
+    updated_at: int = 0
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes this entry counts against the working-memory limit (key + value)."""
+        return len(self.key.encode()) + len(self.value)
+
+    def remaining_ms(self, now_ms: int) -> int:
+        return max(0, self.expires_at_ms - now_ms)
+
+    def is_live(self, now_ms: int) -> bool:
+        return self.expires_at_ms > now_ms
+
+
+def _frozen_metadata(metadata: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(metadata or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    entity_type: EntityType
+    name: str
+    content: str
+    id: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    embedding: tuple[float, ...] | None = None
+    created_at: int = 0
+    updated_at: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metadata", _frozen_metadata(self.metadata))
+        if self.embedding is not None:
+            object.__setattr__(self, "embedding", tuple(float(x) for x in self.embedding))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Entity):
+            return NotImplemented
+        return _entity_key(self) == _entity_key(other)
+
+    def __hash__(self) -> int:
+        return hash(_entity_key(self))
+
+
+def _entity_key(entity: Entity) -> tuple:
+    return (entity.id, entity.entity_type, entity.name, entity.content,
+            tuple(sorted(entity.metadata.items())), entity.embedding,
+            entity.created_at, entity.updated_at)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    tier: Tier
+    kind: ChangeKind
+    key: str
+    at_ms: int

@@ -1,0 +1,121 @@
+"""open_store: one entry point for every backend (SPEC §2)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from .backends.base import Backend
+from .constants import CORE_MEMORY_SIZE_BYTES_MAX, CORE_MEMORY_SIZE_BYTES_MIN
+from .dst.clock import Clock, SimClock, SystemClock
+from .dst.config import SimConfig, parse_seed
+from .errors import InvalidInputError, StoreUnavailableError
+from .models import ChangeEvent
+from .tiers import ArchivalMemory, CoreMemory, WorkingMemory
+from .tiers.context import TierContext
+
+AGENT_NAME_BYTES_MAX = 64
+_log = logging.getLogger("umi_store")
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ***, safe to show and log."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+class Store:
+    """An open store for one agent: its three tiers, its clock and its change feed."""
+
+    def __init__(self, backend: Backend, agent: str, clock: Clock, seed: int | None,
+                 core_size_bytes_max: int) -> None:
+        self.backend = backend
+        self.agent = agent
+        self.clock = clock
+        self.seed = seed
+        self.url = backend.url
+        context = TierContext(backend, agent, clock, core_size_bytes_max)
+        self.core = CoreMemory(context)
+        self.working = WorkingMemory(context)
+        self.archival = ArchivalMemory(context)
+
+    def for_agent(self, agent: str) -> Store:
+        """The same storage, seen as another agent."""
+        return Store(self.backend, _checked_agent(agent), self.clock, self.seed,
+                     self.core._context.core_size_bytes_max)
+
+    async def changes(self) -> AsyncIterator[ChangeEvent]:
+        """Committed changes to this agent's memory, as they happen."""
+        async with self.backend.changes.subscribe(self.agent) as queue:
+            while True:
+                yield await queue.get()
+
+
+def _checked_agent(agent: str) -> str:
+    if not isinstance(agent, str) or not agent.strip():
+        raise InvalidInputError("agent name must be non-empty text")
+    if len(agent.encode()) > AGENT_NAME_BYTES_MAX:
+        raise InvalidInputError(f"agent name is {len(agent.encode())} bytes; the limit is "
+                                f"{AGENT_NAME_BYTES_MAX}")
+    return agent
+
+
+def _backend_for(url: str) -> tuple[Backend, int | None]:
+    if not isinstance(url, str):
+        raise InvalidInputError("the store URL must be text")
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme == "sim":
+        from .backends.sim import SimBackend
+        query = parse_qs(urlsplit(url).query, keep_blank_values=True)
+        unknown = set(query) - {"seed"}
+        if unknown:
+            raise InvalidInputError(f"unknown sim:// option(s): {', '.join(sorted(unknown))}")
+        seed = parse_seed(query["seed"][-1], "sim:// seed") if "seed" in query else \
+            SimConfig.from_env(announce=_log.info).seed
+        return SimBackend(url), seed
+    if scheme == "sqlite":
+        if not url.startswith("sqlite:///"):
+            raise InvalidInputError(f"a SQLite URL looks like sqlite:///path/umi.db, got {url!r}")
+        from .backends.sqlite import SqliteBackend
+        path = url[len("sqlite:///"):]
+        if not path:
+            raise InvalidInputError("the SQLite URL names no file")
+        return SqliteBackend(path, url), None
+    if scheme in ("postgresql", "postgres"):
+        raise StoreUnavailableError(f"cannot open {mask_url(url)}: the Postgres backend is "
+                                    "not built yet")
+    raise InvalidInputError(f"unknown store URL {mask_url(url)!r}; expected sim://, "
+                            "sqlite:///path or postgresql://")
+
+
+@asynccontextmanager
+async def open_store(url: str, *, agent: str = "default", clock: Clock | None = None,
+                     core_memory_size_bytes_max: int = CORE_MEMORY_SIZE_BYTES_MAX
+                     ) -> AsyncIterator[Store]:
+    """Open the store at `url` for `agent`; closed when the block ends.
+
+    The clock defaults to a SimClock for sim:// and the system clock otherwise.
+    """
+    agent = _checked_agent(agent)
+    if not CORE_MEMORY_SIZE_BYTES_MIN <= core_memory_size_bytes_max <= CORE_MEMORY_SIZE_BYTES_MAX:
+        raise InvalidInputError(
+            f"core memory size must be {CORE_MEMORY_SIZE_BYTES_MIN}–{CORE_MEMORY_SIZE_BYTES_MAX} "
+            f"bytes, got {core_memory_size_bytes_max}")
+    backend, seed = _backend_for(url)
+    if clock is None:
+        clock = SimClock() if seed is not None else SystemClock()
+    await backend.open()
+    try:
+        yield Store(backend, agent, clock, seed, core_memory_size_bytes_max)
+    finally:
+        await backend.close()

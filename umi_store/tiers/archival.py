@@ -1,0 +1,152 @@
+"""Archival memory: searchable long-term entities (SPEC §2.3)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+
+from ..constants import (EMBEDDING_DIMENSIONS_COUNT, ENTITY_CONTENT_BYTES_MAX,
+                         ENTITY_LIST_COUNT_MAX, ENTITY_NAME_BYTES_MAX,
+                         ENTITY_NAME_DERIVED_CHARS_MAX, SEARCH_QUERY_BYTES_MAX,
+                         SEARCH_RESULTS_COUNT_MAX)
+from ..errors import InvalidInputError, LimitExceededError, NotFoundError
+from ..models import ChangeEvent, ChangeKind, Entity, EntityType, Tier, parse_enum
+from .context import TierContext
+
+ENTITY_ID_NAMESPACE = uuid.UUID("6f1d2a3e-4b5c-5d6e-8f70-8192a3b4c5d6")
+
+
+def entity_id(agent: str, entity_type: EntityType, name: str) -> str:
+    """The deterministic id of (agent, type, name): UUIDv5 of `agent:type:name`."""
+    return str(uuid.uuid5(ENTITY_ID_NAMESPACE, f"{agent}:{entity_type}:{name}"))
+
+
+def derive_name(content: str) -> str:
+    """First line, trimmed; cut at a word with "..." when 50 characters or longer."""
+    line = content.strip().split("\n", 1)[0].strip()
+    if len(line) < ENTITY_NAME_DERIVED_CHARS_MAX:
+        return line
+    head = line[:ENTITY_NAME_DERIVED_CHARS_MAX - 3]
+    cut = head.rsplit(" ", 1)[0] if " " in head else head
+    return cut.rstrip() + "..."
+
+
+def _checked(entity: Entity) -> Entity:
+    entity_type = parse_enum(EntityType, entity.entity_type, "entity type")
+    if not isinstance(entity.name, str) or not entity.name.strip():
+        raise InvalidInputError("an entity needs a non-empty name")
+    if len(entity.name.encode()) > ENTITY_NAME_BYTES_MAX:
+        raise LimitExceededError(f"name is {len(entity.name.encode())} bytes; the limit is "
+                                 f"{ENTITY_NAME_BYTES_MAX}")
+    if not isinstance(entity.content, str):
+        raise InvalidInputError("entity content must be text")
+    if len(entity.content.encode()) > ENTITY_CONTENT_BYTES_MAX:
+        raise LimitExceededError(f"content is {len(entity.content.encode())} bytes; the limit "
+                                 f"is {ENTITY_CONTENT_BYTES_MAX}")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in entity.metadata.items()):
+        raise InvalidInputError("metadata maps text to text")
+    if entity.embedding is not None and len(entity.embedding) != EMBEDDING_DIMENSIONS_COUNT:
+        raise InvalidInputError(f"an embedding has {EMBEDDING_DIMENSIONS_COUNT} dimensions, "
+                                f"got {len(entity.embedding)}")
+    return replace(entity, entity_type=entity_type)
+
+
+class ArchivalMemory:
+    def __init__(self, context: TierContext) -> None:
+        self._context = context
+
+    def _read(self):
+        return self._context.backend.transaction(self._context.agent, write=False)
+
+    async def remember(self, content: str, entity_type: EntityType | str,
+                       name: str | None = None,
+                       metadata: Mapping[str, str] | None = None) -> Entity:
+        """Store `content`; the same (type, name) updates the entity it named before."""
+        entity_type = parse_enum(EntityType, entity_type, "entity type")
+        if not isinstance(content, str):
+            raise InvalidInputError("entity content must be text")
+        name = derive_name(content) if name is None else name
+        if not name.strip():
+            raise InvalidInputError("nothing to remember: the content and the name are empty")
+        draft = Entity(entity_type, name, content, entity_id(self._context.agent, entity_type, name),
+                       metadata or {})
+        return await self._upsert(draft, must_exist=False, keep_metadata=metadata is None)
+
+    async def store(self, entity: Entity) -> Entity:
+        """Upsert by id; an entity without an id gets its deterministic one."""
+        return await self._upsert(entity, must_exist=False, keep_metadata=False)
+
+    async def update(self, entity: Entity) -> Entity:
+        """Replace an existing entity; NotFoundError if its id is unknown."""
+        return await self._upsert(entity, must_exist=True, keep_metadata=False)
+
+    async def _upsert(self, entity: Entity, *, must_exist: bool, keep_metadata: bool) -> Entity:
+        entity = _checked(entity)
+        ctx = self._context
+        if not entity.id:
+            entity = replace(entity, id=entity_id(ctx.agent, entity.entity_type, entity.name))
+        async with ctx.backend.transaction(ctx.agent, write=True) as tx:
+            existing = await tx.entity_get(entity.id)
+            if existing is None and must_exist:
+                raise NotFoundError(f"no entity with id {entity.id}")
+            now = ctx.clock.now_ms()
+            entity = replace(entity, created_at=existing.created_at if existing else now,
+                             updated_at=now,
+                             metadata=existing.metadata if existing and keep_metadata
+                             else entity.metadata)
+            await tx.entity_put(entity)
+            tx.emit(ChangeEvent(Tier.ARCHIVAL, ChangeKind.SET, entity.id, now))
+        assert entity.created_at <= entity.updated_at, "created before updated"
+        return entity
+
+    async def get(self, entity_id: str) -> Entity | None:
+        async with self._read() as tx:
+            return await tx.entity_get(entity_id)
+
+    async def forget(self, entity_id: str) -> bool:
+        """Remove an entity; whether it existed."""
+        ctx = self._context
+        async with ctx.backend.transaction(ctx.agent, write=True) as tx:
+            existed = await tx.entity_delete(entity_id)
+            if existed:
+                tx.emit(ChangeEvent(Tier.ARCHIVAL, ChangeKind.DELETE, entity_id,
+                                    ctx.clock.now_ms()))
+        return existed
+
+    async def list(self, entity_type: EntityType | str | None = None, limit: int = 100,
+                   offset: int = 0) -> list[Entity]:
+        """Entities newest first (updated_at descending, then id)."""
+        entity_type = None if entity_type is None else parse_enum(EntityType, entity_type,
+                                                                  "entity type")
+        if not isinstance(limit, int) or not 0 <= limit <= ENTITY_LIST_COUNT_MAX:
+            raise InvalidInputError(f"limit must be 0–{ENTITY_LIST_COUNT_MAX}, got {limit!r}")
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidInputError(f"offset must be a whole number ≥ 0, got {offset!r}")
+        async with self._read() as tx:
+            return await tx.entity_list(entity_type, limit, offset)
+
+    async def count(self, entity_type: EntityType | str | None = None) -> int:
+        entity_type = None if entity_type is None else parse_enum(EntityType, entity_type,
+                                                                  "entity type")
+        async with self._read() as tx:
+            return await tx.entity_count(entity_type)
+
+    async def search(self, query: str, entity_type: EntityType | str | None = None,
+                     limit: int = SEARCH_RESULTS_COUNT_MAX) -> list[Entity]:
+        """Case-insensitive literal substring search of name and content, newest first."""
+        if not isinstance(query, str):
+            raise InvalidInputError("a search query must be text")
+        if len(query.encode()) > SEARCH_QUERY_BYTES_MAX:
+            raise InvalidInputError(f"query is {len(query.encode())} bytes; the limit is "
+                                    f"{SEARCH_QUERY_BYTES_MAX}")
+        if not isinstance(limit, int) or not 1 <= limit <= SEARCH_RESULTS_COUNT_MAX:
+            raise InvalidInputError(f"limit must be 1–{SEARCH_RESULTS_COUNT_MAX}, got {limit!r}")
+        entity_type = None if entity_type is None else parse_enum(EntityType, entity_type,
+                                                                  "entity type")
+        if not query:
+            return []
+        async with self._read() as tx:
+            hits = await tx.entity_search(query.casefold(), entity_type, limit)
+        assert len(hits) <= limit, "never more hits than asked for"
+        return hits

@@ -1,0 +1,139 @@
+"""Core memory: six typed blocks that are always in the LLM's prompt (SPEC §2.1)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from xml.sax.saxutils import escape
+
+from ..constants import (CORE_MEMORY_BLOCK_LABEL_BYTES_MAX, CORE_MEMORY_BLOCK_SIZE_BYTES_MAX,
+                         CORE_MEMORY_IMPORTANCE_DEFAULT)
+from ..errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
+from ..models import BlockType, ChangeEvent, ChangeKind, MemoryBlock, Tier, parse_enum
+from .context import TierContext
+
+
+def _checked_importance(importance: float) -> float:
+    if not isinstance(importance, (int, float)) or not math.isfinite(importance) \
+            or not 0.0 <= importance <= 1.0:
+        raise InvalidInputError(f"importance must be between 0.0 and 1.0, got {importance!r}")
+    return float(importance)
+
+
+class CoreMemory:
+    def __init__(self, context: TierContext) -> None:
+        self._context = context
+
+    async def set_block(self, block_type: BlockType | str, content: str, *,
+                        label: str | None = None, importance: float | None = None,
+                        if_version: int | None = None) -> MemoryBlock:
+        """Create or replace a block. A label or importance not given is kept.
+
+        With `if_version`, refuse with ConflictError unless the stored block is at that
+        version (0: there must be no block yet).
+        """
+        block_type = parse_enum(BlockType, block_type, "block type")
+        if not isinstance(content, str):
+            raise InvalidInputError("block content must be text")
+        size = len(content.encode())
+        if size > CORE_MEMORY_BLOCK_SIZE_BYTES_MAX:
+            raise LimitExceededError(f"{block_type} block is {size} bytes; the limit is "
+                                     f"{CORE_MEMORY_BLOCK_SIZE_BYTES_MAX}")
+        if label is not None and len(label.encode()) > CORE_MEMORY_BLOCK_LABEL_BYTES_MAX:
+            raise LimitExceededError(f"label is {len(label.encode())} bytes; the limit is "
+                                     f"{CORE_MEMORY_BLOCK_LABEL_BYTES_MAX}")
+        if importance is not None:
+            importance = _checked_importance(importance)
+        ctx = self._context
+        async with ctx.backend.transaction(ctx.agent, write=True) as tx:
+            existing = await tx.core_get(block_type)
+            current_version = existing.version if existing else 0
+            if if_version is not None and if_version != current_version:
+                raise ConflictError(f"{block_type} block is at version {current_version}, "
+                                    f"not {if_version}: it changed since you read it")
+            others = sum(b.size_bytes for b in await tx.core_list() if b.block_type != block_type)
+            if others + size > ctx.core_size_bytes_max:
+                raise LimitExceededError(
+                    f"core memory would hold {others + size} bytes; the limit is "
+                    f"{ctx.core_size_bytes_max}")
+            now = ctx.clock.now_ms()
+            if existing is None:
+                block = MemoryBlock(block_type, content, label or None,
+                                    CORE_MEMORY_IMPORTANCE_DEFAULT if importance is None
+                                    else importance, 1, now, now)
+            else:
+                block = replace(existing, content=content, version=existing.version + 1,
+                                updated_at=now,
+                                label=existing.label if label is None else (label or None),
+                                importance=existing.importance if importance is None
+                                else importance)
+            await tx.core_put(block)
+            tx.emit(ChangeEvent(Tier.CORE, ChangeKind.SET, block_type.value, now))
+        assert block.version == current_version + 1, "every change grows the version"
+        return block
+
+    async def get_block(self, block_type: BlockType | str) -> MemoryBlock | None:
+        block_type = parse_enum(BlockType, block_type, "block type")
+        async with self._context.backend.transaction(self._context.agent, write=False) as tx:
+            return await tx.core_get(block_type)
+
+    async def delete_block(self, block_type: BlockType | str) -> bool:
+        block_type = parse_enum(BlockType, block_type, "block type")
+        ctx = self._context
+        async with ctx.backend.transaction(ctx.agent, write=True) as tx:
+            existed = await tx.core_delete(block_type)
+            if existed:
+                tx.emit(ChangeEvent(Tier.CORE, ChangeKind.DELETE, block_type.value,
+                                    ctx.clock.now_ms()))
+        return existed
+
+    async def set_importance(self, block_type: BlockType | str, importance: float) -> MemoryBlock:
+        block_type = parse_enum(BlockType, block_type, "block type")
+        importance = _checked_importance(importance)
+        ctx = self._context
+        async with ctx.backend.transaction(ctx.agent, write=True) as tx:
+            existing = await tx.core_get(block_type)
+            if existing is None:
+                raise NotFoundError(f"no {block_type} block")
+            now = ctx.clock.now_ms()
+            block = replace(existing, importance=importance, version=existing.version + 1,
+                            updated_at=now)
+            await tx.core_put(block)
+            tx.emit(ChangeEvent(Tier.CORE, ChangeKind.SET, block_type.value, now))
+        return block
+
+    async def blocks(self) -> list[MemoryBlock]:
+        """Every block, in render order."""
+        async with self._context.backend.transaction(self._context.agent, write=False) as tx:
+            return await tx.core_list()
+
+    async def render(self) -> str:
+        """The XML the LLM sees, blocks in render order, content XML-escaped."""
+        lines = ["<core_memory>"]
+        for block in await self.blocks():
+            label = f' label="{escape(block.label, {chr(34): "&quot;"})}"' if block.label else ""
+            lines.append(f'<block type="{block.block_type}"{label} '
+                         f'importance="{block.importance:.2f}">')
+            lines.append(escape(block.content))
+            lines.append("</block>")
+        lines.append("</core_memory>")
+        return "\n".join(lines)
+
+    async def render_markdown(self) -> str:
+        sections = ["# Core Memory"]
+        for block in await self.blocks():
+            title = block.block_type.value.capitalize()
+            if block.label:
+                title += f" - {block.label}"
+            sections.append(f"## {title} (importance: {block.importance:.2f})\n\n{block.content}")
+        return "\n\n".join(sections)
+
+    async def used_bytes(self) -> int:
+        return sum(b.size_bytes for b in await self.blocks())
+
+    async def available_bytes(self) -> int:
+        return self._context.core_size_bytes_max - await self.used_bytes()
+
+    async def utilization(self) -> float:
+        """Used bytes as a fraction of the limit, 0.0–1.0."""
+        return await self.used_bytes() / self._context.core_size_bytes_max

@@ -1,0 +1,226 @@
+"""Working memory: a session key-value store whose keys expire by TTL (SPEC §2.2).
+
+A key is live while expires_at_ms > now. Expired keys are never returned (lazy expiry)
+and are removed by cleanup_expired, or by a write that needs their room (active expiry),
+which emits an `expired` event. set() resets the TTL; incr() and append() keep it.
+"""
+
+from __future__ import annotations
+
+from ..backends.base import Tx
+from ..constants import (WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_ENTRY_SIZE_BYTES_MAX,
+                         WORKING_MEMORY_KEY_BYTES_MAX, WORKING_MEMORY_SIZE_BYTES_MAX,
+                         WORKING_MEMORY_TTL_SECS_DEFAULT, WORKING_MEMORY_TTL_SECS_MAX)
+from ..errors import InvalidInputError, LimitExceededError
+from ..models import ChangeEvent, ChangeKind, Tier, WorkingEntry
+from .context import TierContext
+
+WORKING_MEMORY_TTL_MS_DEFAULT = WORKING_MEMORY_TTL_SECS_DEFAULT * 1000
+WORKING_MEMORY_TTL_MS_MAX = WORKING_MEMORY_TTL_SECS_MAX * 1000
+
+
+def _checked_key(key: str) -> str:
+    if not isinstance(key, str) or not key:
+        raise InvalidInputError("a working-memory key must be non-empty text")
+    if len(key.encode()) > WORKING_MEMORY_KEY_BYTES_MAX:
+        raise LimitExceededError(f"key is {len(key.encode())} bytes; the limit is "
+                                 f"{WORKING_MEMORY_KEY_BYTES_MAX}")
+    return key
+
+
+def _checked_value(value: bytes | str) -> bytes:
+    if isinstance(value, str):
+        value = value.encode()
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise InvalidInputError("a working-memory value must be bytes or text")
+    value = bytes(value)
+    if len(value) > WORKING_MEMORY_ENTRY_SIZE_BYTES_MAX:
+        raise LimitExceededError(f"value is {len(value)} bytes; the limit is "
+                                 f"{WORKING_MEMORY_ENTRY_SIZE_BYTES_MAX}")
+    return value
+
+
+def _checked_ttl(ttl_ms: int) -> int:
+    if not isinstance(ttl_ms, int) or isinstance(ttl_ms, bool):
+        raise InvalidInputError(f"ttl_ms must be a whole number of milliseconds, got {ttl_ms!r}")
+    if ttl_ms > WORKING_MEMORY_TTL_MS_MAX:
+        raise LimitExceededError(f"ttl is {ttl_ms} ms; the limit is {WORKING_MEMORY_TTL_MS_MAX} "
+                                 "(7 days)")
+    return ttl_ms
+
+
+class WorkingMemory:
+    def __init__(self, context: TierContext) -> None:
+        self._context = context
+
+    def _now(self) -> int:
+        return self._context.clock.now_ms()
+
+    def _read(self):
+        return self._context.backend.transaction(self._context.agent, write=False)
+
+    def _write(self):
+        return self._context.backend.transaction(self._context.agent, write=True)
+
+    async def _put(self, tx: Tx, entry: WorkingEntry, now: int) -> WorkingEntry:
+        """Store `entry`, reclaiming expired keys first if it would not fit otherwise."""
+        used, count = await tx.working_usage(None, entry.key)
+        if used + entry.size_bytes > WORKING_MEMORY_SIZE_BYTES_MAX or \
+                count + 1 > WORKING_MEMORY_ENTRIES_COUNT_MAX:
+            for key in await tx.working_delete_expired(now):
+                tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.EXPIRED, key, now))
+            used, count = await tx.working_usage(None, entry.key)
+        if used + entry.size_bytes > WORKING_MEMORY_SIZE_BYTES_MAX:
+            raise LimitExceededError(
+                f"working memory would hold {used + entry.size_bytes} bytes; the limit is "
+                f"{WORKING_MEMORY_SIZE_BYTES_MAX}")
+        if count + 1 > WORKING_MEMORY_ENTRIES_COUNT_MAX:
+            raise LimitExceededError(f"working memory holds {count} keys; the limit is "
+                                     f"{WORKING_MEMORY_ENTRIES_COUNT_MAX}")
+        await tx.working_put(entry)
+        tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.SET, entry.key, now))
+        assert entry.expires_at_ms > now, "a stored entry is live"
+        return entry
+
+    async def _live(self, tx: Tx, key: str, now: int) -> WorkingEntry | None:
+        entry = await tx.working_get(key)
+        return entry if entry is not None and entry.is_live(now) else None
+
+    async def set(self, key: str, value: bytes | str, ttl_ms: int | None = None) -> WorkingEntry:
+        """Store `value` under `key` for `ttl_ms` (default 1 h); overwriting resets the TTL."""
+        key, value = _checked_key(key), _checked_value(value)
+        ttl_ms = WORKING_MEMORY_TTL_MS_DEFAULT if ttl_ms is None else _checked_ttl(ttl_ms)
+        if ttl_ms <= 0:
+            raise InvalidInputError(f"ttl_ms must be positive, got {ttl_ms}")
+        async with self._write() as tx:
+            now = self._now()
+            return await self._put(tx, WorkingEntry(key, value, ttl_ms, now + ttl_ms, now), now)
+
+    async def get(self, key: str) -> bytes | None:
+        entry = await self.entry(key)
+        return None if entry is None else entry.value
+
+    async def entry(self, key: str) -> WorkingEntry | None:
+        """The live entry for `key`, with its TTL, or None."""
+        key = _checked_key(key)
+        async with self._read() as tx:
+            return await self._live(tx, key, self._now())
+
+    async def exists(self, key: str) -> bool:
+        return await self.entry(key) is not None
+
+    async def ttl_ms(self, key: str) -> int | None:
+        """Milliseconds left, or None for a missing or expired key."""
+        entry = await self.entry(key)
+        return None if entry is None else entry.remaining_ms(self._now())
+
+    async def delete(self, key: str) -> bool:
+        """Remove `key`; whether a live key was there."""
+        key = _checked_key(key)
+        async with self._write() as tx:
+            now = self._now()
+            live = await self._live(tx, key, now)
+            if await tx.working_delete(key):
+                tx.emit(ChangeEvent(Tier.WORKING,
+                                    ChangeKind.DELETE if live else ChangeKind.EXPIRED, key, now))
+        return live is not None
+
+    async def expire(self, key: str, ttl_ms: int) -> bool:
+        """Give a live key a new TTL; zero or less deletes it at once. Whether it was live."""
+        key, ttl_ms = _checked_key(key), _checked_ttl(ttl_ms)
+        async with self._write() as tx:
+            now = self._now()
+            entry = await self._live(tx, key, now)
+            if entry is None:
+                return False
+            if ttl_ms <= 0:
+                await tx.working_delete(key)
+                tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.DELETE, key, now))
+            else:
+                await tx.working_put(WorkingEntry(key, entry.value, ttl_ms, now + ttl_ms, now))
+                tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.SET, key, now))
+        return True
+
+    async def touch(self, key: str) -> bool:
+        """Restart a live key's TTL from now; whether it was live."""
+        key = _checked_key(key)
+        async with self._write() as tx:
+            now = self._now()
+            entry = await self._live(tx, key, now)
+            if entry is None:
+                return False
+            await tx.working_put(WorkingEntry(key, entry.value, entry.ttl_ms,
+                                              now + entry.ttl_ms, now))
+            tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.SET, key, now))
+        return True
+
+    async def incr(self, key: str, delta: int = 1) -> int:
+        """Add `delta` to a decimal integer value (a missing key counts as 0); keeps the TTL."""
+        key = _checked_key(key)
+        if not isinstance(delta, int) or isinstance(delta, bool):
+            raise InvalidInputError(f"delta must be a whole number, got {delta!r}")
+        async with self._write() as tx:
+            now = self._now()
+            entry = await self._live(tx, key, now)
+            current = 0
+            if entry is not None:
+                try:
+                    current = int(entry.value.decode("ascii"), 10)
+                except (UnicodeDecodeError, ValueError):
+                    raise InvalidInputError(f"{key!r} does not hold an integer") from None
+            result = current + delta
+            await self._put(tx, self._successor(entry, key, str(result).encode(), now), now)
+        return result
+
+    async def append(self, key: str, data: bytes | str) -> int:
+        """Append to a value (a missing key starts empty); keeps the TTL. Returns the length."""
+        key, data = _checked_key(key), _checked_value(data)
+        async with self._write() as tx:
+            now = self._now()
+            entry = await self._live(tx, key, now)
+            value = _checked_value((entry.value if entry else b"") + data)
+            await self._put(tx, self._successor(entry, key, value, now), now)
+        return len(value)
+
+    @staticmethod
+    def _successor(entry: WorkingEntry | None, key: str, value: bytes, now: int) -> WorkingEntry:
+        if entry is None:
+            return WorkingEntry(key, value, WORKING_MEMORY_TTL_MS_DEFAULT,
+                                now + WORKING_MEMORY_TTL_MS_DEFAULT, now)
+        return WorkingEntry(key, value, entry.ttl_ms, entry.expires_at_ms, now)
+
+    async def entries(self, prefix: str = "", limit: int = WORKING_MEMORY_ENTRIES_COUNT_MAX
+                      ) -> list[WorkingEntry]:
+        """Live entries whose key starts with `prefix` (literal text), in key order."""
+        if not isinstance(prefix, str):
+            raise InvalidInputError("prefix must be text")
+        if not isinstance(limit, int) or limit < 0:
+            raise InvalidInputError(f"limit must be a whole number ≥ 0, got {limit!r}")
+        async with self._read() as tx:
+            return await tx.working_list(prefix, self._now(), limit)
+
+    async def cleanup_expired(self) -> int:
+        """Remove every expired key, emitting `expired` for each; how many were removed."""
+        async with self._write() as tx:
+            now = self._now()
+            keys = await tx.working_delete_expired(now)
+            for key in keys:
+                tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.EXPIRED, key, now))
+        return len(keys)
+
+    async def used_bytes(self) -> int:
+        async with self._read() as tx:
+            return (await tx.working_usage(self._now(), None))[0]
+
+    async def entry_count(self) -> int:
+        async with self._read() as tx:
+            return (await tx.working_usage(self._now(), None))[1]
+
+    async def clear(self) -> int:
+        """Remove every key; how many were removed."""
+        async with self._write() as tx:
+            now = self._now()
+            keys = await tx.working_clear()
+            for key in keys:
+                tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.DELETE, key, now))
+        return len(keys)

@@ -1,0 +1,1 @@
+"""umi-tui: the terminal inspector for Umi memory stores."""
