@@ -27,8 +27,8 @@ def derive_name(content: str) -> str:
     line = content.strip().split("\n", 1)[0].strip()
     if len(line) < ENTITY_NAME_DERIVED_CHARS_MAX:
         return line
-    head = line[:ENTITY_NAME_DERIVED_CHARS_MAX - 3]
-    cut = head.rsplit(" ", 1)[0] if " " in head else head
+    head = line[:ENTITY_NAME_DERIVED_CHARS_MAX - 2]  # one past the room, to see a word end
+    cut = head.rsplit(" ", 1)[0] if " " in head else head[:-1]
     return cut.rstrip() + "..."
 
 

@@ -1,0 +1,99 @@
+"""SPEC §2.3, run on every backend."""
+
+import pytest
+
+from umi_store import Entity, InvalidInputError, LimitExceededError, NotFoundError
+from umi_store.constants import ENTITY_CONTENT_BYTES_MAX, ENTITY_NAME_BYTES_MAX, SEARCH_QUERY_BYTES_MAX
+
+
+async def test_remembering_same_type_and_name_updates_one_entity(store):
+    first = await store.archival.remember("v1", "topic", name="tea")
+    store.clock.advance(5)
+    second = await store.archival.remember("v2", "topic", name="tea")
+    assert first.id == second.id and second.content == "v2"
+    assert second.created_at == first.created_at < second.updated_at
+    assert await store.archival.count() == 1
+
+
+async def test_derived_name_is_first_line_cut_at_a_word(store):
+    long_line = "The quick brown fox jumps over the lazy dog and keeps running far away"
+    entity = await store.archival.remember(f"  {long_line}\nsecond line", "note")
+    assert entity.name == "The quick brown fox jumps over the lazy dog and..."
+    assert len(entity.name) <= 50
+    assert (await store.archival.remember("short\nmore", "note")).name == "short"
+
+
+async def test_search_is_literal_and_case_folded(store):
+    texts = ["100% sure", "1000 sure", "snake_case", "snakeXcase", "back\\slash",
+             "it's \"quoted\"", "Émile Zola"]
+    for text in texts:
+        await store.archival.remember(text, "note")
+    names = lambda hits: sorted(h.name for h in hits)  # noqa: E731
+    assert names(await store.archival.search("0%")) == ["100% sure"]
+    assert names(await store.archival.search("e_c")) == ["snake_case"]
+    assert names(await store.archival.search("k\\s")) == ["back\\slash"]
+    assert names(await store.archival.search("'s \"")) == ["it's \"quoted\""]
+    assert names(await store.archival.search("ÉMILE")) == ["Émile Zola"]
+    assert names(await store.archival.search("émile zola")) == ["Émile Zola"]
+    assert await store.archival.search("") == []
+
+
+async def test_search_orders_newest_first_then_by_id(store):
+    a = await store.archival.remember("apple one", "note")
+    b = await store.archival.remember("apple two", "note")
+    store.clock.advance(1)
+    c = await store.archival.remember("apple three", "note")
+    hits = await store.archival.search("apple")
+    assert hits[0].id == c.id
+    assert [h.id for h in hits[1:]] == sorted([a.id, b.id])
+    assert [h.id for h in await store.archival.list()] == [h.id for h in hits]
+
+
+async def test_search_filters_by_type_and_limit(store):
+    for i in range(5):
+        await store.archival.remember(f"item {i}", "task")
+    await store.archival.remember("item x", "person")
+    assert len(await store.archival.search("item", entity_type="person")) == 1
+    assert len(await store.archival.search("item", limit=3)) == 3
+    with pytest.raises(InvalidInputError):
+        await store.archival.search("item", limit=101)
+    with pytest.raises(InvalidInputError):
+        await store.archival.search("x" * (SEARCH_QUERY_BYTES_MAX + 1))
+    assert await store.archival.count("task") == 5
+    assert len(await store.archival.list("task", limit=2, offset=4)) == 1
+
+
+async def test_store_upserts_by_id_and_update_needs_existing(store):
+    entity = Entity("project", "Umi", "memory", metadata={"lang": "py"})
+    stored = await store.archival.store(entity)
+    again = await store.archival.store(Entity("project", "Umi", "more", id=stored.id))
+    assert again.id == stored.id and await store.archival.count() == 1
+    got = await store.archival.get(stored.id)
+    assert got.content == "more"
+    with pytest.raises(NotFoundError):
+        await store.archival.update(Entity("note", "ghost", "x", id="missing"))
+    assert await store.archival.forget(stored.id) is True
+    assert await store.archival.forget(stored.id) is False
+
+
+async def test_entity_fields_round_trip(store):
+    embedding = tuple(i / 1536 for i in range(1536))
+    stored = await store.archival.store(
+        Entity("person", "Ada", "wrote notes", metadata={"role": "engineer"}, embedding=embedding))
+    got = await store.archival.get(stored.id)
+    assert got == stored
+    assert dict(got.metadata) == {"role": "engineer"}
+    assert got.embedding == embedding
+
+
+async def test_entity_limits_and_bad_input(store):
+    await store.archival.remember("x", "note", name="n" * ENTITY_NAME_BYTES_MAX)
+    with pytest.raises(LimitExceededError):
+        await store.archival.remember("x", "note", name="n" * (ENTITY_NAME_BYTES_MAX + 1))
+    with pytest.raises(LimitExceededError):
+        await store.archival.remember("x" * (ENTITY_CONTENT_BYTES_MAX + 1), "note", name="big")
+    with pytest.raises(InvalidInputError):
+        await store.archival.store(Entity("note", "e", "x", embedding=(1.0, 2.0)))
+    with pytest.raises(InvalidInputError):
+        await store.archival.remember("x", "planet")
+    assert await store.archival.count() == 1

@@ -1,0 +1,46 @@
+"""The house rules a machine can check: the store never knows the UI, never reads bare time."""
+
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+from umi_store import InvalidInputError, StoreUnavailableError, mask_url, open_store
+
+STORE = pathlib.Path(__file__).parent.parent / "umi_store"
+
+
+def test_umi_store_does_not_import_textual():
+    code = "import sys, umi_store, umi_store.store; sys.exit('textual' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    for path in STORE.rglob("*.py"):
+        assert not re.search(r"^\s*(import|from) textual", path.read_text(), re.M), path
+
+
+def test_no_bare_time_or_randomness_outside_clock_and_rng():
+    banned = re.compile(r"time\.time\(|time\.monotonic\(|datetime\.now\(|uuid4\(|^\s*import random",
+                        re.M)
+    allowed = {STORE / "dst" / "clock.py", STORE / "dst" / "rng.py"}
+    offenders = [p for p in STORE.rglob("*.py") if p not in allowed and banned.search(p.read_text())]
+    assert offenders == []
+
+
+async def test_malformed_url_is_invalid_input():
+    with pytest.raises(InvalidInputError):
+        async with open_store("mysql://x"):
+            pass
+    with pytest.raises(InvalidInputError):
+        async with open_store("sim://?seed=abc"):
+            pass
+
+
+async def test_unopenable_sqlite_path_is_store_unavailable(tmp_path):
+    with pytest.raises(StoreUnavailableError):
+        async with open_store(f"sqlite:///{tmp_path}/no/such/dir/umi.db"):
+            pass
+
+
+def test_password_is_masked():
+    assert mask_url("postgresql://bob:s3cret@db/umi") == "postgresql://bob:***@db/umi"
