@@ -12,6 +12,7 @@ from .backends.base import Backend
 from .constants import CORE_MEMORY_SIZE_BYTES_MAX, CORE_MEMORY_SIZE_BYTES_MIN
 from .dst.clock import Clock, SimClock, SystemClock
 from .dst.config import SimConfig, parse_seed
+from .dst.faults import FaultInjector
 from .errors import InvalidInputError, StoreUnavailableError
 from .models import ChangeEvent
 from .tiers import ArchivalMemory, CoreMemory, WorkingMemory
@@ -100,11 +101,12 @@ def _backend_for(url: str) -> tuple[Backend, int | None]:
 
 @asynccontextmanager
 async def open_store(url: str, *, agent: str = "default", clock: Clock | None = None,
-                     core_memory_size_bytes_max: int = CORE_MEMORY_SIZE_BYTES_MAX
-                     ) -> AsyncIterator[Store]:
+                     core_memory_size_bytes_max: int = CORE_MEMORY_SIZE_BYTES_MAX,
+                     faults: FaultInjector | None = None) -> AsyncIterator[Store]:
     """Open the store at `url` for `agent`; closed when the block ends.
 
-    The clock defaults to a SimClock for sim:// and the system clock otherwise.
+    The clock defaults to a SimClock for sim:// and the system clock otherwise; with
+    `faults`, every storage operation first asks the injector what fires.
     """
     agent = _checked_agent(agent)
     if not CORE_MEMORY_SIZE_BYTES_MIN <= core_memory_size_bytes_max <= CORE_MEMORY_SIZE_BYTES_MAX:
@@ -114,6 +116,9 @@ async def open_store(url: str, *, agent: str = "default", clock: Clock | None = 
     backend, seed = _backend_for(url)
     if clock is None:
         clock = SimClock() if seed is not None else SystemClock()
+    if faults is not None:
+        from .backends.faulty import FaultyBackend
+        backend = FaultyBackend(backend, faults, clock)
     await backend.open()
     try:
         yield Store(backend, agent, clock, seed, core_memory_size_bytes_max)
