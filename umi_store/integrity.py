@@ -20,3 +20,14 @@ def verified(data: bytes, stored_checksum: int, what: str) -> bytes:
 def verified_text(text: str, stored_checksum: int, what: str) -> str:
     verified(text.encode(), stored_checksum, what)
     return text
+
+
+def damaged_bytes(data: bytes) -> bytes:
+    """`data` with its first bit flipped (an empty value gains a byte): fault injection."""
+    if not data:
+        return b"\x00"
+    return bytes([data[0] ^ 0x01]) + data[1:]
+
+
+def damaged_text(text: str) -> str:
+    return damaged_bytes(text.encode()).decode("utf-8", errors="replace")

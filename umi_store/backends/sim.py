@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..integrity import checksum, verified, verified_text
+from ..integrity import damaged_bytes, damaged_text, checksum, verified, verified_text
 from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, BlockType, ChangeEvent, Entity, EntityType,
                       MemoryBlock, Tier, WorkingEntry)
 from .base import ChangeHub
@@ -164,30 +164,20 @@ class SimTx:
                 return False
             block, sum_ = stored
             self._set(self._rows.core, block.block_type,
-                      (replace(block, content=_flip_text(block.content)), sum_))
+                      (replace(block, content=damaged_text(block.content)), sum_))
         elif tier is Tier.WORKING:
             stored = self._rows.working.get(key)
             if stored is None:
                 return False
             entry, sum_ = stored
-            self._set(self._rows.working, key, (replace(entry, value=_flip_bytes(entry.value)), sum_))
+            self._set(self._rows.working, key, (replace(entry, value=damaged_bytes(entry.value)), sum_))
         else:
             stored = self._rows.entities.get(key)
             if stored is None:
                 return False
-            damaged = replace(stored.entity, content=_flip_text(stored.entity.content))
+            damaged = replace(stored.entity, content=damaged_text(stored.entity.content))
             self._set(self._rows.entities, key, replace(stored, entity=damaged))
         return True
-
-
-def _flip_bytes(data: bytes) -> bytes:
-    if not data:
-        return b"\x00"
-    return bytes([data[0] ^ 0x01]) + data[1:]
-
-
-def _flip_text(text: str) -> str:
-    return _flip_bytes(text.encode()).decode("utf-8", errors="replace")
 
 
 def _verified_block(block: MemoryBlock, sum_: int) -> MemoryBlock:

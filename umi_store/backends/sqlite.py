@@ -17,7 +17,7 @@ from typing import Any
 import aiosqlite
 
 from ..errors import StorageError, StoreUnavailableError
-from ..integrity import checksum, verified, verified_text
+from ..integrity import damaged_bytes, damaged_text, checksum, verified, verified_text
 from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, BlockType, ChangeEvent, Entity, EntityType,
                       MemoryBlock, Tier, WorkingEntry)
 from .base import ChangeHub
@@ -105,16 +105,6 @@ def _storage_error(exc: BaseException) -> StorageError:
 def _glob_literal(text: str) -> str:
     """Escape GLOB metacharacters so `text` matches only itself."""
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
-
-
-def _flip_bytes(data: bytes) -> bytes:
-    if not data:
-        return b"\x00"
-    return bytes([data[0] ^ 0x01]) + data[1:]
-
-
-def _flip_text(text: str) -> str:
-    return _flip_bytes(text.encode()).decode("utf-8", errors="replace")
 
 
 def _block_from_row(row: Any) -> MemoryBlock:
@@ -349,21 +339,21 @@ class SqliteTx:
                 return False
             await self._execute(
                 "UPDATE core_blocks SET content = ? WHERE agent = ? AND block_type = ?",
-                (_flip_text(row[0]), self.agent, block_type))
+                (damaged_text(row[0]), self.agent, block_type))
         elif tier is Tier.WORKING:
             row = await self._fetchone("SELECT value FROM working WHERE agent = ? AND key = ?",
                                        (self.agent, key))
             if row is None:
                 return False
             await self._execute("UPDATE working SET value = ? WHERE agent = ? AND key = ?",
-                                (_flip_bytes(bytes(row[0])), self.agent, key))
+                                (damaged_bytes(bytes(row[0])), self.agent, key))
         else:
             row = await self._fetchone("SELECT content FROM entities WHERE agent = ? AND id = ?",
                                        (self.agent, key))
             if row is None:
                 return False
             await self._execute("UPDATE entities SET content = ? WHERE agent = ? AND id = ?",
-                                (_flip_text(row[0]), self.agent, key))
+                                (damaged_text(row[0]), self.agent, key))
         return True
 
 
