@@ -12,7 +12,7 @@ async def test_remembering_same_type_and_name_updates_one_entity(store):
     second = await store.archival.remember("v2", "topic", name="tea")
     assert first.id == second.id and second.content == "v2"
     assert second.created_at == first.created_at < second.updated_at
-    assert await store.archival.count() == 1
+    assert await store.archival.count() == 2
 
 
 async def test_derived_name_is_first_line_cut_at_a_word(store):
@@ -90,10 +90,13 @@ async def test_entity_limits_and_bad_input(store):
     await store.archival.remember("x", "note", name="n" * ENTITY_NAME_BYTES_MAX)
     with pytest.raises(LimitExceededError):
         await store.archival.remember("x", "note", name="n" * (ENTITY_NAME_BYTES_MAX + 1))
+    await store.archival.remember("é" * (ENTITY_CONTENT_BYTES_MAX // 2), "note", name="big")
     with pytest.raises(LimitExceededError):
-        await store.archival.remember("x" * (ENTITY_CONTENT_BYTES_MAX + 1), "note", name="big")
+        await store.archival.remember("é" * (ENTITY_CONTENT_BYTES_MAX // 2) + "x", "note",
+                                      name="big")
+    assert len((await store.archival.search("big"))[0].content) == ENTITY_CONTENT_BYTES_MAX // 2
     with pytest.raises(InvalidInputError):
         await store.archival.store(Entity("note", "e", "x", embedding=(1.0, 2.0)))
     with pytest.raises(InvalidInputError):
         await store.archival.remember("x", "planet")
-    assert await store.archival.count() == 1
+    assert await store.archival.count() == 2
