@@ -22,11 +22,17 @@ class ConflictError(UmiError):
 
 
 class StorageError(UmiError):
-    """The storage layer failed. `transient` tells whether a retry may help."""
+    """The storage layer failed.
 
-    def __init__(self, message: str, *, transient: bool = False) -> None:
+    `transient` tells whether a retry may help; `outcome_unknown` marks an ambiguous
+    failure (the write may or may not have been applied, e.g. a crash after commit).
+    """
+
+    def __init__(self, message: str, *, transient: bool = False,
+                 outcome_unknown: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        self.outcome_unknown = outcome_unknown
 
 
 class CorruptionError(StorageError):

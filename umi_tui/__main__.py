@@ -1,16 +1,18 @@
-"""The umi-tui command. The inspector app arrives with its own issue; for now --version."""
+"""The umi-tui command: `umi-tui sim …` runs a headless simulation, anything else opens
+the inspector."""
 
-import argparse
+from __future__ import annotations
 
-from umi_store import __version__
+import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="umi-tui", description="Inspect an agent's memory.")
-    parser.add_argument("--version", action="version", version=f"umi-tui {__version__}")
-    parser.parse_args(argv)
-    parser.print_help()
-    return 0
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["sim"]:
+        from .sim_command import main as sim_main
+        return sim_main(args[1:])
+    from .app_command import main as app_main
+    return app_main(args)
 
 
 if __name__ == "__main__":
