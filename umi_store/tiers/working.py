@@ -61,7 +61,7 @@ class WorkingMemory:
         used, count = await tx.working_usage(None, entry.key)
         if used + entry.size_bytes > WORKING_MEMORY_SIZE_BYTES_MAX or \
                 count + 1 > WORKING_MEMORY_ENTRIES_COUNT_MAX:
-            for key in await tx.working_delete_expired(now):
+            for key in await tx.working_delete_expired(now, WORKING_MEMORY_ENTRIES_COUNT_MAX):
                 tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.EXPIRED, key, now))
             used, count = await tx.working_usage(None, entry.key)
         if used + entry.size_bytes > WORKING_MEMORY_SIZE_BYTES_MAX:
@@ -203,12 +203,15 @@ class WorkingMemory:
             raise InvalidInputError(f"limit must be a whole number ≥ 0, got {limit!r}")
         return await self._context.read(lambda tx: tx.working_list(prefix, self._now(), limit))
 
-    async def cleanup_expired(self) -> int:
-        """Remove every expired key, emitting `expired` for each; how many were removed."""
+    async def cleanup_expired(self, limit: int = WORKING_MEMORY_ENTRIES_COUNT_MAX) -> int:
+        """Remove expired keys (up to `limit`, earliest deadline first), emitting `expired`
+        for each; how many were removed."""
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise InvalidInputError(f"limit must be a whole number ≥ 1, got {limit!r}")
 
         async def body(tx: Tx) -> int:
             now = self._now()
-            keys = await tx.working_delete_expired(now)
+            keys = await tx.working_delete_expired(now, limit)
             for key in keys:
                 tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.EXPIRED, key, now))
             return len(keys)
