@@ -11,7 +11,7 @@ import pytest
 
 from umi_store import (ConflictError, CorruptionError, DeterministicRng, FaultConfig,
                        FaultInjector, FaultType, InvalidInputError, SimClock, StorageError,
-                       open_store)
+                       SystemClock, open_store)
 from umi_store.backends.faulty import (RESOURCE_CPU_THROTTLE_MS_INJECTED,
                                        STORAGE_LATENCY_MS_INJECTED, TIME_CLOCK_SKEW_MS_MAX,
                                        TIME_LEAP_SECOND_MS)
@@ -114,6 +114,17 @@ async def test_clock_fault_moves_the_store_clock_by_its_amount(backend_name, tmp
         await store.working.set("k", b"v")
         assert store.clock.now_ms() - before == CLOCK_JUMPS_MS[fault]
         assert await store.working.get("k") == b"v"
+
+
+async def test_clock_faults_move_a_system_clock_too(backend_name, tmp_path):
+    clock = SystemClock()
+    injector = FaultInjector(DeterministicRng(7), [
+        FaultConfig("time_leap_second", 1.0, operation_filter="working_put")])
+    async with open_store(store_url(backend_name, tmp_path), agent="f", clock=clock,
+                          faults=injector) as store:
+        before = clock.now_ms()
+        await store.working.set("k", b"v")
+        assert clock.now_ms() - before >= TIME_LEAP_SECOND_MS
 
 
 async def test_clock_skew_moves_the_clock_forward_by_a_seeded_amount(backend_name, tmp_path):
