@@ -114,6 +114,8 @@ class FaultyTx:
             self._clock.advance(_CLOCK_JUMPS_MS[fault])
 
     def __getattr__(self, name: str):
+        if name not in _OP_KINDS:
+            raise AttributeError(f"{type(self).__name__} has no storage operation {name!r}")
         kind = _OP_KINDS[name]
         operation = getattr(self._inner, name)
 
