@@ -85,7 +85,7 @@ class Store:
             try:
                 removed = await self.working.cleanup_expired(WORKING_MEMORY_EXPIRY_SWEEP_KEYS_MAX)
             except StorageError as exc:
-                _log.warning("active expiry sweep failed: %s", exc)
+                _log.info("active expiry sweep failed; next sweep retries: %s", exc)
                 removed = 0
             more_lapsed = removed == WORKING_MEMORY_EXPIRY_SWEEP_KEYS_MAX
             next_sweep_ms = started_ms + (0 if more_lapsed else WORKING_MEMORY_EXPIRY_SWEEP_MS)
