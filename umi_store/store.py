@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from .backends.base import Backend
+from .backends.base import Backend, stop_background_task
 from .constants import (CORE_MEMORY_SIZE_BYTES_MAX, CORE_MEMORY_SIZE_BYTES_MIN,
                         WORKING_MEMORY_EXPIRY_SWEEP_KEYS_MAX, WORKING_MEMORY_EXPIRY_SWEEP_MS)
 from .dst.clock import Clock, SimClock, SystemClock
@@ -70,11 +70,7 @@ class Store:
                 while True:
                     yield await queue.get()
             finally:
-                sweeper.cancel()
-                try:
-                    await sweeper
-                except asyncio.CancelledError:
-                    pass
+                await stop_background_task(sweeper)
 
     async def _sweep_expired_keys(self) -> None:
         """Active expiry on the store clock: a bounded sweep every sweep interval."""

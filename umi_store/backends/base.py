@@ -71,6 +71,20 @@ class Backend(Protocol):
         """A transaction for `agent`. Writers are serialised; readers see committed data."""
 
 
+async def stop_background_task(task: asyncio.Task[None]) -> None:
+    """Cancel a change-feed helper task (poller, sweeper) and wait until it has stopped.
+
+    Its failure, if any, is raised; the caller's own cancellation is never swallowed.
+    """
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+
+
 class ChangeHub:
     """Fans committed change events out to in-process subscribers, per agent.
 

@@ -15,9 +15,11 @@ Before each storage call the injector decides what fires; each type has its own 
   fails its checksum and raises CorruptionError.
 - storage_latency, resource_cpu_throttle, time_leap_second, time_clock_skew: the store
   clock moves forward (a fixed amount, or a skew drawn from the injector's rng).
-- crash_before_commit: decided when a transaction that changed something ends; raises
-  and the transaction rolls back. crash_after_commit: the transaction commits (its events
-  are published), then raises with `outcome_unknown`: never retried.
+- crash_before_commit: decided when a transaction that changed something ends (the
+  operation a filter sees is "commit:" and the changing calls, e.g.
+  "commit:working_put"); raises and the transaction rolls back. crash_after_commit: the
+  transaction commits (its events are published), then raises with `outcome_unknown`:
+  never retried.
 
 A raise inside a transaction aborts the whole transaction; retries happen a level up, in
 TierContext, around the whole transaction.

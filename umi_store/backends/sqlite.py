@@ -27,7 +27,7 @@ from ..errors import StorageError, StoreUnavailableError
 from ..integrity import damaged_bytes, damaged_text, checksum, verified, verified_text
 from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, BlockType, ChangeEvent, ChangeKind, Entity,
                       EntityType, MemoryBlock, Tier, WorkingEntry)
-from .base import ChangeHub
+from .base import ChangeHub, stop_background_task
 
 SCHEMA_VERSION = 2
 _log = logging.getLogger("umi_store.sqlite")
@@ -492,11 +492,7 @@ class SqliteBackend:
     async def close(self) -> None:
         poller, self._poller = self._poller, None
         if poller is not None:
-            poller.cancel()
-            try:
-                await poller
-            except asyncio.CancelledError:
-                pass
+            await stop_background_task(poller)
         conn, self._conn = self._conn, None
         if conn is not None:
             async with self._lock:
