@@ -182,6 +182,18 @@ async def test_transient_fault_is_retried_invisibly(backend_name, tmp_path, faul
         assert [(e.kind, e.key) for e in drained(events)] == [("set", "n")]
 
 
+async def test_a_retry_reruns_the_whole_transaction(backend_name, tmp_path):
+    async with faulty_store(backend_name, tmp_path,
+                            FaultConfig("storage_latency", 1.0, operation_filter="working_get"),
+                            FaultConfig("db_deadlock", 1.0, operation_filter="working_put",
+                                        max_injections=1)) as (store, inj, _):
+        before = store.clock.now_ms()
+        assert await store.working.incr("n", 5) == 5
+        # Each read of "n" costs one latency; the read before the failed write ran again.
+        two_reads_and_one_backoff = 2 * STORAGE_LATENCY_MS_INJECTED + retry_delay_ms(0)
+        assert store.clock.now_ms() - before == two_reads_and_one_backoff
+
+
 async def test_validation_errors_are_never_retried(backend_name, tmp_path):
     async with faulty_store(backend_name, tmp_path,
                             FaultConfig("storage_latency", 1.0, operation_filter="core_get")
