@@ -197,7 +197,8 @@ class ArchivalPane(Widget):
         for entity in self._shown:
             table.add_row(Text(entity.entity_type.value, style=muted),
                           highlighted(entity.name, self._query, match),
-                          highlighted(snippet(entity.content, self._query), self._query, match,
+                          highlighted(snippet(entity.content, self._query, name=entity.name),
+                                      self._query, match,
                                       base=muted),
                           key=entity.id)
         ids = [entity.id for entity in self._shown]
@@ -211,7 +212,7 @@ class ArchivalPane(Widget):
         start = self._page * ARCHIVAL_PANE_PAGE_ROWS
         shown = (f"{start + 1:,}–{start + len(self._shown):,}" if self._shown else "none")
         if self._query:
-            found = f"{self._total:,} matches"
+            found = f"{self._total:,} match{'' if self._total == 1 else 'es'}"
             if self._total >= SEARCH_RESULTS_COUNT_MAX:
                 found = f"{SEARCH_RESULTS_COUNT_MAX}+ matches (newest {SEARCH_RESULTS_COUNT_MAX} shown)"
         else:
@@ -266,11 +267,12 @@ class ArchivalPane(Widget):
             self.notify("that entity is gone", severity="warning")
             self._ask(debounce=False)
             return
-        choice = await self.app.push_screen_wait(EntityDetailScreen(entity))
-        if choice == "edit":
-            self._edit(entity)
-        elif choice == "forget":
-            self._confirm_forget(entity)
+        def chosen(choice: str | None) -> None:
+            if choice == "edit":
+                self._edit(entity)
+            elif choice == "forget":
+                self._confirm_forget(entity)
+        self.app.push_screen(EntityDetailScreen(entity), chosen)
 
     def action_create_entity(self) -> None:
         async def save(entity_type: EntityType, name: str, content: str,

@@ -32,6 +32,7 @@ def entity_fields(entity: Entity) -> Table:
                          ("updated", timestamp(entity.updated_at)), ("embedding", embedding)):
         grid.add_row(label, Text(value))
     if entity.metadata:
+        grid.add_row("metadata", Text(f"{len(entity.metadata)} fields"))
         for key, value in sorted(entity.metadata.items()):
             grid.add_row(Text(f"  {key}", style="italic"), Text(value))
     else:

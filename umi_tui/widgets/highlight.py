@@ -37,8 +37,14 @@ def highlighted(text: str, query: str, style: Style, *, base: Style | None = Non
     return line
 
 
-def snippet(content: str, query: str) -> str:
-    """The part of `content` around its first match (or its start), as one line."""
+def snippet(content: str, query: str, *, name: str = "") -> str:
+    """The part of `content` around its first match (or its start), as one line.
+
+    Content that opens with the entity's `name` (a remembered name is the first line)
+    shows what follows the name, so the row doesn't say the same thing twice.
+    """
+    if name and content.startswith(name) and content[len(name):].strip():
+        content = content[len(name):].lstrip(" \n:;,.-")
     head = content[:SNIPPET_SCAN_CHARS_MAX]
     spans = match_spans(head, query)
     start = max(0, spans[0][0] - SNIPPET_LEAD_CHARS) if spans else 0
