@@ -72,6 +72,7 @@ class ArchivalPane(Widget):
         self._total = 0
         self._elapsed_ms = 0.0
         self._shown: list[Entity] = []
+        self._shown_query = ""
         self._changes_pending = False
         self._widths = (0, 0)
 
@@ -95,7 +96,8 @@ class ArchivalPane(Widget):
 
     def on_mount(self) -> None:
         self._layout_columns()
-        self.app.theme_changed_signal.subscribe(self, lambda _: self._show_page())
+        self.app.theme_changed_signal.subscribe(self, lambda _: self._show_page(force=True))
+        self.table.loading = True
         self._ask(debounce=False)
 
     def on_resize(self) -> None:
@@ -142,6 +144,7 @@ class ArchivalPane(Widget):
         except UmiError as error:
             if sequence == self._sequence:
                 report_error(self, "search", error)
+                self.table.loading = False
                 self._set_status(f"search failed: {error}")
             return
         if sequence != self._sequence:
@@ -177,8 +180,7 @@ class ArchivalPane(Widget):
         table.add_column("type", key="type", width=COLUMN_TYPE_WIDTH)
         table.add_column("name", key="name", width=widths[0])
         table.add_column("content", key="content", width=widths[1])
-        self._shown = []
-        self._show_page()
+        self._show_page(force=True)
 
     def _page_entities(self) -> list[Entity]:
         if not self._query:
@@ -186,25 +188,36 @@ class ArchivalPane(Widget):
         start = self._page * ARCHIVAL_PANE_PAGE_ROWS
         return self._results[start:start + ARCHIVAL_PANE_PAGE_ROWS]
 
-    def _show_page(self) -> None:
+    def _show_page(self, *, force: bool = False) -> None:
+        """Show the current page: only changed rows are redrawn when the rows are the same."""
         if not self.is_mounted:
             return
         table, selected = self.table, self.selected_entity
+        page = self._page_entities()
+        ids = [entity.id for entity in page]
+        if not force and ids == [entity.id for entity in self._shown] and \
+                self._shown_query == self._query:
+            for before, entity in zip(self._shown, page):
+                if before != entity:
+                    for column, cell in zip(("type", "name", "content"), self._row(entity)):
+                        table.update_cell(entity.id, column, cell)
+        else:
+            table.clear()
+            for entity in page:
+                table.add_row(*self._row(entity), key=entity.id)
+            if selected is not None and selected.id in ids:
+                table.move_cursor(row=ids.index(selected.id), animate=False)
+        self._shown, self._shown_query = page, self._query
+        table.loading = False
+        self._set_status(self._status_line())
+
+    def _row(self, entity: Entity) -> tuple[Text, Text, Text]:
         match = self.get_component_rich_style("archival-pane--match", partial=True)
         muted = self.get_component_rich_style("archival-pane--muted", partial=True)
-        table.clear()
-        self._shown = self._page_entities()
-        for entity in self._shown:
-            table.add_row(Text(entity.entity_type.value, style=muted),
-                          highlighted(entity.name, self._query, match),
-                          highlighted(snippet(entity.content, self._query, name=entity.name),
-                                      self._query, match,
-                                      base=muted),
-                          key=entity.id)
-        ids = [entity.id for entity in self._shown]
-        if selected is not None and selected.id in ids:
-            table.move_cursor(row=ids.index(selected.id), animate=False)
-        self._set_status(self._status_line())
+        return (Text(entity.entity_type.value, style=muted),
+                highlighted(entity.name, self._query, match),
+                highlighted(snippet(entity.content, self._query, name=entity.name),
+                            self._query, match, base=muted))
 
     def _status_line(self) -> str:
         if self._query and not self._results:

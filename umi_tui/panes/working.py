@@ -113,6 +113,7 @@ class WorkingPane(Widget):
         self._now_ms = self.app.store.clock.now_ms()
         self._layout_columns()
         self.app.theme_changed_signal.subscribe(self, lambda _: self._render_page(force=True))
+        self.table.loading = True
         self._reload()
 
     def on_resize(self) -> None:
@@ -219,6 +220,7 @@ class WorkingPane(Widget):
             report_error(self, "refresh working memory", error)
         finally:
             self._syncing = False
+            self.table.loading = False
 
     def _apply(self, fresh: dict[str, WorkingEntry], checked: set[str]) -> set[str]:
         """Take the store's word for the keys in `checked`; which keys changed."""
