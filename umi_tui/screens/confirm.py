@@ -25,8 +25,8 @@ class ConfirmScreen(DialogScreen[bool]):
         with Vertical(id="dialog"):
             yield Static(self.question, classes="dialog--title", markup=False)
             with Horizontal(classes="dialog--buttons"):
-                yield Button("No", id="no")
-                yield Button("Yes", id="yes", variant="error")
+                yield Button("No", id="no", compact=True)
+                yield Button("Yes", id="yes", variant="error", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

@@ -32,7 +32,7 @@ class DialogScreen(ModalScreen[ResultType]):
     DialogScreen .dialog--field { color: $text-muted; margin-top: 1; }
     DialogScreen .dialog--error { color: $error; text-style: bold; height: auto; }
     DialogScreen .dialog--buttons { height: auto; align-horizontal: right; margin-top: 1; }
-    DialogScreen .dialog--buttons Button { margin-left: 1; }
+    DialogScreen .dialog--buttons Button { margin-left: 2; width: auto; min-width: 8; }
     """
     BINDINGS = [("escape", "cancel", "Cancel")]
 

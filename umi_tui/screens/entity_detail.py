@@ -62,9 +62,9 @@ class EntityDetailScreen(DialogScreen[str | None]):
             with VerticalScroll(id="entity-content"):
                 yield Static(self.entity.content, markup=False)
             with Horizontal(classes="dialog--buttons"):
-                yield Button("Forget", id="forget", variant="error")
-                yield Button("Edit", id="edit")
-                yield Button("Close", id="close", variant="primary")
+                yield Button("Forget", id="forget", variant="error", compact=True)
+                yield Button("Edit", id="edit", compact=True)
+                yield Button("Close", id="close", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#entity-content").border_title = "content"

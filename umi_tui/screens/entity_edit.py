@@ -36,8 +36,10 @@ class EntityEditScreen(DialogScreen[Entity | None]):
     """Edit `entity`, or a new one when None; dismisses with the stored entity."""
 
     DEFAULT_CSS = """
-    EntityEditScreen #dialog { width: 90; }
-    EntityEditScreen #entity-content-editor { height: 8; }
+    EntityEditScreen #dialog { width: 90; height: 90%; max-height: 32; }
+    EntityEditScreen .dialog--field { margin-top: 0; }
+    EntityEditScreen TextArea { background: $boost; }
+    EntityEditScreen #entity-content-editor { height: 1fr; min-height: 2; }
     EntityEditScreen #entity-metadata-editor { height: 4; }
     EntityEditScreen #entity-head { height: auto; }
     EntityEditScreen #entity-type { width: 20; }
@@ -64,15 +66,16 @@ class EntityEditScreen(DialogScreen[Entity | None]):
                 yield Input(entity.name if entity else "", placeholder="name",
                             id="entity-name", compact=True)
             yield Static("Content", classes="dialog--field")
-            yield TextArea(entity.content if entity else "", id="entity-content-editor")
+            yield TextArea(entity.content if entity else "", id="entity-content-editor",
+                           compact=True)
             yield Static("Metadata  (key: value, one per line)", classes="dialog--field")
             yield TextArea(format_metadata(entity.metadata) if entity else "",
-                           id="entity-metadata-editor")
+                           id="entity-metadata-editor", compact=True)
             yield Static("", classes="dialog--error")
             yield Static("ctrl+s saves · escape cancels", classes="dialog--hint")
             with Horizontal(classes="dialog--buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Save", id="save", variant="primary")
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Save", id="save", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.show_error("")

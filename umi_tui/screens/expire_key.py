@@ -34,8 +34,8 @@ class ExpireKeyScreen(DialogScreen[bool | None]):
             yield Input(self._ttl, id="ttl", compact=True)
             yield Static("", classes="dialog--error")
             with Horizontal(classes="dialog--buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Expire", id="save", variant="primary")
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Expire", id="save", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.show_error("")

@@ -39,8 +39,8 @@ class SetKeyScreen(DialogScreen[WorkingEntry | None]):
             yield Input(ttl, id="ttl", compact=True)
             yield Static("", classes="dialog--error")
             with Horizontal(classes="dialog--buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Save", id="save", variant="primary")
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Save", id="save", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.show_error("")
