@@ -98,11 +98,13 @@ async def test_a_stale_result_never_replaces_a_newer_one(monkeypatch):
                     await stale_released.wait()
             return await real_search(query, **options)
         monkeypatch.setattr(app.store.archival, "search", slow_old_query)
-        await search(pilot, "lyon")  # still waiting on the slow store …
         query = app.pane.query_one("#archival-query", Input)
-        query.value = "orion"  # … when a newer query is asked for
-        await asyncio.sleep(0.3)
-        stale_released.set()
+        query.value = "lyon"
+        await pilot.pause(0.3)  # the older query is in the slow store …
+        query.value = "orion"  # … when a newer one is asked for and answered
+        await pilot.pause(0.3)
+        assert names(app) == ["Orion: a telescope project for the winter"]
+        stale_released.set()  # now the older answer arrives
         await settle(pilot)
         assert names(app) == ["Orion: a telescope project for the winter"]
 

@@ -257,3 +257,18 @@ def test_snapshot_error_from_a_fault(snap_compare):
         await settle(pilot)
     assert snap_compare(harness(faults=failing_writes(), seed=None), terminal_size=(80, 24),
                         run_before=fail_a_write)
+
+
+async def test_countdown_colours_follow_a_live_theme_switch():
+    app = harness()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.pane.query_one(DataTable)
+
+        def soon_colour():
+            return table.get_cell("session:goal", "ttl").style.color
+        dark = soon_colour()
+        app.theme = "gruvbox"
+        await settle(pilot)
+        expected = app.pane.get_component_rich_style("working-pane--ttl-soon", partial=True)
+        assert soon_colour() == expected.color != dark
