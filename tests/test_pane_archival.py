@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Input, Select, Static, TextArea
 
 from tests.tui_harness import PaneHarness, settle
 from umi_store import DeterministicRng, Entity, EntityType, FaultConfig, FaultInjector
-from umi_tui.panes.archival import ARCHIVAL_PANE_PAGE_ROWS, ArchivalPane
+from umi_tui.panes.archival import ArchivalPane
 from umi_tui.screens.confirm import ConfirmScreen
 from umi_tui.screens.entity_detail import EntityDetailScreen, entity_fields
 from umi_tui.screens.entity_edit import EntityEditScreen

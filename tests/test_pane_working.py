@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from textual.widgets import DataTable, Input, Static
 
 from tests.tui_harness import PaneHarness, settle
@@ -138,7 +137,7 @@ async def test_expire_gives_the_key_a_new_ttl():
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         app.pane.query_one(DataTable).focus()
-        await pilot.press("x", *"2h", "enter")
+        await pilot.press("x", "ctrl+a", "ctrl+k", *"2h", "enter")
         await settle(pilot)
         assert await app.store.working.ttl_ms("session:goal") == 2 * HOUR_MS
         assert rows(app)["session:goal"][3] == "2h"
@@ -272,3 +271,15 @@ async def test_countdown_colours_follow_a_live_theme_switch():
         await settle(pilot)
         expected = app.pane.get_component_rich_style("working-pane--ttl-soon", partial=True)
         assert soon_colour() == expected.color != dark
+
+
+async def test_a_key_rewritten_many_times_keeps_one_countdown():
+    app = harness()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for _ in range(1_500):
+            app.pane._track(app.pane._entries["session:goal"])  # as a feed of rewrites would
+        assert len(app.pane._due) <= 2 * 4 + 1_024 + 1
+        app.advance(SECOND_MS)
+        await settle(pilot)
+        assert rows(app)["session:goal"][3] == "41s"

@@ -35,6 +35,7 @@ from ..widgets.sizes import format_bytes
 from ..widgets.ttl import TTL_BUCKET_LABELS, humanize_ttl, next_change_ms, ttl_bucket, ttl_urgency
 
 WORKING_PANE_PAGE_ROWS = 100
+WORKING_DUE_SLACK_COUNT = 1024  # superseded schedule entries tolerated before compaction
 WORKING_SYNC_KEYS_MAX = 64  # more changed keys than this at once: reload the whole listing
 WORKING_FILTER_DEBOUNCE_SECS = 0.15
 VALUE_PREVIEW_CHARS_MAX = 200
@@ -171,6 +172,9 @@ class WorkingPane(Widget):
         self._generation[key] = generation
         heapq.heappush(self._due, (next_change_ms(entry.expires_at_ms, self._now_ms),
                                    generation, key))
+        if len(self._due) > 2 * len(self._entries) + WORKING_DUE_SLACK_COUNT:
+            self._due = [due for due in self._due if self._generation.get(due[2]) == due[1]]
+            heapq.heapify(self._due)  # drop the superseded schedule entries of rewritten keys
 
     def _untrack(self, key: str) -> None:
         del self._entries[key]
@@ -399,7 +403,8 @@ class WorkingPane(Widget):
             if live is False:
                 self.notify(f"{key} had already expired", severity="warning")
             self._after_change(key)
-        self.app.push_screen(ExpireKeyScreen(key, expire), done)
+        ttl = humanize_ttl(self._entries[key].remaining_ms(self._now_ms))
+        self.app.push_screen(ExpireKeyScreen(key, expire, ttl=ttl), done)
 
     def action_touch_key(self) -> None:
         key = self.selected_key
