@@ -14,6 +14,7 @@ from umi_tui.panes.archival import ArchivalPane
 from umi_tui.screens.confirm import ConfirmScreen
 from umi_tui.screens.entity_detail import EntityDetailScreen, entity_fields
 from umi_tui.screens.entity_edit import EntityEditScreen
+from umi_tui.widgets.highlight import match_spans, snippet
 
 SIZE = (60, 19)
 
@@ -271,3 +272,15 @@ def test_snapshot_entity_detail(snap_compare):
         await pilot.press("enter")
         await settle(pilot)
     assert snap_compare(harness(), terminal_size=(100, 30), run_before=open_zola)
+
+
+def test_matches_are_found_through_unicode_case_folding():
+    assert match_spans("Émile and ÉMILE", "émile") == [(0, 5), (10, 15)]
+    assert match_spans("the Straße", "STRASSE") == [(4, 10)]  # ß folds to two letters
+    assert match_spans("100% sure", "%") == [(3, 4)]
+
+
+def test_a_snippet_starts_near_the_match_at_a_word():
+    content = "a long preamble about many unrelated things before the word lyon appears"
+    assert snippet(content, "lyon", lead=12) == "…the word lyon appears"
+    assert snippet("Lyon: the city\nof lights", "", name="Lyon: the city") == "of lights"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import DataTable, Input, Static
 
 from tests.tui_harness import PaneHarness, settle
@@ -9,6 +10,7 @@ from umi_store import DeterministicRng, FaultConfig, FaultInjector
 from umi_tui.panes.working import WORKING_PANE_PAGE_ROWS, WorkingPane
 from umi_tui.screens.confirm import ConfirmScreen
 from umi_tui.screens.set_key import SetKeyScreen
+from umi_tui.widgets.ttl import humanize_ttl, next_change_ms, parse_ttl
 
 SECOND_MS, MINUTE_MS, HOUR_MS, DAY_MS = 1_000, 60_000, 3_600_000, 86_400_000
 SIZE = (60, 19)
@@ -283,3 +285,31 @@ async def test_a_key_rewritten_many_times_keeps_one_countdown():
         app.advance(SECOND_MS)
         await settle(pilot)
         assert rows(app)["session:goal"][3] == "41s"
+
+
+@pytest.mark.parametrize("remaining_ms, label", [
+    (1, "1s"), (59_000, "59s"), (59_001, "1m"), (3_599_000, "59m"), (3_600_000, "1h"),
+    (86_399_000, "23h"), (2 * DAY_MS + HOUR_MS, "2d")])
+def test_ttl_reads_in_its_first_unit(remaining_ms, label):
+    assert humanize_ttl(remaining_ms) == label
+
+
+def test_the_next_label_change_is_when_the_label_really_changes():
+    now = 1_000_000
+    for remaining in (1, 999, 1_000, 59_001, 60_000, 3_599_000, 3_600_001, 90_000_000):
+        changes_at = next_change_ms(now + remaining, now)
+        assert humanize_ttl(now + remaining - (changes_at - 1)) == humanize_ttl(remaining)
+        assert changes_at == now + remaining or \
+            humanize_ttl(now + remaining - changes_at) != humanize_ttl(remaining)
+
+
+@pytest.mark.parametrize("text, ms", [("90s", 90_000), ("5m", 300_000), ("1h30m", 5_400_000),
+                                      ("45", 45_000), ("2 D", 2 * DAY_MS)])
+def test_ttl_text_is_read_in_units(text, ms):
+    assert parse_ttl(text) == ms
+
+
+@pytest.mark.parametrize("text", ["", "soon", "5x", "0s", "1h then"])
+def test_unreadable_ttl_text_is_refused(text):
+    with pytest.raises(ValueError):
+        parse_ttl(text)

@@ -216,7 +216,8 @@ class ArchivalPane(Widget):
         muted = self.get_component_rich_style("archival-pane--muted", partial=True)
         return (Text(entity.entity_type.value, style=muted),
                 highlighted(entity.name, self._query, match),
-                highlighted(snippet(entity.content, self._query, name=entity.name),
+                highlighted(snippet(entity.content, self._query, name=entity.name,
+                                    lead=self._widths[1] // 3),
                             self._query, match, base=muted))
 
     def _status_line(self) -> str:

@@ -37,8 +37,9 @@ def highlighted(text: str, query: str, style: Style, *, base: Style | None = Non
     return line
 
 
-def snippet(content: str, query: str, *, name: str = "") -> str:
-    """The part of `content` around its first match (or its start), as one line.
+def snippet(content: str, query: str, *, name: str = "", lead: int = SNIPPET_LEAD_CHARS) -> str:
+    """The part of `content` around its first match (or its start), as one line, with
+    at most `lead` characters before the match.
 
     Content that opens with the entity's `name` (a remembered name is the first line)
     shows what follows the name, so the row doesn't say the same thing twice.
@@ -47,6 +48,10 @@ def snippet(content: str, query: str, *, name: str = "") -> str:
         content = content[len(name):].lstrip(" \n:;,.-")
     head = content[:SNIPPET_SCAN_CHARS_MAX]
     spans = match_spans(head, query)
-    start = max(0, spans[0][0] - SNIPPET_LEAD_CHARS) if spans else 0
+    start = 0
+    if spans and spans[0][0] > lead:
+        start = spans[0][0] - lead
+        word = head.find(" ", start, spans[0][0])
+        start = word + 1 if word != -1 else start  # begin at a word where one is near
     text = head[start:start + 400].replace("\n", " ")
     return ("…" + text) if start else text
