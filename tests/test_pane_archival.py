@@ -89,25 +89,30 @@ async def test_a_stale_result_never_replaces_a_newer_one(monkeypatch):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         real_search = app.store.archival.search
-        stale_released = asyncio.Event()
+        stale_asked, stale_released = asyncio.Event(), asyncio.Event()
 
         async def slow_old_query(query, **options):
             if query == "lyon":
+                stale_asked.set()
                 try:  # a driver that finishes its round trip even when cancelled
-                    await asyncio.sleep(5)
+                    await asyncio.sleep(30)
                 except asyncio.CancelledError:
                     await stale_released.wait()
             return await real_search(query, **options)
         monkeypatch.setattr(app.store.archival, "search", slow_old_query)
         query = app.pane.query_one("#archival-query", Input)
         query.value = "lyon"
-        await pilot.pause(0.3)  # the older query is in the slow store …
+        await asyncio.wait_for(stale_asked.wait(), 5)  # the older query is in the slow store …
         query.value = "orion"  # … when a newer one is asked for and answered
-        await pilot.pause(0.3)
-        assert names(app) == ["Orion: a telescope project for the winter"]
+        orion = ["Orion: a telescope project for the winter"]
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if names(app) == orion:
+                break
+        assert names(app) == orion
         stale_released.set()  # now the older answer arrives
         await settle(pilot)
-        assert names(app) == ["Orion: a telescope project for the winter"]
+        assert names(app) == orion
 
 
 async def test_type_filter_narrows_results():
