@@ -1,0 +1,1 @@
+"""The inspector's panes: one module per pane, each self-contained over `app.store`."""

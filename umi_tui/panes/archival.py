@@ -1,0 +1,329 @@
+"""The Archival pane: search as you type, a type filter, highlighted results, paging,
+and the entity detail, create, edit and forget flows.
+
+Every query runs in one exclusive worker group after a short debounce, so typing cancels
+the query before it; each query also carries a sequence number, and a result whose
+number is not the latest is dropped, so a stale answer never replaces a newer one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import DataTable, Input, Select, Static
+
+from umi_store import Entity, EntityType, Tier, UmiError
+from umi_store.constants import SEARCH_RESULTS_COUNT_MAX
+
+from ..feedback import report_error
+from ..messages import StoreChanged
+from ..screens.confirm import ConfirmScreen
+from ..screens.entity_detail import EntityDetailScreen
+from ..screens.entity_edit import EntityEditScreen
+from ..widgets.highlight import highlighted, snippet
+
+ARCHIVAL_PANE_PAGE_ROWS = 50
+ARCHIVAL_SEARCH_DEBOUNCE_SECS = 0.15
+ARCHIVAL_CHANGES_DEBOUNCE_SECS = 0.25
+COLUMN_TYPE_WIDTH = 12
+
+
+class ArchivalPane(Widget):
+    """Archival memory: search, browse and edit the app's store's entities."""
+
+    DEFAULT_CSS = """
+    ArchivalPane { layout: vertical; height: 1fr; }
+    ArchivalPane #archival-bar { height: 1; }
+    ArchivalPane #archival-query { width: 1fr; }
+    ArchivalPane #archival-type { width: 18; margin-left: 1; }
+    ArchivalPane #archival-table { height: 1fr; }
+    ArchivalPane #archival-status { height: 1; color: $text-muted; }
+    ArchivalPane > .archival-pane--match { background: $accent 35%; text-style: bold; }
+    ArchivalPane > .archival-pane--muted { color: $text-muted; }
+    """
+    COMPONENT_CLASSES = {"archival-pane--match", "archival-pane--muted"}
+    BINDINGS = [
+        Binding("slash", "focus_search", "Search"),
+        Binding("o", "open_entity", "Open entity"),
+        Binding("c", "create_entity", "Create entity"),
+        Binding("e", "edit_entity", "Edit entity"),
+        Binding("d", "forget_entity", "Forget entity"),
+        Binding("n", "page(1)", "Next page"),
+        Binding("p", "page(-1)", "Previous page"),
+    ]
+
+    perf_counter = staticmethod(time.perf_counter)  # tests swap in a fixed clock
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._sequence = 0
+        self._query = ""
+        self._entity_type: EntityType | None = None
+        self._page = 0
+        self._results: list[Entity] = []  # search: every hit; browsing: the current page
+        self._total = 0
+        self._elapsed_ms = 0.0
+        self._shown: list[Entity] = []
+        self._shown_query = ""
+        self._changes_pending = False
+        self._widths = (0, 0)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="archival-bar"):
+            yield Input(placeholder="search names and content  ( / )", id="archival-query",
+                        compact=True)
+            yield Select([(t.value, t) for t in EntityType], prompt="all types",
+                         id="archival-type", compact=True)
+        yield DataTable(id="archival-table", cursor_type="row")
+        yield Static("", id="archival-status", markup=False)
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#archival-table", DataTable)
+
+    def focus(self, scroll_visible: bool = True) -> ArchivalPane:
+        """Focusing the pane focuses its table, where its bindings act."""
+        self.table.focus(scroll_visible)
+        return self
+
+    def on_mount(self) -> None:
+        self._layout_columns()
+        self.app.theme_changed_signal.subscribe(self, lambda _: self._show_page(force=True))
+        self.table.loading = True
+        self._ask(debounce=False)
+
+    def on_resize(self) -> None:
+        self._layout_columns()
+
+    # ---- asking the store ---------------------------------------------------------------
+
+    @on(Input.Changed, "#archival-query")
+    def _query_changed(self, event: Input.Changed) -> None:
+        self._query, self._page = event.value, 0
+        self._ask()
+
+    @on(Input.Submitted, "#archival-query")
+    def _query_done(self) -> None:
+        self.table.focus()
+
+    @on(Select.Changed, "#archival-type")
+    def _type_changed(self, event: Select.Changed) -> None:
+        self._entity_type = None if event.value is Select.BLANK else event.value
+        self._page = 0
+        self._ask(debounce=False)
+
+    def _ask(self, *, debounce: bool = True) -> None:
+        """Ask for the current query, type and page; only the newest answer is shown."""
+        self._sequence += 1
+        self._fetch(self._sequence, self._query, self._entity_type, self._page, debounce)
+
+    @work(exclusive=True, group="archival-search")
+    async def _fetch(self, sequence: int, query: str, entity_type: EntityType | None,
+                     page: int, debounce: bool) -> None:
+        if debounce:
+            await asyncio.sleep(ARCHIVAL_SEARCH_DEBOUNCE_SECS)
+        archival = self.app.store.archival
+        started = self.perf_counter()
+        try:
+            if query:
+                results = await archival.search(query, entity_type=entity_type,
+                                                limit=SEARCH_RESULTS_COUNT_MAX)
+                total = len(results)
+            else:
+                results = await archival.list(entity_type, limit=ARCHIVAL_PANE_PAGE_ROWS,
+                                              offset=page * ARCHIVAL_PANE_PAGE_ROWS)
+                total = await archival.count(entity_type)
+        except UmiError as error:
+            if sequence == self._sequence:
+                report_error(self, "search", error)
+                self.table.loading = False
+                self._set_status(f"search failed: {error}")
+            return
+        if sequence != self._sequence:
+            return  # a newer query was asked for while this one ran
+        self._results, self._total = results, total
+        self._elapsed_ms = (self.perf_counter() - started) * 1000
+        self._show_page()
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        if message.event.tier != Tier.ARCHIVAL:
+            return
+        if not self._changes_pending:
+            self._changes_pending = True
+            self._ask_after_changes()
+
+    @work(group="archival-changes")
+    async def _ask_after_changes(self) -> None:
+        """Show changes from the feed: one query for a burst of events, never starved."""
+        await asyncio.sleep(ARCHIVAL_CHANGES_DEBOUNCE_SECS)
+        self._changes_pending = False
+        self._ask(debounce=False)
+
+    # ---- drawing -------------------------------------------------------------------------
+
+    def _layout_columns(self) -> None:
+        room = max(24, self.size.width - COLUMN_TYPE_WIDTH - 6 - 2)
+        widths = (max(12, room * 2 // 5), max(10, room - room * 2 // 5))
+        if widths == self._widths:
+            return
+        self._widths = widths
+        table = self.table
+        table.clear(columns=True)
+        table.add_column("type", key="type", width=COLUMN_TYPE_WIDTH)
+        table.add_column("name", key="name", width=widths[0])
+        table.add_column("content", key="content", width=widths[1])
+        self._show_page(force=True)
+
+    def _page_entities(self) -> list[Entity]:
+        if not self._query:
+            return self._results
+        start = self._page * ARCHIVAL_PANE_PAGE_ROWS
+        return self._results[start:start + ARCHIVAL_PANE_PAGE_ROWS]
+
+    def _show_page(self, *, force: bool = False) -> None:
+        """Show the current page: only changed rows are redrawn when the rows are the same."""
+        if not self.is_mounted:
+            return
+        table, selected = self.table, self.selected_entity
+        page = self._page_entities()
+        ids = [entity.id for entity in page]
+        if not force and ids == [entity.id for entity in self._shown] and \
+                self._shown_query == self._query:
+            for before, entity in zip(self._shown, page):
+                if before != entity:
+                    for column, cell in zip(("type", "name", "content"), self._row(entity)):
+                        table.update_cell(entity.id, column, cell)
+        else:
+            table.clear()
+            for entity in page:
+                table.add_row(*self._row(entity), key=entity.id)
+            if selected is not None and selected.id in ids:
+                table.move_cursor(row=ids.index(selected.id), animate=False)
+        self._shown, self._shown_query = page, self._query
+        table.loading = False
+        self._set_status(self._status_line())
+
+    def _row(self, entity: Entity) -> tuple[Text, Text, Text]:
+        match = self.get_component_rich_style("archival-pane--match", partial=True)
+        muted = self.get_component_rich_style("archival-pane--muted", partial=True)
+        return (Text(entity.entity_type.value, style=muted),
+                highlighted(entity.name, self._query, match),
+                highlighted(snippet(entity.content, self._query, name=entity.name,
+                                    lead=self._widths[1] // 3),
+                            self._query, match, base=muted))
+
+    def _status_line(self) -> str:
+        if self._query and not self._results:
+            return f"no matches for {self._query!r} · {self._elapsed_ms:.1f} ms"
+        start = self._page * ARCHIVAL_PANE_PAGE_ROWS
+        shown = (f"{start + 1:,}–{start + len(self._shown):,}" if self._shown else "none")
+        if self._query:
+            found = f"{self._total:,} match{'' if self._total == 1 else 'es'}"
+            if self._total >= SEARCH_RESULTS_COUNT_MAX:
+                found = f"{SEARCH_RESULTS_COUNT_MAX}+ matches (newest {SEARCH_RESULTS_COUNT_MAX} shown)"
+        else:
+            found = f"{self._total:,} entities, newest first"
+        pages = " (n/p)" if self._total > ARCHIVAL_PANE_PAGE_ROWS else ""
+        return f"{found} · {shown}{pages} · {self._elapsed_ms:.1f} ms"
+
+    def _set_status(self, line: str) -> None:
+        self.query_one("#archival-status", Static).update(line)
+
+    # ---- actions -------------------------------------------------------------------------
+
+    @property
+    def selected_entity(self) -> Entity | None:
+        table = self.table
+        if not table.row_count or not table.is_valid_coordinate(table.cursor_coordinate):
+            return None
+        return self._shown[table.cursor_row] if table.cursor_row < len(self._shown) else None
+
+    def action_focus_search(self) -> None:
+        self.query_one("#archival-query", Input).focus()
+
+    def action_page(self, step: int) -> None:
+        pages = max(1, -(-self._total // ARCHIVAL_PANE_PAGE_ROWS))
+        page = min(max(0, self._page + step), pages - 1)
+        if page == self._page:
+            return
+        self._page = page
+        if self._query:
+            self._show_page()
+        else:
+            self._ask(debounce=False)
+        self.table.move_cursor(row=0, animate=False)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_entity()
+
+    def action_open_entity(self) -> None:
+        entity = self.selected_entity
+        if entity is not None:
+            self._open(entity.id)
+
+    @work(group="archival-action")
+    async def _open(self, entity_id: str) -> None:
+        try:
+            entity = await self.app.store.archival.get(entity_id)
+        except UmiError as error:
+            report_error(self, "open entity", error)
+            return
+        if entity is None:
+            self.notify("that entity is gone", severity="warning")
+            self._ask(debounce=False)
+            return
+        def chosen(choice: str | None) -> None:
+            if choice == "edit":
+                self._edit(entity)
+            elif choice == "forget":
+                self._confirm_forget(entity)
+        self.app.push_screen(EntityDetailScreen(entity), chosen)
+
+    def action_create_entity(self) -> None:
+        async def save(entity_type: EntityType, name: str, content: str,
+                       metadata: dict[str, str]) -> Entity:
+            return await self.app.store.archival.remember(content, entity_type,
+                                                         name=name or None, metadata=metadata)
+        self.app.push_screen(EntityEditScreen(save), self._after_change)
+
+    def action_edit_entity(self) -> None:
+        entity = self.selected_entity
+        if entity is not None:
+            self._edit(entity)
+
+    def _edit(self, entity: Entity) -> None:
+        async def save(entity_type: EntityType, name: str, content: str,
+                       metadata: dict[str, str]) -> Entity:
+            return await self.app.store.archival.update(
+                replace(entity, entity_type=entity_type, name=name, content=content,
+                        metadata=metadata))
+        self.app.push_screen(EntityEditScreen(save, entity), self._after_change)
+
+    def action_forget_entity(self) -> None:
+        entity = self.selected_entity
+        if entity is not None:
+            self._confirm_forget(entity)
+
+    def _confirm_forget(self, entity: Entity) -> None:
+        self.app.push_screen(ConfirmScreen(f"Forget {entity.name}?"),
+                             lambda yes: yes and self._forget(entity.id))
+
+    @work(group="archival-action")
+    async def _forget(self, entity_id: str) -> None:
+        try:
+            await self.app.store.archival.forget(entity_id)
+        except UmiError as error:
+            report_error(self, "forget entity", error)
+        self._after_change()
+
+    def _after_change(self, _: object = None) -> None:
+        self._ask(debounce=False)

@@ -1,0 +1,421 @@
+"""The Working pane: live keys with a TTL countdown, totals, a TTL histogram and actions.
+
+The pane keeps every live key that matches the filter, but shows a page of rows at a
+time. Countdowns are computed from each key's deadline and the clock the app sends
+(ClockMoved), never by asking the store per tick: a heap holds, per key, the moment its
+label next changes, so a tick touches only the cells that change. Rows are refreshed
+from the store on StoreChanged events and when a deadline passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import heapq
+import itertools
+
+from rich.style import Style
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widget import Widget
+from textual.widgets import DataTable, Input, Static
+
+from umi_store import Tier, UmiError, WorkingEntry
+from umi_store.constants import WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_SIZE_BYTES_MAX
+
+from ..feedback import report_error
+from ..messages import ClockMoved, StoreChanged
+from ..screens.confirm import ConfirmScreen
+from ..screens.expire_key import ExpireKeyScreen
+from ..screens.set_key import SetKeyScreen
+from ..widgets.histogram import Histogram
+from ..widgets.sizes import format_bytes
+from ..widgets.ttl import TTL_BUCKET_LABELS, humanize_ttl, next_change_ms, ttl_bucket, ttl_urgency
+
+WORKING_PANE_PAGE_ROWS = 100
+WORKING_DUE_SLACK_COUNT = 1024  # superseded schedule entries tolerated before compaction
+WORKING_SYNC_KEYS_MAX = 64  # more changed keys than this at once: reload the whole listing
+WORKING_FILTER_DEBOUNCE_SECS = 0.15
+VALUE_PREVIEW_CHARS_MAX = 200
+COLUMN_SIZE_WIDTH = 9
+COLUMN_TTL_WIDTH = 4
+
+
+def value_preview(value: bytes) -> str:
+    """The start of a value as one line of text."""
+    text = value[:VALUE_PREVIEW_CHARS_MAX * 4].decode("utf-8", "replace")
+    return text[:VALUE_PREVIEW_CHARS_MAX].replace("\n", "⏎").replace("\t", " ")
+
+
+class WorkingPane(Widget):
+    """Working memory: keys, sizes and live TTLs of the app's store."""
+
+    DEFAULT_CSS = """
+    WorkingPane { layout: vertical; height: 1fr; }
+    WorkingPane #working-filter { margin-bottom: 0; }
+    WorkingPane #working-table { height: 1fr; }
+    WorkingPane #working-totals { height: 1; color: $text-muted; }
+    WorkingPane > .working-pane--ttl-soon { color: $error; text-style: bold; }
+    WorkingPane > .working-pane--ttl-minutes { color: $warning; }
+    WorkingPane > .working-pane--ttl-later { color: $success; }
+    WorkingPane > .working-pane--value { color: $text-muted; }
+    """
+    COMPONENT_CLASSES = {"working-pane--ttl-soon", "working-pane--ttl-minutes",
+                         "working-pane--ttl-later", "working-pane--value"}
+    BINDINGS = [
+        Binding("s", "set_key", "Set key"),
+        Binding("e", "edit_key", "Edit key"),
+        Binding("d", "delete_key", "Delete key"),
+        Binding("x", "expire_key", "Expire key"),
+        Binding("t", "touch_key", "Touch key"),
+        Binding("slash", "focus_filter", "Filter keys"),
+        Binding("n", "page(1)", "Next page"),
+        Binding("p", "page(-1)", "Previous page"),
+    ]
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._prefix = ""
+        self._now_ms = 0
+        self._entries: dict[str, WorkingEntry] = {}
+        self._sorted: list[str] = []
+        self._shown: list[str] = []
+        self._page = 0
+        self._due: list[tuple[int, int, str]] = []
+        self._generation: dict[str, int] = {}
+        self._generations = itertools.count()
+        self._bucket: dict[str, int] = {}
+        self._bucket_counts = [0] * len(TTL_BUCKET_LABELS)
+        self._dirty: set[str] = set()
+        self._reload_wanted = False
+        self._syncing = False
+        self._totals: tuple[int, int] | None = None
+        self._widths: tuple[int, int] = (0, 0)
+        self._totals_line = ""
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter by key prefix  ( / )", id="working-filter", compact=True)
+        yield DataTable(id="working-table", cursor_type="row")
+        yield Histogram(TTL_BUCKET_LABELS, id="working-histogram")
+        yield Static("", id="working-totals", markup=False)
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#working-table", DataTable)
+
+    def focus(self, scroll_visible: bool = True) -> WorkingPane:
+        """Focusing the pane focuses its table, where its bindings act."""
+        self.table.focus(scroll_visible)
+        return self
+
+    def on_mount(self) -> None:
+        self._now_ms = self.app.store.clock.now_ms()
+        self._layout_columns()
+        self.app.theme_changed_signal.subscribe(self, lambda _: self._render_page(force=True))
+        self.table.loading = True
+        self._reload()
+
+    def on_resize(self) -> None:
+        self._layout_columns()
+
+    # ---- what the app sends down -------------------------------------------------------
+
+    def on_clock_moved(self, message: ClockMoved) -> None:
+        self._now_ms = max(self._now_ms, message.now_ms)
+        self._advance()
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        if message.event.tier == Tier.WORKING:
+            self._mark_dirty({message.event.key})
+
+    # ---- countdowns ----------------------------------------------------------------------
+
+    def _advance(self) -> None:
+        """Redraw the countdowns whose label changed by now; drop keys whose deadline passed."""
+        now, table = self._now_ms, self.table
+        shown = set(self._shown)
+        expired: list[str] = []
+        while self._due and self._due[0][0] <= now:
+            _, generation, key = heapq.heappop(self._due)
+            if self._generation.get(key) != generation:
+                continue
+            entry = self._entries[key]
+            if not entry.is_live(now):
+                expired.append(key)
+                self._untrack(key)
+                continue
+            self._track(entry)
+            if key in shown:
+                table.update_cell(key, "ttl", self._ttl_cell(entry))
+        for key in expired:
+            if key in shown:
+                table.remove_row(key)
+                self._shown.remove(key)
+        if expired:
+            self._mark_dirty(set(expired))  # confirm from the store; refreshes the totals
+        self._show_counts()
+
+    def _track(self, entry: WorkingEntry) -> None:
+        """Hold `entry` (new or replacing its key) and schedule its next label change."""
+        key = entry.key
+        if key not in self._entries:
+            bisect.insort(self._sorted, key)
+        else:
+            self._bucket_counts[self._bucket[key]] -= 1
+        self._entries[key] = entry
+        bucket = ttl_bucket(entry.remaining_ms(self._now_ms))
+        self._bucket[key] = bucket
+        self._bucket_counts[bucket] += 1
+        generation = next(self._generations)
+        self._generation[key] = generation
+        heapq.heappush(self._due, (next_change_ms(entry.expires_at_ms, self._now_ms),
+                                   generation, key))
+        if len(self._due) > 2 * len(self._entries) + WORKING_DUE_SLACK_COUNT:
+            self._due = [due for due in self._due if self._generation.get(due[2]) == due[1]]
+            heapq.heapify(self._due)  # drop the superseded schedule entries of rewritten keys
+
+    def _untrack(self, key: str) -> None:
+        del self._entries[key]
+        del self._generation[key]
+        self._bucket_counts[self._bucket.pop(key)] -= 1
+        del self._sorted[bisect.bisect_left(self._sorted, key)]
+
+    # ---- refreshing from the store -------------------------------------------------------
+
+    def _mark_dirty(self, keys: set[str]) -> None:
+        self._dirty |= keys
+        self._request_sync()
+
+    def _reload(self) -> None:
+        self._reload_wanted = True
+        self._request_sync()
+
+    def _request_sync(self) -> None:
+        if not self._syncing:
+            self._syncing = True
+            self._sync()
+
+    @work(group="working-sync")
+    async def _sync(self) -> None:
+        """Fetch what changed until nothing is pending: a few keys one by one, else all."""
+        working = self.app.store.working
+        try:
+            while self._reload_wanted or self._dirty:
+                prefix = self._prefix
+                if self._reload_wanted or len(self._dirty) > WORKING_SYNC_KEYS_MAX:
+                    self._reload_wanted, self._dirty = False, set()
+                    fresh = await working.entries(prefix=prefix)
+                    if prefix != self._prefix:
+                        continue
+                    changed = self._apply({e.key: e for e in fresh}, set(self._entries))
+                else:
+                    keys, self._dirty = sorted(self._dirty), set()
+                    found = {key: await working.entry(key) for key in keys
+                             if key.startswith(prefix)}
+                    if prefix != self._prefix:
+                        continue
+                    changed = self._apply({k: e for k, e in found.items() if e}, set(found))
+                self._render_page(changed)
+                self._totals = (await working.used_bytes(), await working.entry_count())
+                self._show_counts()
+        except UmiError as error:
+            report_error(self, "refresh working memory", error)
+        finally:
+            self._syncing = False
+            self.table.loading = False
+
+    def _apply(self, fresh: dict[str, WorkingEntry], checked: set[str]) -> set[str]:
+        """Take the store's word for the keys in `checked`; which keys changed."""
+        changed = set()
+        for key in checked - fresh.keys():
+            if key in self._entries:
+                self._untrack(key)
+                changed.add(key)
+        for key, entry in fresh.items():
+            if entry.is_live(self._now_ms) and self._entries.get(key) != entry:
+                self._track(entry)
+                changed.add(key)
+        return changed
+
+    # ---- drawing -------------------------------------------------------------------------
+
+    def _layout_columns(self) -> None:
+        """Split the width between key and value; re-add the columns when it changes."""
+        room = max(20, self.size.width - COLUMN_SIZE_WIDTH - COLUMN_TTL_WIDTH - 8 - 2)
+        widths = (max(10, room * 9 // 20), max(8, room - room * 9 // 20))
+        if widths == self._widths:
+            return
+        self._widths = widths
+        table = self.table
+        table.clear(columns=True)
+        table.add_column("key", key="key", width=widths[0])
+        table.add_column("value", key="value", width=widths[1])
+        table.add_column(Text("size", justify="right"), key="size", width=COLUMN_SIZE_WIDTH)
+        table.add_column(Text("ttl", justify="right"), key="ttl", width=COLUMN_TTL_WIDTH)
+        self._render_page(force=True)
+
+    def _ttl_cell(self, entry: WorkingEntry) -> Text:
+        remaining = entry.remaining_ms(self._now_ms)
+        style = self._style(f"working-pane--ttl-{ttl_urgency(remaining)}")
+        return Text(humanize_ttl(remaining), style=style, justify="right")
+
+    def _style(self, component: str) -> Style:
+        return self.get_component_rich_style(component, partial=True)
+
+    def _row(self, entry: WorkingEntry) -> tuple[Text, Text, Text, Text]:
+        return (Text(entry.key, no_wrap=True, overflow="ellipsis"),
+                Text(value_preview(entry.value), style=self._style("working-pane--value"),
+                     no_wrap=True, overflow="ellipsis"),
+                Text(format_bytes(entry.size_bytes), justify="right"),
+                self._ttl_cell(entry))
+
+    def _render_page(self, changed: set[str] = frozenset(), *, force: bool = False) -> None:
+        """Show the current page: rebuild its rows only if they are other keys than before."""
+        if not self.is_mounted:
+            return
+        pages = max(1, -(-len(self._sorted) // WORKING_PANE_PAGE_ROWS))
+        self._page = min(self._page, pages - 1)
+        start = self._page * WORKING_PANE_PAGE_ROWS
+        target = self._sorted[start:start + WORKING_PANE_PAGE_ROWS]
+        table = self.table
+        if target == self._shown and not force:
+            for key in changed & set(target):
+                for column, cell in zip(("key", "value", "size", "ttl"),
+                                        self._row(self._entries[key])):
+                    table.update_cell(key, column, cell)
+        else:
+            selected = self.selected_key
+            table.clear()
+            for key in target:
+                table.add_row(*self._row(self._entries[key]), key=key)
+            self._shown = list(target)
+            if selected in self._entries and selected in target:
+                table.move_cursor(row=target.index(selected), animate=False)
+        self._show_counts()
+
+    def _show_counts(self) -> None:
+        self.query_one(Histogram).set_counts(self._bucket_counts)
+        parts = []
+        if self._totals is not None:
+            used, count = self._totals
+            parts.append(f"{count:,} / {WORKING_MEMORY_ENTRIES_COUNT_MAX:,} keys")
+            parts.append(f"{format_bytes(used)} / "
+                         f"{format_bytes(WORKING_MEMORY_SIZE_BYTES_MAX)}")
+        if self._prefix:
+            parts.append(f"{len(self._sorted):,} match")
+        if len(self._sorted) > WORKING_PANE_PAGE_ROWS:
+            start = self._page * WORKING_PANE_PAGE_ROWS
+            parts.append(f"rows {start + 1:,}–{start + len(self._shown):,} (n/p)")
+        line = " · ".join(parts)
+        if line != self._totals_line:
+            self._totals_line = line
+            self.query_one("#working-totals", Static).update(line)
+
+    # ---- filter --------------------------------------------------------------------------
+
+    @on(Input.Changed, "#working-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._debounce_filter(event.value)
+
+    @work(exclusive=True, group="working-filter")
+    async def _debounce_filter(self, prefix: str) -> None:
+        await asyncio.sleep(WORKING_FILTER_DEBOUNCE_SECS)
+        self._prefix, self._page = prefix, 0
+        self._reload()
+
+    @on(Input.Submitted, "#working-filter")
+    def _filter_done(self) -> None:
+        self.table.focus()
+
+    # ---- actions -------------------------------------------------------------------------
+
+    @property
+    def selected_key(self) -> str | None:
+        """The key under the table's cursor, if any."""
+        table = self.table
+        if not table.row_count or not table.is_valid_coordinate(table.cursor_coordinate):
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def _after_change(self, key: str | None) -> None:
+        if key is not None:
+            self._mark_dirty({key})
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#working-filter", Input).focus()
+
+    def action_page(self, step: int) -> None:
+        pages = max(1, -(-len(self._sorted) // WORKING_PANE_PAGE_ROWS))
+        page = min(max(0, self._page + step), pages - 1)
+        if page != self._page:
+            self._page = page
+            self._render_page()
+            self.table.move_cursor(row=0, animate=False)
+
+    def action_set_key(self) -> None:
+        async def save(key: str, value: str, ttl_ms: int) -> WorkingEntry:
+            return await self.app.store.working.set(key, value.encode(), ttl_ms)
+        self.app.push_screen(SetKeyScreen(save),
+                             lambda entry: self._after_change(entry and entry.key))
+
+    def action_edit_key(self) -> None:
+        key = self.selected_key
+        if key is None:
+            return
+        entry = self._entries[key]
+
+        async def save(new_key: str, value: str, ttl_ms: int) -> WorkingEntry:
+            return await self.app.store.working.set(new_key, value.encode(), ttl_ms)
+        screen = SetKeyScreen(save, key=key, value=entry.value.decode("utf-8", "replace"),
+                              ttl=humanize_ttl(entry.remaining_ms(self._now_ms)))
+        self.app.push_screen(screen, lambda stored: self._after_change(stored and stored.key))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_edit_key()
+
+    def action_delete_key(self) -> None:
+        key = self.selected_key
+        if key is not None:
+            self.app.push_screen(ConfirmScreen(f"Delete key {key}?"),
+                                 lambda yes: yes and self._delete(key))
+
+    @work(group="working-action")
+    async def _delete(self, key: str) -> None:
+        try:
+            if not await self.app.store.working.delete(key):
+                self.notify(f"{key} was already gone", severity="warning")
+        except UmiError as error:
+            report_error(self, "delete key", error)
+        self._after_change(key)
+
+    def action_expire_key(self) -> None:
+        key = self.selected_key
+        if key is None:
+            return
+
+        async def expire(ttl_ms: int) -> bool:
+            return await self.app.store.working.expire(key, ttl_ms)
+
+        def done(live: bool | None) -> None:
+            if live is False:
+                self.notify(f"{key} had already expired", severity="warning")
+            self._after_change(key)
+        ttl = humanize_ttl(self._entries[key].remaining_ms(self._now_ms))
+        self.app.push_screen(ExpireKeyScreen(key, expire, ttl=ttl), done)
+
+    def action_touch_key(self) -> None:
+        key = self.selected_key
+        if key is not None:
+            self._touch(key)
+
+    @work(group="working-action")
+    async def _touch(self, key: str) -> None:
+        try:
+            if not await self.app.store.working.touch(key):
+                self.notify(f"{key} had already expired", severity="warning")
+        except UmiError as error:
+            report_error(self, "touch key", error)
+        self._after_change(key)

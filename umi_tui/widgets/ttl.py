@@ -1,0 +1,93 @@
+"""TTL countdowns: humanised to the first unit, classed by time left, parsed from text.
+
+Every displayed label is constant over a range of remaining time, so a countdown needs
+redrawing only when that range ends: `next_change_ms` says when, and a pane with 10 000
+keys redraws only the cells whose label actually changed.
+"""
+
+from __future__ import annotations
+
+import re
+
+SECOND_MS = 1_000
+MINUTE_MS = 60 * SECOND_MS
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+
+# (unit size in ms, suffix), largest first; a countdown shows the first unit that fits.
+_UNITS: tuple[tuple[int, str], ...] = ((DAY_MS, "d"), (HOUR_MS, "h"), (MINUTE_MS, "m"),
+                                       (SECOND_MS, "s"))
+_UNIT_MS = {suffix: size for size, suffix in _UNITS}
+
+# Histogram buckets by time left: upper bounds in ms (the last is open).
+TTL_BUCKET_LABELS: tuple[str, ...] = ("<1m", "<1h", "<1d", "≥1d")
+_BUCKET_BOUNDS_MS: tuple[int, ...] = (MINUTE_MS, HOUR_MS, DAY_MS)
+
+# Urgency classes by time left, matching the buckets: seconds, minutes, hours or more.
+TTL_URGENCIES: tuple[str, ...] = ("soon", "minutes", "later")
+
+_TTL_TEXT = re.compile(r"(\d+)\s*([dhms]?)", re.IGNORECASE)
+
+
+def _whole_seconds(remaining_ms: int) -> int:
+    """Remaining time in seconds, rounded up: 1 ms left still shows as 1s."""
+    return -(-remaining_ms // SECOND_MS)
+
+
+def humanize_ttl(remaining_ms: int) -> str:
+    """'42s', '3m', '5h', '2d': the remaining time in its first unit, rounded down."""
+    seconds_ms = _whole_seconds(remaining_ms) * SECOND_MS
+    for size, suffix in _UNITS:
+        if seconds_ms >= size:
+            return f"{seconds_ms // size}{suffix}"
+    return "0s"
+
+
+def ttl_bucket(remaining_ms: int) -> int:
+    """Index into TTL_BUCKET_LABELS for a key with `remaining_ms` left."""
+    seconds_ms = _whole_seconds(remaining_ms) * SECOND_MS
+    return sum(1 for bound in _BUCKET_BOUNDS_MS if seconds_ms >= bound)
+
+
+def ttl_urgency(remaining_ms: int) -> str:
+    """'soon' under a minute, 'minutes' under an hour, else 'later'."""
+    return TTL_URGENCIES[min(ttl_bucket(remaining_ms), len(TTL_URGENCIES) - 1)]
+
+
+def next_change_ms(expires_at_ms: int, now_ms: int) -> int:
+    """The first clock reading after `now_ms` at which the label (or bucket) changes.
+
+    At `expires_at_ms` itself the key is gone, so that is the last change.
+    """
+    seconds = _whole_seconds(expires_at_ms - now_ms)
+    if seconds <= 0:
+        return now_ms
+    floor_seconds = seconds
+    for size, _ in _UNITS:
+        if seconds * SECOND_MS >= size:
+            floor_seconds = seconds - seconds % (size // SECOND_MS)
+            break
+    changes_at = expires_at_ms - (floor_seconds - 1) * SECOND_MS
+    assert changes_at > now_ms, "a label changes in the future"
+    return changes_at
+
+
+def parse_ttl(text: str) -> int:
+    """Milliseconds from '90s', '5m', '2h', '1d', '1h30m' or bare seconds ('45').
+
+    Raises ValueError with a message fit to show the user.
+    """
+    compact = text.strip()
+    if not compact:
+        raise ValueError("give a TTL such as 30s, 5m, 2h or 1d")
+    total_ms, position = 0, 0
+    for match in _TTL_TEXT.finditer(compact):
+        if compact[position:match.start()].strip():
+            break
+        total_ms += int(match.group(1)) * _UNIT_MS.get(match.group(2).lower() or "s", SECOND_MS)
+        position = match.end()
+    if compact[position:].strip() or position == 0:
+        raise ValueError(f"cannot read TTL {text.strip()!r}; use e.g. 30s, 5m, 2h, 1d or 1h30m")
+    if total_ms <= 0:
+        raise ValueError("a TTL must be longer than zero")
+    return total_ms
