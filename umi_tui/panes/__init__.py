@@ -1,0 +1,1 @@
+"""The four panes: core, working, archival, simulation. One pane per module."""

@@ -1,0 +1,11 @@
+"""PLACEHOLDER on branch tui: the real WorkingPane comes from branch panes at the merge."""
+
+from textual.app import ComposeResult
+from textual.widget import Widget
+from textual.widgets import Static
+
+
+class WorkingPane(Widget):
+
+    def compose(self) -> ComposeResult:
+        yield Static("Working pane: placeholder until the panes branch merges.")
