@@ -5,7 +5,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 
-class ArchivalPane(Widget):
+class ArchivalPane(Widget, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static("Archival pane: placeholder until the panes branch merges.")

@@ -10,7 +10,7 @@ from ..messages import ClockMoved
 from .core import format_ms
 
 
-class SimulationPane(Widget):
+class SimulationPane(Widget, can_focus=True):
     DEFAULT_CSS = """
     SimulationPane { layout: vertical; }
     SimulationPane Label { width: 1fr; }

@@ -5,7 +5,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 
-class WorkingPane(Widget):
+class WorkingPane(Widget, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static("Working pane: placeholder until the panes branch merges.")
