@@ -73,7 +73,7 @@ class UmiApp(App[None]):
         *(Binding(spec.key, f"focus_pane('{spec.name}')", spec.title, show=False)
           for spec in PANES),
         Binding("f1,question_mark", "help", "Help"),
-        Binding("z", "toggle_maximize", "Maximise/restore"),
+        Binding("z", "toggle_maximize", "Maximise"),
         Binding("t", "next_theme", "Next theme"),
         Binding("q", "quit", "Quit"),
     ]

@@ -45,7 +45,7 @@ class BlockRow(Widget, can_focus=True):
     BlockRow > .type { width: 8; text-style: bold; }
     BlockRow > .label { width: 1fr; color: $text-muted; text-wrap: nowrap;
                         text-overflow: ellipsis; }
-    BlockRow > .importance { width: 5; }
+    BlockRow > .importance { width: 6; }
     BlockRow > ByteGauge { width: 3fr; min-width: 24; max-width: 48; }
     BlockRow.-empty > .type { text-style: none; color: $text-muted; }
     BlockRow.-selected { background: $boost; }
