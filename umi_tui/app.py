@@ -68,7 +68,7 @@ class UmiApp(App[None]):
     """Inspect one agent's memory in one store."""
 
     CSS_PATH = "app.tcss"
-    TITLE = "umi-tui"
+    TITLE = "umi"
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(spec.key, f"focus_pane('{spec.name}')", spec.title, show=False)
           for spec in PANES),
@@ -98,7 +98,7 @@ class UmiApp(App[None]):
     # Layout
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False, icon="◆")
+        yield Header(show_clock=False)
         with Container(id="panes"):
             with Vertical(id="loading"):
                 yield LoadingIndicator()

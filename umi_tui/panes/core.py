@@ -45,8 +45,8 @@ class BlockRow(Widget, can_focus=True):
     BlockRow > .type { width: 8; text-style: bold; }
     BlockRow > .label { width: 1fr; color: $text-muted; text-wrap: nowrap;
                         text-overflow: ellipsis; }
-    BlockRow > .importance { width: 6; }
-    BlockRow > ByteGauge { width: 3fr; min-width: 24; max-width: 48; }
+    BlockRow > .importance { width: 6; padding-left: 1; }
+    BlockRow > ByteGauge { width: 3fr; min-width: 12; max-width: 48; }
     BlockRow.-empty > .type { text-style: none; color: $text-muted; }
     BlockRow.-selected { background: $boost; }
     BlockRow:focus { background: $primary 40%; }
@@ -105,8 +105,8 @@ class CorePane(Widget):
     ]
     DEFAULT_CSS = """
     CorePane { layout: vertical; }
-    CorePane #core-total { height: 1; border-top: solid $panel; height: 2; }
-    CorePane #core-total > Label { width: 29; text-style: bold; }
+    CorePane #core-total { border-top: solid $panel; height: 2; }
+    CorePane #core-total > Label { width: 14; text-style: bold; }
     CorePane #core-total > ByteGauge { width: 1fr; }
     CorePane #core-detail { height: 1fr; border-top: solid $panel; }
     CorePane #core-detail-title { color: $text-muted; }

@@ -8,6 +8,7 @@ from textual.widget import Widget
 
 GAUGE_WARNING_FRACTION = 0.75
 GAUGE_ERROR_FRACTION = 0.95
+GAUGE_BAR_CELLS_MIN = 6
 
 
 def human_bytes(count: int) -> str:
@@ -46,6 +47,8 @@ class ByteGauge(Widget):
 
     def render(self) -> Text:
         caption = f" {human_bytes(self.used)} / {human_bytes(self.limit)}"
+        if self.content_size.width - len(caption) < GAUGE_BAR_CELLS_MIN:
+            caption = f" {self.fraction:4.0%}"  # narrow: the bar and a percentage
         width = max(0, self.content_size.width - len(caption))
         filled = min(width, round(self.fraction * width))
         if self.used > 0 and filled == 0 and width > 0:
