@@ -198,3 +198,15 @@ async def test_a_failing_save_is_shown_and_the_app_keeps_working():
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert (await app.store.core.get_block("system")).content == "first try"
+
+
+async def test_typing_in_the_editor_appends_to_the_block():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        before = (await app.store.core.get_block("persona")).content
+        await pilot.press("j", "e")
+        await settle(pilot)
+        await pilot.press(*" Likes tea.", "ctrl+s")
+        await settle(pilot)
+        assert (await app.store.core.get_block("persona")).content == before + " Likes tea."

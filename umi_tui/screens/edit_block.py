@@ -65,7 +65,9 @@ class EditBlockScreen(ModalScreen[MemoryBlock | None]):
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one(TextArea).focus()
+        editor = self.query_one(TextArea)
+        editor.move_cursor(editor.document.end)  # ready to append, the usual edit
+        editor.focus()
         self._show_size()
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
