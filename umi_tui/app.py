@@ -70,7 +70,8 @@ class UmiApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "umi"
     BINDINGS: ClassVar[list[BindingType]] = [
-        *(Binding(spec.key, f"focus_pane('{spec.name}')", spec.title, show=False)
+        *(Binding(spec.key, f"focus_pane('{spec.name}')", f"Focus the {spec.title} pane",
+                  show=False)
           for spec in PANES),
         Binding("f1,question_mark", "help", "Help"),
         Binding("z", "toggle_maximize", "Maximise"),

@@ -99,8 +99,8 @@ class CorePane(Widget):
         Binding("d,delete", "delete", "Delete"),
         Binding("i", "set_importance", "Importance"),
         Binding("l", "set_label", "Label"),
-        Binding("p", "preview('xml')", "XML"),
-        Binding("w", "preview('markdown')", "Markdown"),
+        Binding("p", "preview('xml')", "XML preview"),
+        Binding("w", "preview('markdown')", "Markdown preview"),
         Binding("r", "reload", "Reload"),
     ]
     DEFAULT_CSS = """
