@@ -1,13 +1,37 @@
-"""`umi-tui [URL]`: open the inspector. The app arrives with its own issue; for now --version."""
+"""`umi-tui [URL] [--agent NAME] [--theme NAME] [--demo [--seed N]]`: open the inspector."""
+
+from __future__ import annotations
 
 import argparse
+
+from pydantic import ValidationError
 
 from umi_store import __version__
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="umi-tui", description="Inspect an agent's memory.")
+def parse_args(argv: list[str]) -> dict[str, object]:
+    """The flags given on the command line, and only those (they override env and file)."""
+    parser = argparse.ArgumentParser(prog="umi-tui", description="Inspect an agent's memory.",
+                                     argument_default=argparse.SUPPRESS)
+    parser.add_argument("url", nargs="?", help="store URL: sim://?seed=N, sqlite:///path.db, "
+                        "postgresql://…; default: a SQLite file in your data dir")
+    parser.add_argument("--agent", help="the agent whose memory to inspect (default: default)")
+    parser.add_argument("--theme", help="umi-dark, umi-light, umi-dusk, any Textual theme, "
+                        "or one from the config dir's themes/")
+    parser.add_argument("--demo", action="store_true",
+                        help="open the simulator with a seeded, realistic dataset")
+    parser.add_argument("--seed", type=int, help="the demo dataset's seed (default 42)")
     parser.add_argument("--version", action="version", version=f"umi-tui {__version__}")
-    parser.parse_args(argv)
-    parser.print_help()
+    return vars(parser.parse_args(argv))
+
+
+def main(argv: list[str]) -> int:
+    from .settings import Settings
+    try:
+        settings = Settings(**parse_args(argv))
+    except ValidationError as error:
+        print(f"umi-tui: bad setting: {error}")
+        return 2
+    from .app import UmiApp
+    UmiApp(settings).run()
     return 0

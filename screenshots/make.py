@@ -1,0 +1,73 @@
+"""Regenerate screenshots/*.svg and *.png from the demo dataset (seed 42, clock at the epoch).
+
+    .venv/bin/pip install resvg-py   # dev-only: renders SVG to PNG, not a project dependency
+    .venv/bin/python screenshots/make.py
+
+The SVGs come from Textual's own export; resvg-py turns each into a PNG with the system's
+monospace font (DejaVu Sans Mono here). Without resvg-py only the SVGs are written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).parent
+SHOTS = {  # name: (terminal size, theme, keys pressed after the demo has loaded)
+    "app-120x40": ((120, 40), "umi-dark", []),
+    "app-80x24": ((80, 24), "umi-dark", []),
+    "app-light": ((120, 40), "umi-light", []),
+    "app-dusk": ((120, 40), "umi-dusk", []),
+    "core-maximised": ((100, 24), "umi-dark", ["j", "j", "z"]),
+    "help": ((120, 40), "umi-dark", ["f1"]),
+    "palette": ((120, 40), "umi-dark", ["ctrl+p", *"core"]),
+    "xml-preview": ((120, 40), "umi-dark", ["p"]),
+}
+
+
+async def shoot(name: str, size: tuple[int, int], theme: str, keys: list[str]) -> str:
+    from umi_store import SimClock
+    from umi_tui.app import UmiApp
+    from umi_tui.settings import Settings
+
+    app = UmiApp(Settings(demo=True, seed=42, theme=theme), clock=SimClock(),
+                 follow_wall_clock=False)
+    app.animation_level = "none"
+    async with app.run_test(size=size) as pilot:
+        for batch in ([], keys):
+            await pilot.press(*batch)
+            for _ in range(3):
+                await pilot.pause()
+                finite = [w for w in app.workers if w.group != "store-changes"]
+                if finite:
+                    await app.workers.wait_for_complete(finite)
+        for editor in app.screen.query("TextArea"):
+            editor.cursor_blink = False
+        await pilot.pause()
+        return app.export_screenshot(title=f"umi-tui: {name}")
+
+
+def main() -> int:
+    os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp()  # never the developer's own config
+    os.environ["TEXTUAL_ANIMATIONS"] = "none"
+    try:
+        import resvg_py
+    except ImportError:
+        resvg_py = None
+        print("resvg-py is not installed: writing SVGs only", file=sys.stderr)
+    for name, (size, theme, keys) in SHOTS.items():
+        svg = asyncio.run(shoot(name, size, theme, keys))
+        (HERE / f"{name}.svg").write_text(svg)
+        if resvg_py is not None:
+            png = resvg_py.svg_to_bytes(svg_string=svg, monospace_family="DejaVu Sans Mono",
+                                        background="#000000")
+            (HERE / f"{name}.png").write_bytes(bytes(png))
+        print(f"screenshots/{name}.svg" + (" .png" if resvg_py else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,215 @@
+"""The umi-tui app shell: entry and settings, layout, keys, help, palette, themes, clock,
+and errors shown, never raised."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from textual.command import CommandPalette
+from textual.widgets import Label
+
+from umi_store import DeterministicRng, FaultConfig, FaultInjector, SimClock
+from umi_tui.__main__ import main
+from umi_tui.app import PANES, UmiApp, bindings_by_action
+from umi_tui.app_command import parse_args
+from umi_tui.screens.help import HelpScreen
+from umi_tui.settings import Settings, config_dir
+
+from .tui_support import isolated_user_dirs, make_app, settle  # noqa: F401 (fixture)
+
+
+def write_config(text: str) -> None:
+    config_dir().mkdir(parents=True, exist_ok=True)
+    (config_dir() / "config.toml").write_text(text)
+
+
+# Entry and settings
+
+
+def test_flags_override_env_which_overrides_the_config_file(monkeypatch):
+    write_config('agent = "from-file"\ntheme = "umi-light"\nseed = 3\n')
+    monkeypatch.setenv("UMI_AGENT", "from-env")
+    settings = Settings(**parse_args(["--agent", "from-flag"]))
+    assert (settings.agent, settings.theme, settings.seed) == ("from-flag", "umi-light", 3)
+    assert Settings(**parse_args([])).agent == "from-env"
+
+
+def test_demo_opens_the_seeded_simulator():
+    assert Settings(**parse_args(["--demo", "--seed", "9"])).store_url() == "sim://?seed=9"
+
+
+def test_no_url_is_a_sqlite_file_in_the_user_data_dir(tmp_path):
+    url = Settings().store_url()
+    assert url == f"sqlite:///{tmp_path}/data/umi/umi.db"
+
+
+async def test_the_default_store_file_is_private_to_its_owner(tmp_path):
+    app = UmiApp(Settings(), follow_wall_clock=False)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        assert app.connection == "connected"
+    mode = stat.S_IMODE(os.stat(tmp_path / "data" / "umi" / "umi.db").st_mode)
+    assert mode == 0o600
+
+
+def test_version_still_prints(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("umi-tui ")
+
+
+# Layout, keys, maximise
+
+
+async def test_all_four_panes_are_visible_at_120_by_40():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for spec in PANES:
+            frame = app.query_one(f"#{spec.name}-frame")
+            assert frame.region.width >= 55 and frame.region.height >= 17
+            assert frame.border_title == f"{spec.key} {spec.title}"
+
+
+async def test_number_keys_focus_their_pane():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("j")  # core: persona
+        await pilot.press("4")
+        assert app.focused_frame() is None or app.focused_frame().id != "core-frame"
+        await pilot.press("1")
+        assert app.focused_frame().id == "core-frame"
+        assert app.screen.focused.id == "block-persona"  # where the person left it
+
+
+async def test_z_maximises_the_focused_pane_and_restores_it():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("z")
+        assert app.screen.maximized is app.query_one("#core-frame")
+        await pilot.press("z")
+        assert app.screen.maximized is None
+
+
+async def test_header_masks_the_password_and_an_unopenable_store_is_reported():
+    app = make_app(demo=False, url="postgresql://umi:hunter2@127.0.0.1:1/umi")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert "hunter2" not in app.sub_title and "umi:***@" in app.sub_title
+        assert app.connection == "unavailable"
+        assert any(n.severity == "error" for n in app._notifications)
+        assert "Could not open" in str(app.query_one("#loading-text", Label).render())
+        await pilot.press("f1")  # still alive
+        assert isinstance(app.screen, HelpScreen)
+
+
+# Help and palette
+
+
+async def test_help_lists_every_binding_of_the_app_and_the_panes():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        listed = {description for _, rows in app.screen.sections for _, description in rows}
+        for node_class in [UmiApp, *(spec.pane_class for spec in PANES)]:
+            for _, description in bindings_by_action(node_class.BINDINGS):
+                assert description in listed
+        await pilot.press("escape")
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+
+
+async def test_the_palette_has_a_command_for_every_action():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        for _, description in bindings_by_action(UmiApp.BINDINGS):
+            assert description in titles
+        for spec in PANES:
+            for _, description in bindings_by_action(spec.pane_class.BINDINGS):
+                assert f"{spec.title}: {description}" in titles
+
+
+async def test_a_palette_command_runs_the_pane_action():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"Core: Delete")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ConfirmScreen"
+
+
+# Themes
+
+
+async def test_t_switches_between_the_shipped_themes_live():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.theme == "umi-dark"
+        seen = set()
+        for _ in range(3):
+            await pilot.press("t")
+            seen.add(app.theme)
+        assert {"umi-dark", "umi-light", "umi-dusk"} <= seen
+
+
+async def test_theme_flag_selects_and_user_themes_load_from_the_config_dir():
+    (config_dir() / "themes").mkdir(parents=True)
+    (config_dir() / "themes" / "mine.toml").write_text('name = "mine"\nprimary = "#123456"\n')
+    (config_dir() / "themes" / "broken.toml").write_text('name = "broken"\ncolour = 1\n')
+    app = make_app(theme="mine")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.theme == "mine"
+        assert any("broken.toml" in n.message for n in app._notifications)
+
+
+async def test_an_unknown_theme_falls_back_with_a_warning():
+    app = make_app(theme="no-such-theme")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.theme == "umi-dark"
+        assert any("no-such-theme" in n.message for n in app._notifications)
+
+
+# Clock and errors
+
+
+async def test_a_tick_moves_a_sim_clock_by_real_elapsed_time_and_tells_the_panes():
+    clock = SimClock()
+    app = UmiApp(Settings(url="sim://?seed=1"), clock=clock, follow_wall_clock=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        start = clock.now_ms()
+        app._wall_ms -= 90_000  # as if 90 s passed since the last tick
+        app.tick()
+        await settle(pilot)
+        assert clock.now_ms() - start >= 90_000
+        assert "00:01:30" in str(app.query_one("#sim-clock", Label).render())
+        assert "00:01:30 sim" in app.sub_title
+
+
+async def test_a_failing_read_is_a_notification_and_reload_recovers():
+    faults = FaultInjector(DeterministicRng(1), [
+        FaultConfig("storage_read_fail", 1.0, operation_filter="core", max_injections=1)])
+    app = make_app(demo=False, faults=faults)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert any(n.severity == "error" for n in app._notifications)
+        await app.store.core.set_block("human", "Ada")
+        await pilot.press("r")
+        await settle(pilot)
+        assert app.query_one("#block-human").block.content == "Ada"

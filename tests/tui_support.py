@@ -1,0 +1,41 @@
+"""What the umi-tui tests share: a deterministic app and a way to let it settle."""
+
+from __future__ import annotations
+
+import pytest
+from textual.pilot import Pilot
+
+from umi_store import FaultInjector, SimClock
+from umi_tui.app import UmiApp
+from umi_tui.settings import Settings
+
+TEST_SEED = 7
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path, monkeypatch):
+    """No test reads the developer's config, themes, data or UMI_* environment."""
+    for name in ("UMI_URL", "UMI_AGENT", "UMI_THEME", "UMI_DEMO", "UMI_SEED", "UMI_SIM_SEED"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
+
+
+def make_app(*, demo: bool = True, url: str = f"sim://?seed={TEST_SEED}",
+             faults: FaultInjector | None = None, **settings: object) -> UmiApp:
+    """The app on a sim store at the fixed epoch whose clock never follows wall time."""
+    app = UmiApp(Settings(url=url, demo=demo, seed=TEST_SEED, **settings), clock=SimClock(),
+                 faults=faults, follow_wall_clock=False)
+    app.animation_level = "none"
+    return app
+
+
+async def settle(pilot: Pilot) -> None:
+    """Wait until every worker but the endless change feed is done, and the screen drawn."""
+    for _ in range(3):
+        await pilot.pause()
+        finite = [w for w in pilot.app.workers if w.group != "store-changes"]
+        if finite:  # (an empty list would mean: wait for every worker, forever)
+            await pilot.app.workers.wait_for_complete(finite)
+    await pilot.pause()

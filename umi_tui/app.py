@@ -1,0 +1,285 @@
+"""The umi-tui App: opens the store, lays out the four panes, ticks the clock, follows the
+change feed, and routes both down to the panes. Thin: each pane does its own work."""
+
+from __future__ import annotations
+
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from functools import partial
+from itertools import groupby
+from typing import ClassVar, Iterable
+
+from textual import events, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Container, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Label, LoadingIndicator
+
+from umi_store import FaultInjector, SimClock, Store, UmiError, mask_url, open_store
+from umi_store.constants import DST_TIME_ADVANCE_MS_MAX
+from umi_store.dst.clock import Clock
+
+from .demo import seed_demo
+from .feedback import report_error
+from .messages import ClockMoved, StoreChanged
+from .panes.archival import ArchivalPane
+from .panes.core import CorePane, format_ms
+from .panes.simulation import SimulationPane
+from .panes.working import WorkingPane
+from .screens.help import HelpScreen
+from .settings import Settings, config_dir
+from .theming import SHIPPED_THEMES_DIR, load_themes
+
+CLOCK_TICK_SECS = 1.0
+
+
+@dataclass(frozen=True)
+class PaneSpec:
+    name: str
+    title: str
+    key: str
+    pane_class: type[Widget]
+
+
+PANES = (PaneSpec("core", "Core", "1", CorePane),
+         PaneSpec("working", "Working", "2", WorkingPane),
+         PaneSpec("archival", "Archival", "3", ArchivalPane),
+         PaneSpec("simulation", "Simulation", "4", SimulationPane))
+
+
+class PaneFrame(Container):
+    """The bordered, titled, maximisable frame around one pane."""
+
+    ALLOW_MAXIMIZE = True
+
+
+def bindings_by_action(bindings: Iterable[BindingType]) -> list[tuple[list[Binding], str]]:
+    """Described bindings, keys of one action together: [([up, k], "Previous block"), …]."""
+    described = [b for b in Binding.make_bindings(bindings) if b.description]
+    return [(list(group), action.split("|")[1]) for action, group in
+            groupby(described, key=lambda b: f"{b.action}|{b.description}")]
+
+
+class UmiApp(App[None]):
+    """Inspect one agent's memory in one store."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "umi"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(Binding(spec.key, f"focus_pane('{spec.name}')", f"Focus the {spec.title} pane",
+                  show=False)
+          for spec in PANES),
+        Binding("f1,question_mark", "help", "Help"),
+        Binding("z", "toggle_maximize", "Maximise"),
+        Binding("t", "next_theme", "Next theme"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    connection: reactive[str] = reactive("connecting", init=False)
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None,
+                 faults: FaultInjector | None = None, follow_wall_clock: bool = True) -> None:
+        """`clock`/`faults` go to open_store; `follow_wall_clock` runs a sim clock in real time."""
+        super().__init__()
+        self.settings = settings
+        self.url = settings.store_url()
+        self.store: Store | None = None
+        self._clock = clock
+        self._faults = faults
+        self._follow_wall_clock = follow_wall_clock
+        self._resources = AsyncExitStack()
+        self._wall_ms = time.monotonic_ns() // 1_000_000
+        self._last_focus: dict[str, Widget] = {}
+        self._theme_names: list[str] = []
+
+    # Layout
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with Container(id="panes"):
+            with Vertical(id="loading"):
+                yield LoadingIndicator()
+                yield Label(f"Opening {mask_url(self.url)}…", id="loading-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._register_themes()
+        self._show_header()
+        self.start()
+
+    def _register_themes(self) -> None:
+        themes, problems = load_themes(SHIPPED_THEMES_DIR, config_dir() / "themes")
+        for theme in themes:
+            self.register_theme(theme)
+        self._theme_names = [theme.name for theme in themes]
+        for problem in problems:
+            self.notify(problem, title="Theme not loaded", severity="warning")
+        wanted = self.settings.theme
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            self.theme = "umi-dark"
+            self.notify(f"unknown theme {wanted!r}; available: "
+                        f"{', '.join(sorted(self.available_themes))}",
+                        title="Theme", severity="warning")
+
+    def panes(self) -> list[Widget]:
+        """The mounted panes (none while the store is opening)."""
+        return [pane for spec in PANES for pane in self.query(f"#{spec.name}")]
+
+    # The store: open once, seed the demo, then follow the clock and the change feed
+
+    @work(group="store-open", exit_on_error=False)
+    async def start(self) -> None:
+        try:
+            self.store = await self._resources.enter_async_context(open_store(
+                self.url, agent=self.settings.agent, clock=self._clock, faults=self._faults))
+        except UmiError as error:
+            self.connection = "unavailable"
+            report_error(self, f"open {mask_url(self.url)}", error)
+            self.query_one("#loading-text", Label).update(
+                f"Could not open {mask_url(self.url)}:\n{error}\n\nq quits.")
+            self.query_one(LoadingIndicator).display = False
+            return
+        if self.settings.demo:
+            self.connection = "seeding demo"
+            try:
+                await seed_demo(self.store, self.settings.seed, self._show_seed_progress)
+            except UmiError as error:
+                report_error(self, "seed the demo dataset", error)
+        await self.query_one("#loading").remove()
+        await self.query_one("#panes").mount_all(
+            PaneFrame(spec.pane_class(id=spec.name), id=f"{spec.name}-frame")
+            for spec in PANES)
+        for spec in PANES:
+            self.query_one(f"#{spec.name}-frame").border_title = f"{spec.key} {spec.title}"
+        self.connection = "connected"
+        self.action_focus_pane("core")
+        self._wall_ms = time.monotonic_ns() // 1_000_000
+        self.set_interval(CLOCK_TICK_SECS, self.tick)
+        self.follow_changes()
+
+    def _show_seed_progress(self, done: int, total: int) -> None:
+        self.query_one("#loading-text", Label).update(
+            f"Seeding the demo dataset (seed {self.settings.seed}): {done:,} of {total:,}")
+
+    async def on_unmount(self) -> None:
+        await self._resources.aclose()
+
+    def tick(self) -> None:
+        """Once a second: a sim clock follows real time; every pane hears the time."""
+        wall_ms = time.monotonic_ns() // 1_000_000
+        elapsed_ms, self._wall_ms = wall_ms - self._wall_ms, wall_ms
+        clock = self.store.clock
+        if self._follow_wall_clock and isinstance(clock, SimClock):
+            clock.advance(min(max(0, elapsed_ms), DST_TIME_ADVANCE_MS_MAX))
+        self.clock_moved()
+
+    def clock_moved(self) -> None:
+        """Tell every pane the time; also call this after moving the sim clock by hand."""
+        now_ms = self.store.clock.now_ms()
+        for pane in self.panes():
+            pane.post_message(ClockMoved(now_ms))
+        self._show_header()
+
+    @work(group="store-changes", exit_on_error=False)
+    async def follow_changes(self) -> None:
+        try:
+            async for event in self.store.changes():
+                for pane in self.panes():
+                    pane.post_message(StoreChanged(event))
+        except UmiError as error:
+            self.connection = "change feed lost"
+            report_error(self, "follow changes", error)
+
+    # The header: URL (password masked), agent, clock, connection
+
+    def watch_connection(self) -> None:
+        self._show_header()
+
+    def _show_header(self) -> None:
+        parts = [mask_url(self.url), f"agent {self.settings.agent}"]
+        if self.store is not None:
+            kind = "sim" if isinstance(self.store.clock, SimClock) else "UTC"
+            parts.append(f"{format_ms(self.store.clock.now_ms())} {kind}")
+        parts.append(f"● {self.connection}")
+        self.sub_title = " · ".join(parts)
+
+    # Actions
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        for ancestor in event.widget.ancestors_with_self:
+            if isinstance(ancestor, PaneFrame):
+                self._last_focus[ancestor.id] = event.widget
+
+    def action_focus_pane(self, name: str) -> None:
+        frames = self.query(f"#{name}-frame")
+        if not frames:
+            return
+        frame = frames.first()
+        remembered = self._last_focus.get(frame.id)
+        if remembered is not None and remembered.is_attached:
+            remembered.focus()
+            return
+        for widget in frame.query("*"):
+            if widget.focusable:
+                widget.focus()
+                return
+
+    def focused_frame(self) -> PaneFrame | None:
+        focused = self.screen.focused
+        if focused is None:
+            return None
+        return next((node for node in focused.ancestors_with_self
+                     if isinstance(node, PaneFrame)), None)
+
+    def action_toggle_maximize(self) -> None:
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+            return
+        frame = self.focused_frame()
+        if frame is not None:
+            self.screen.maximize(frame, container=False)
+
+    def action_next_theme(self) -> None:
+        names = self._theme_names or sorted(self.available_themes)
+        index = names.index(self.theme) + 1 if self.theme in names else 0
+        self.theme = names[index % len(names)]
+        self.notify(f"Theme: {self.theme}", timeout=2)
+
+    def help_sections(self) -> list[tuple[str, list[tuple[list[Binding], str]]]]:
+        """Every described binding: the app's, then each pane's."""
+        sections = [("App", bindings_by_action([*App.BINDINGS, *self.BINDINGS]))]
+        sections += [(f"{spec.key} {spec.title} pane", bindings_by_action(spec.pane_class.BINDINGS))
+                     for spec in PANES]
+        return sections
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.help_sections()))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Textual's commands, then one for every action of the app and of each pane."""
+        yield from super().get_system_commands(screen)
+        for bindings, description in bindings_by_action(self.BINDINGS):
+            keys = ", ".join(self.get_key_display(b) for b in bindings)
+            yield SystemCommand(description, f"key {keys}",
+                                partial(self.run_action, bindings[0].action))
+        for spec in PANES:
+            for bindings, description in bindings_by_action(spec.pane_class.BINDINGS):
+                keys = ", ".join(self.get_key_display(b) for b in bindings)
+                yield SystemCommand(f"{spec.title}: {description}", f"key {keys} in the "
+                                    f"{spec.title} pane",
+                                    partial(self.run_pane_action, spec.name, bindings[0].action))
+
+    async def run_pane_action(self, name: str, action: str) -> None:
+        """Focus pane `name` and run one of its actions, as if its key were pressed there."""
+        panes = self.query(f"#{name}")
+        if not panes:
+            return
+        self.action_focus_pane(name)
+        await self.run_action(action, panes.first())
