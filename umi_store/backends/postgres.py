@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -114,12 +114,14 @@ def storage_error(exc: BaseException) -> StorageError:
         sqlstate = exc.sqlstate or ""
         transient = sqlstate in _TRANSIENT_SQLSTATES or sqlstate.startswith("08")
         return StorageError(f"postgres: {exc} (SQLSTATE {sqlstate})", transient=transient)
-    if isinstance(exc, (asyncio.TimeoutError, asyncpg.InterfaceError, OSError)):
-        return StorageError(f"postgres: connection lost or timed out: {exc}", transient=True)
-    return StorageError(f"postgres: {exc}")
+    # InternalClientError: asyncpg's protocol state broke, e.g. the server ended the session.
+    return StorageError(f"postgres: connection lost or timed out: {type(exc).__name__} {exc}",
+                        transient=True)
 
 
-_OPERATION_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+_CONNECTION_ERRORS = (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError,
+                      asyncio.TimeoutError)
+_OPERATION_ERRORS = (asyncpg.PostgresError, *_CONNECTION_ERRORS)
 
 
 @contextmanager
@@ -410,12 +412,16 @@ class PostgresBackend:
             listener = await asyncpg.connect(self.url, timeout=POSTGRES_CONNECT_TIMEOUT_SECS)
             await listener.add_listener(CHANGE_FEED_CHANNEL, self._on_notify)
         except Exception as exc:  # noqa: BLE001 - every failure to open is "unavailable"
+            failure = _unavailable(self.url, self.masked_url, exc)
             if listener is not None:
                 listener.terminate()
             if pool is not None:
                 pool.terminate()
-            raise _unavailable(self.url, self.masked_url, exc) from None
-        self._pool, self._listener = pool, listener
+        else:
+            self._pool, self._listener = pool, listener
+            return
+        # Raised outside the handler, so no chained exception can carry the password.
+        raise failure
 
     async def _migrate(self, conn: asyncpg.Connection) -> None:
         async with conn.transaction():
@@ -506,8 +512,9 @@ async def _rollback(conn: asyncpg.Connection) -> None:
     """Roll back, or drop the connection when even that fails (it is unusable then)."""
     try:
         await conn.execute("ROLLBACK")
-    except Exception:  # noqa: BLE001 - a failed rollback only means a dead connection
-        conn.terminate()
+    except _OPERATION_ERRORS:
+        with suppress(asyncpg.InterfaceError):  # a closed connection is already released
+            conn.terminate()
 
 
 __all__ = ["SCHEMA_VERSION", "PostgresBackend", "PostgresTx"]
