@@ -67,6 +67,16 @@ async def _refusing_server() -> asyncio.Server:
     return await asyncio.start_server(serve, "127.0.0.1", 0)
 
 
+async def _terminate_other_sessions(url: str) -> None:
+    """What a server restart does to every open connection of the test database."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    finally:
+        await conn.close()
+
+
 async def _open_fails(url: str) -> StoreUnavailableError:
     with pytest.raises(StoreUnavailableError) as caught:
         async with open_store(url):
@@ -182,16 +192,10 @@ async def test_concurrent_opens_migrate_a_fresh_schema_once(pg_url):
 async def test_a_connection_lost_mid_transaction_is_a_transient_storage_error(pg_url):
     async with open_store(pg_url, agent="lost") as store:
         await store.working.set("k", b"kept")
-        side = await asyncpg.connect(pg_url)
-        try:
-            with pytest.raises(StorageError) as caught:
-                async with store.backend.transaction("lost", write=True) as tx:
-                    await side.execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-                    await tx.working_delete("k")
-        finally:
-            await side.close()
+        with pytest.raises(StorageError) as caught:
+            async with store.backend.transaction("lost", write=True) as tx:
+                await _terminate_other_sessions(pg_url)
+                await tx.working_delete("k")
         assert caught.value.transient
         assert await store.working.get("k") == b"kept"  # the pool reconnects
 
@@ -209,3 +213,20 @@ async def test_a_connection_lost_mid_transaction_is_a_transient_storage_error(pg
 def test_driver_errors_map_to_storage_errors(error, transient):
     mapped = storage_error(error)
     assert isinstance(mapped, StorageError) and mapped.transient is transient
+
+
+@pytest.mark.postgres
+async def test_the_change_feed_comes_back_after_the_server_drops_it(pg_url):
+    async with open_store(pg_url, agent="feed") as watcher:
+        feed = watcher.changes()
+        waiting = asyncio.ensure_future(anext(feed))
+        await asyncio.sleep(0)
+        await _terminate_other_sessions(pg_url)
+        async with open_store(pg_url, agent="feed") as writer:
+            for attempt in range(20):  # changes made while the feed reconnects are lost
+                await writer.working.set("k", str(attempt))
+                done, _ = await asyncio.wait([waiting], timeout=FEED_WAIT_SECS / 4)
+                if done:
+                    break
+            assert waiting.done() and waiting.result().key == "k"
+        await feed.aclose()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
@@ -31,8 +32,10 @@ POSTGRES_CONNECT_TIMEOUT_SECS = 10
 POSTGRES_COMMAND_TIMEOUT_SECS = 60
 CHANGE_FEED_CHANNEL = "umi_changes"
 CHANGE_FEED_PAYLOAD_BYTES_MAX = 7900  # Postgres refuses a NOTIFY payload of 8000 bytes
+CHANGE_FEED_RECONNECT_DELAY_SECS = 0.5
 
 _MIGRATION_LOCK_KEY = 0x756D69  # "umi": one advisory lock guards every migration
+_log = logging.getLogger("umi_store")
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -396,6 +399,7 @@ class PostgresBackend:
         self.origin = f"{os.getpid()}:{id(self)}"
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
+        self._relisten: asyncio.Task | None = None
 
     async def open(self) -> None:
         if self._pool is not None:
@@ -409,8 +413,7 @@ class PostgresBackend:
                 command_timeout=POSTGRES_COMMAND_TIMEOUT_SECS, reset=_reset)
             async with pool.acquire() as conn:
                 await self._migrate(conn)
-            listener = await asyncpg.connect(self.url, timeout=POSTGRES_CONNECT_TIMEOUT_SECS)
-            await listener.add_listener(CHANGE_FEED_CHANNEL, self._on_notify)
+            listener = await self._listen()
         except Exception as exc:  # noqa: BLE001 - every failure to open is "unavailable"
             failure = _unavailable(self.url, self.masked_url, exc)
             if listener is not None:
@@ -435,6 +438,33 @@ class PostgresBackend:
                     await conn.execute(statement)
                 await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", version)
 
+    async def _listen(self) -> asyncpg.Connection:
+        """A connection of its own (not from the pool) that LISTENs for other origins."""
+        listener = await asyncpg.connect(self.url, timeout=POSTGRES_CONNECT_TIMEOUT_SECS)
+        try:
+            await listener.add_listener(CHANGE_FEED_CHANNEL, self._on_notify)
+        except BaseException:
+            listener.terminate()
+            raise
+        listener.add_termination_listener(self._on_listener_lost)
+        return listener
+
+    def _on_listener_lost(self, conn: asyncpg.Connection) -> None:
+        if conn is self._listener:
+            self._listener = None
+            self._relisten = asyncio.ensure_future(self._listen_again())
+
+    async def _listen_again(self) -> None:
+        """Reconnect the change feed after the server dropped it (changes in between are
+        not replayed: NOTIFY keeps nothing for a listener that is away)."""
+        while self._pool is not None:
+            try:
+                self._listener = await self._listen()
+                return
+            except _OPERATION_ERRORS:
+                _log.warning("change feed of %s lost; reconnecting", self.masked_url)
+                await asyncio.sleep(CHANGE_FEED_RECONNECT_DELAY_SECS)
+
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         message = json.loads(payload)
         if message["origin"] == self.origin:
@@ -445,6 +475,8 @@ class PostgresBackend:
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
+        if self._relisten is not None:
+            self._relisten.cancel()
         listener, self._listener = self._listener, None
         with _mapped_errors():
             if listener is not None:
