@@ -10,7 +10,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from umi_store import ChangeKind, SimClock, StorageError, StoreUnavailableError, Tier, open_store
+from umi_store import (ChangeKind, InvalidInputError, SimClock, StorageError,
+                       StoreUnavailableError, Tier, open_store)
 from umi_store.backends.postgres import (CHANGE_FEED_PAYLOAD_BYTES_MAX, SCHEMA_VERSION,
                                          change_payloads, storage_error)
 from umi_store.models import ChangeEvent
@@ -134,17 +135,17 @@ async def test_a_large_batch_of_events_crosses_connections_in_order(pg_url):
     keys = [f"{i:03}" + "k" * 250 for i in range(60)]
     async with open_store(pg_url, agent="feed", clock=SimClock()) as watcher, \
             open_store(pg_url, agent="feed", clock=SimClock()) as writer:
-        for key in keys:
-            await writer.working.set(key, b"v")
         feed = watcher.changes()
         first = asyncio.ensure_future(anext(feed))
         await asyncio.sleep(0)
-        assert await writer.working.clear() == len(keys)
+        for key in keys:
+            await writer.working.set(key, b"v")
+        assert await writer.working.clear() == len(keys)  # one transaction, many payloads
         seen = [await asyncio.wait_for(first, FEED_WAIT_SECS)]
-        while len(seen) < len(keys):
+        while len(seen) < 2 * len(keys):
             seen.append(await asyncio.wait_for(anext(feed), FEED_WAIT_SECS))
-        assert [e.key for e in seen] == keys
-        assert {e.kind for e in seen} == {ChangeKind.DELETE}
+        assert [(e.kind, e.key) for e in seen] == \
+            [(ChangeKind.SET, k) for k in keys] + [(ChangeKind.DELETE, k) for k in keys]
         await feed.aclose()
 
 
@@ -230,3 +231,13 @@ async def test_the_change_feed_comes_back_after_the_server_drops_it(pg_url):
                     break
             assert waiting.done() and waiting.result().key == "k"
         await feed.aclose()
+
+
+@pytest.mark.postgres
+async def test_text_with_a_nul_character_is_invalid_input_and_changes_nothing(pg_url):
+    async with open_store(pg_url, agent="nul", clock=SimClock()) as store:
+        with pytest.raises(InvalidInputError, match="NUL"):
+            await store.working.set("a\x00b", b"v")
+        with pytest.raises(InvalidInputError, match="NUL"):
+            await store.archival.remember("x\x00y", "note")
+        assert await store.working.entry_count() == 0 and await store.archival.count() == 0

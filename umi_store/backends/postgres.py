@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
-from ..errors import StorageError, StoreUnavailableError
+from ..errors import InvalidInputError, StorageError, StoreUnavailableError
 from ..integrity import checksum, damaged_bytes, damaged_text, verified, verified_text
 from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, BlockType, ChangeEvent, ChangeKind, Entity,
                       EntityType, MemoryBlock, Tier, WorkingEntry)
@@ -131,6 +131,10 @@ _OPERATION_ERRORS = (asyncpg.PostgresError, *_CONNECTION_ERRORS)
 def _mapped_errors() -> Iterator[None]:
     try:
         yield
+    except asyncpg.CharacterNotInRepertoireError:
+        # Postgres text cannot hold U+0000; the transaction rolls back, nothing is changed.
+        raise InvalidInputError("Postgres cannot store the NUL character (U+0000) in text"
+                                ) from None
     except _OPERATION_ERRORS as exc:
         raise storage_error(exc) from exc
 
@@ -184,7 +188,11 @@ def _row_count(status: str) -> int:
 
 
 class PostgresTx:
-    """One transaction on one pooled connection, bound to one agent."""
+    """One transaction on one pooled connection, bound to one agent.
+
+    A write runs in BEGIN … COMMIT after taking the agent's advisory lock; a read runs its
+    statements in autocommit (every read operation of the tiers is a single statement).
+    """
 
     def __init__(self, conn: asyncpg.Connection, agent: str) -> None:
         self.agent = agent
@@ -329,14 +337,14 @@ class PostgresTx:
         return [_entity_from_row(r) for r in rows]
 
     # fault injection
+    _CORRUPTIBLE = {Tier.CORE: ("core_blocks", "content", "block_type"),
+                    Tier.WORKING: ("working", "value", "key"),
+                    Tier.ARCHIVAL: ("entities", "content", "id")}
+
     async def corrupt(self, tier: Tier, key: str) -> bool:
+        table, column, key_column = self._CORRUPTIBLE[Tier(tier)]
         if tier is Tier.CORE:
-            table, column, key_column, key = "core_blocks", "content", "block_type", \
-                BlockType(key).value
-        elif tier is Tier.WORKING:
-            table, column, key_column = "working", "value", "key"
-        else:
-            table, column, key_column = "entities", "content", "id"
+            key = BlockType(key).value
         where = f"WHERE agent = $1 AND {key_column} = $2"
         row = await self._fetchrow(f"SELECT {column} FROM {table} {where}", self.agent, key)
         if row is None:
