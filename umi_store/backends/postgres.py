@@ -289,10 +289,13 @@ class PostgresTx:
             self.agent, exclude_key, now_ms)
         return int(row[0]), int(row[1])
 
-    async def working_delete_expired(self, now_ms: int) -> list[str]:
+    async def working_delete_expired(self, now_ms: int, limit: int | None = None) -> list[str]:
+        """Remove up to `limit` (None: every) lapsed entries, earliest deadline first, then
+        key order; return their keys in key order."""
         rows = await self._fetch(
-            "DELETE FROM working WHERE agent = $1 AND expires_at_ms <= $2 RETURNING key",
-            self.agent, now_ms)
+            "DELETE FROM working WHERE agent = $1 AND key IN (SELECT key FROM working "
+            "WHERE agent = $1 AND expires_at_ms <= $2 ORDER BY expires_at_ms, key LIMIT $3) "
+            "RETURNING key", self.agent, now_ms, None if limit is None else max(0, limit))
         return sorted(r[0] for r in rows)
 
     async def working_clear(self) -> list[str]:
