@@ -26,7 +26,7 @@ from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, BlockType, ChangeEvent, Chang
                       EntityType, MemoryBlock, Tier, WorkingEntry)
 from .base import ChangeHub
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 POSTGRES_POOL_CONNECTIONS_MAX = 8
 POSTGRES_CONNECT_TIMEOUT_SECS = 10
 POSTGRES_COMMAND_TIMEOUT_SECS = 60
@@ -83,6 +83,36 @@ _MIGRATIONS: dict[int, list[str]] = {
         "USING gin (name_folded gin_trgm_ops)",
         "CREATE INDEX IF NOT EXISTS entities_content_trgm ON entities "
         "USING gin (content_folded gin_trgm_ops)",
+    ],
+    # Per-agent working-memory totals kept by a trigger, so the size check every write
+    # makes reads one row instead of summing every entry. (TRUNCATE would bypass it.)
+    2: [
+        """CREATE TABLE IF NOT EXISTS working_totals (
+            agent TEXT PRIMARY KEY,
+            size_bytes BIGINT NOT NULL,
+            entries BIGINT NOT NULL
+        )""",
+        """CREATE OR REPLACE FUNCTION umi_working_totals() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP IN ('DELETE', 'UPDATE') THEN
+                UPDATE working_totals SET size_bytes = size_bytes - OLD.size_bytes,
+                    entries = entries - 1 WHERE agent = OLD.agent;
+            END IF;
+            IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                INSERT INTO working_totals AS t (agent, size_bytes, entries)
+                VALUES (NEW.agent, NEW.size_bytes, 1)
+                ON CONFLICT (agent) DO UPDATE SET size_bytes = t.size_bytes + NEW.size_bytes,
+                    entries = t.entries + 1;
+            END IF;
+            RETURN NULL;
+        END $$""",
+        "DROP TRIGGER IF EXISTS working_totals ON working",
+        "CREATE TRIGGER working_totals AFTER INSERT OR UPDATE OR DELETE ON working "
+        "FOR EACH ROW EXECUTE FUNCTION umi_working_totals()",
+        "INSERT INTO working_totals (agent, size_bytes, entries) "
+        "SELECT agent, SUM(size_bytes), COUNT(*) FROM working GROUP BY agent "
+        "ON CONFLICT (agent) DO NOTHING",
     ],
 }
 TABLES = ("core_blocks", "working", "entities")
@@ -282,12 +312,18 @@ class PostgresTx:
         return [_entry_from_row(r) for r in rows]
 
     async def working_usage(self, now_ms: int | None, exclude_key: str | None) -> tuple[int, int]:
-        row = await self._fetchrow(
-            "SELECT COALESCE(SUM(size_bytes), 0)::bigint, COUNT(*) FROM working "
-            "WHERE agent = $1 AND ($2::text IS NULL OR key <> $2) "
-            "AND ($3::bigint IS NULL OR expires_at_ms > $3)",
-            self.agent, exclude_key, now_ms)
-        return int(row[0]), int(row[1])
+        if now_ms is None:  # every stored entry: the kept totals, less the excluded key
+            row = await self._fetchrow(
+                "SELECT t.size_bytes - COALESCE(w.size_bytes, 0), "
+                "t.entries - (w.key IS NOT NULL)::int FROM working_totals AS t "
+                "LEFT JOIN working AS w ON w.agent = t.agent AND w.key = $2 "
+                "WHERE t.agent = $1", self.agent, exclude_key)
+        else:
+            row = await self._fetchrow(
+                "SELECT COALESCE(SUM(size_bytes), 0)::bigint, COUNT(*) FROM working "
+                "WHERE agent = $1 AND ($2::text IS NULL OR key <> $2) "
+                "AND expires_at_ms > $3", self.agent, exclude_key, now_ms)
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
     async def working_delete_expired(self, now_ms: int, limit: int | None = None) -> list[str]:
         """Remove up to `limit` (None: every) lapsed entries, earliest deadline first, then
