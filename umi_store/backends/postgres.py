@@ -402,17 +402,17 @@ def change_payloads(origin: str, agent: str, events: list[ChangeEvent]) -> list[
     """NOTIFY payloads (JSON, ASCII, each under CHANGE_FEED_PAYLOAD_BYTES_MAX) for `events`."""
     head = json.dumps({"origin": origin, "agent": agent})[:-1] + ', "events": ['
     payloads: list[str] = []
-    encoded: list[str] = []
-    size = len(head) + 2
+    items: list[str] = []
+    size = 0  # of head + items + separators + "]}", were the payload closed now
     for event in events:
         item = json.dumps([event.tier.value, event.kind.value, event.key, event.at_ms])
-        if encoded and size + len(item) + 1 > CHANGE_FEED_PAYLOAD_BYTES_MAX:
-            payloads.append(head + ", ".join(encoded) + "]}")
-            encoded, size = [], len(head) + 2
-        encoded.append(item)
-        size += len(item) + 2
-    if encoded:
-        payloads.append(head + ", ".join(encoded) + "]}")
+        if items and size + 2 + len(item) > CHANGE_FEED_PAYLOAD_BYTES_MAX:
+            payloads.append(head + ", ".join(items) + "]}")
+            items = []
+        size = (size + 2 if items else len(head) + 2) + len(item)
+        items.append(item)
+    if items:
+        payloads.append(head + ", ".join(items) + "]}")
     assert all(len(p) <= CHANGE_FEED_PAYLOAD_BYTES_MAX for p in payloads), "payload fits NOTIFY"
     return payloads
 
@@ -522,8 +522,11 @@ class PostgresBackend:
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
-        if self._relisten is not None:
-            self._relisten.cancel()
+        relisten, self._relisten = self._relisten, None
+        if relisten is not None and not relisten.done():
+            relisten.cancel()
+            with suppress(asyncio.CancelledError):
+                await relisten
         listener, self._listener = self._listener, None
         with _mapped_errors():
             if listener is not None:
