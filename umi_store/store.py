@@ -15,7 +15,7 @@ from .constants import (CORE_MEMORY_SIZE_BYTES_MAX, CORE_MEMORY_SIZE_BYTES_MIN,
 from .dst.clock import Clock, SimClock, SystemClock
 from .dst.config import SimConfig, parse_seed
 from .dst.faults import FaultInjector
-from .errors import InvalidInputError, StorageError, StoreUnavailableError
+from .errors import InvalidInputError, StorageError
 from .models import ChangeEvent
 from .tiers import ArchivalMemory, CoreMemory, WorkingMemory
 from .tiers.context import TierContext
@@ -118,8 +118,8 @@ def _backend_for(url: str) -> tuple[Backend, int | None]:
             raise InvalidInputError("the SQLite URL names no file")
         return SqliteBackend(path, url), None
     if scheme in ("postgresql", "postgres"):
-        raise StoreUnavailableError(f"cannot open {mask_url(url)}: the Postgres backend is "
-                                    "not built yet")
+        from .backends.postgres import PostgresBackend
+        return PostgresBackend(url, mask_url(url)), None
     raise InvalidInputError(f"unknown store URL {mask_url(url)!r}; expected sim://, "
                             "sqlite:///path or postgresql://")
 
