@@ -222,3 +222,13 @@ async def test_click_selects_a_block_and_double_click_edits_it():
         await settle(pilot)
         assert isinstance(app.screen, EditBlockScreen)
         assert app.screen.block_type == "facts"
+
+
+async def test_an_over_limit_size_is_shown_exactly():
+    gauge = ByteGauge(16_390, 16_384)
+    app = make_app(demo=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await app.screen.mount(gauge)
+        await pilot.pause()
+        assert "6 B over 16,384" in str(gauge.render())
