@@ -210,3 +210,25 @@ async def test_typing_in_the_editor_appends_to_the_block():
         await pilot.press(*" Likes tea.", "ctrl+s")
         await settle(pilot)
         assert (await app.store.core.get_block("persona")).content == before + " Likes tea."
+
+
+async def test_click_selects_a_block_and_double_click_edits_it():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.click("#block-goals")
+        assert app.query_one(CorePane).selected == "goals"
+        await pilot.double_click("#block-facts")
+        await settle(pilot)
+        assert isinstance(app.screen, EditBlockScreen)
+        assert app.screen.block_type == "facts"
+
+
+async def test_an_over_limit_size_is_shown_exactly():
+    gauge = ByteGauge(16_390, 16_384)
+    app = make_app(demo=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await app.screen.mount(gauge)
+        await pilot.pause()
+        assert "6 B over 16,384" in str(gauge.render())

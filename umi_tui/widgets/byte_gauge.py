@@ -47,6 +47,8 @@ class ByteGauge(Widget):
 
     def render(self) -> Text:
         caption = f" {human_bytes(self.used)} / {human_bytes(self.limit)}"
+        if self.used > self.limit:  # exact, so the overshoot is not rounded away
+            caption = f" {self.used:,} B: {self.used - self.limit:,} B over {self.limit:,}"
         if self.content_size.width - len(caption) < GAUGE_BAR_CELLS_MIN:
             caption = f" {self.fraction:4.0%}"  # narrow: the bar and a percentage
         width = max(0, self.content_size.width - len(caption))
