@@ -1,17 +1,15 @@
 """Regenerate screenshots/*.svg and *.png from the demo dataset (seed 42, clock at the epoch).
 
-    .venv/bin/pip install resvg-py   # dev-only: renders SVG to PNG, not a project dependency
     .venv/bin/python screenshots/make.py
 
-The SVGs come from Textual's own export; resvg-py turns each into a PNG with the system's
-monospace font (DejaVu Sans Mono here). Without resvg-py only the SVGs are written.
+The SVGs come from Textual's own export; resvg-py (a dev extra) turns each into a PNG with the
+system's monospace font (DejaVu Sans Mono here).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -22,6 +20,8 @@ SHOTS = {  # name: (terminal size, theme, keys pressed after the demo has loaded
     "app-light": ((120, 40), "umi-light", []),
     "app-dusk": ((120, 40), "umi-dusk", []),
     "core-maximised": ((100, 24), "umi-dark", ["j", "j", "z"]),
+    "working-maximised": ((120, 40), "umi-dark", ["2", "z"]),
+    "archival-search": ((120, 40), "umi-dark", ["3", *"follow up"]),
     "help": ((120, 40), "umi-dark", ["f1"]),
     "palette": ((120, 40), "umi-dark", ["ctrl+p", *"core"]),
     "xml-preview": ((120, 40), "umi-dark", ["p"]),
@@ -53,19 +53,14 @@ async def shoot(name: str, size: tuple[int, int], theme: str, keys: list[str]) -
 def main() -> int:
     os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp()  # never the developer's own config
     os.environ["TEXTUAL_ANIMATIONS"] = "none"
-    try:
-        import resvg_py
-    except ImportError:
-        resvg_py = None
-        print("resvg-py is not installed: writing SVGs only", file=sys.stderr)
+    import resvg_py
     for name, (size, theme, keys) in SHOTS.items():
         svg = asyncio.run(shoot(name, size, theme, keys))
         (HERE / f"{name}.svg").write_text(svg)
-        if resvg_py is not None:
-            png = resvg_py.svg_to_bytes(svg_string=svg, monospace_family="DejaVu Sans Mono",
-                                        background="#000000")
-            (HERE / f"{name}.png").write_bytes(bytes(png))
-        print(f"screenshots/{name}.svg" + (" .png" if resvg_py else ""))
+        png = resvg_py.svg_to_bytes(svg_string=svg, monospace_family="DejaVu Sans Mono",
+                                    background="#000000")
+        (HERE / f"{name}.png").write_bytes(bytes(png))
+        print(f"screenshots/{name}.svg .png")
     return 0
 
 

@@ -8,7 +8,8 @@ import io
 from rich.console import Console
 from textual.widgets import DataTable, Input, Select, Static, TextArea
 
-from tests.tui_harness import PaneHarness, settle
+from tests.tui_harness import PaneHarness
+from tests.tui_support import FixedTimer, settle
 from umi_store import DeterministicRng, Entity, EntityType, FaultConfig, FaultInjector
 from umi_tui.panes.archival import ArchivalPane
 from umi_tui.screens.confirm import ConfirmScreen
@@ -27,17 +28,6 @@ async def seed_entities(store) -> None:
     await store.archival.remember("Orion: a telescope project for the winter", "project")
     await store.archival.remember("Lyon: the city of lights and bouchons", "location")
     await store.archival.remember("Call the emile plumber about the leak", "task")
-
-
-class FixedTimer:
-    """Stands in for perf_counter so query times in snapshots never change."""
-
-    def __init__(self) -> None:
-        self.reading = 0.0
-
-    def __call__(self) -> float:
-        self.reading += 0.0042  # every round trip reads as 4.2 ms
-        return self.reading
 
 
 def harness(**options) -> PaneHarness:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from tests.tui_harness import PaneHarness, settle
+from tests.tui_harness import PaneHarness
+from tests.tui_support import settle
 from umi_store import DeterministicRng, FaultConfig, FaultInjector
 from umi_tui.panes.working import WORKING_PANE_PAGE_ROWS, WorkingPane
 from umi_tui.screens.confirm import ConfirmScreen

@@ -4,11 +4,14 @@ terminal size, workers awaited. Regenerate with `pytest tests/test_tui_snapshots
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import TextArea
 
 from umi_store.constants import CORE_MEMORY_BLOCK_SIZE_BYTES_MAX
 
-from .tui_support import isolated_user_dirs, make_app, settle  # noqa: F401 (fixture)
+from .tui_support import fixed_query_timer, isolated_user_dirs, make_app, settle  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.usefixtures("fixed_query_timer")
 
 
 def test_whole_app_at_120_by_40(snap_compare):

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
 from textual.app import App, ComposeResult
-from textual.pilot import Pilot
 from textual.widget import Widget
 
 from umi_store import SimClock, Store, open_store
@@ -63,9 +62,3 @@ class PaneHarness(App):
             self._feed.cancel()
         await self._stack.aclose()
 
-
-async def settle(pilot: Pilot) -> None:
-    """Let workers, the change feed and the messages they post run to the end."""
-    for _ in range(4):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()

@@ -7,6 +7,7 @@ from textual.pilot import Pilot
 
 from umi_store import FaultInjector, SimClock
 from umi_tui.app import UmiApp
+from umi_tui.panes.archival import ArchivalPane
 from umi_tui.settings import Settings
 
 TEST_SEED = 7
@@ -20,6 +21,23 @@ def isolated_user_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
+
+
+class FixedTimer:
+    """Stands in for perf_counter so query times in snapshots never change."""
+
+    def __init__(self) -> None:
+        self.reading = 0.0
+
+    def __call__(self) -> float:
+        self.reading += 0.0042  # every round trip reads as 4.2 ms
+        return self.reading
+
+
+@pytest.fixture
+def fixed_query_timer(monkeypatch):
+    """Every archival query in the app reads as 4.2 ms, so snapshots stay byte-stable."""
+    monkeypatch.setattr(ArchivalPane, "perf_counter", FixedTimer())
 
 
 def make_app(*, demo: bool = True, url: str = f"sim://?seed={TEST_SEED}",

@@ -1,14 +1,23 @@
-"""Themes from TOML files: the ones shipped in umi_tui/themes/ and the user's own in
+"""Themes from TOML files: the ones shipped in the project's themes/ and the user's own in
 <config dir>/themes/. Each file holds the fields of a Textual `Theme`."""
 
 from __future__ import annotations
 
 import tomllib
+import sys
 from pathlib import Path
 
 from textual.theme import Theme
 
-SHIPPED_THEMES_DIR = Path(__file__).parent / "themes"
+
+def _shipped_themes_dir() -> Path:
+    """themes/ beside the package in a checkout (editable install), else where a wheel
+    installed it (pyproject data-files: <prefix>/share/umi/themes)."""
+    checkout = Path(__file__).resolve().parent.parent / "themes"
+    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "umi" / "themes"
+
+
+SHIPPED_THEMES_DIR = _shipped_themes_dir()
 
 
 def load_theme(path: Path) -> Theme:

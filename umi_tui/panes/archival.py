@@ -96,6 +96,7 @@ class ArchivalPane(Widget):
 
     def on_mount(self) -> None:
         self._layout_columns()
+        self.call_after_refresh(self._layout_columns)  # again once the real width is known
         self.app.theme_changed_signal.subscribe(self, lambda _: self._show_page(force=True))
         self.table.loading = True
         self._ask(debounce=False)

@@ -113,6 +113,7 @@ class WorkingPane(Widget):
     def on_mount(self) -> None:
         self._now_ms = self.app.store.clock.now_ms()
         self._layout_columns()
+        self.call_after_refresh(self._layout_columns)  # again once the real width is known
         self.app.theme_changed_signal.subscribe(self, lambda _: self._render_page(force=True))
         self.table.loading = True
         self._reload()
