@@ -100,3 +100,14 @@ async def test_entity_limits_and_bad_input(store):
     with pytest.raises(InvalidInputError):
         await store.archival.remember("x", "planet")
     assert await store.archival.count() == 2
+
+
+async def test_search_finds_old_matches_behind_many_newer_entities(store):
+    # More entities than any backend's newest-rows fast path scans, oldest first.
+    for i in range(2_100):
+        word = "needle" if i < 3 else "hay"
+        await store.archival.remember(f"common {word} {i}", "note", name=f"n{i}")
+        store.clock.advance(1)
+    assert [e.name for e in await store.archival.search("needle")] == ["n2", "n1", "n0"]
+    assert [e.name for e in await store.archival.search("Common", limit=3)] == \
+        ["n2099", "n2098", "n2097"]

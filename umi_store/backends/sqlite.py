@@ -30,6 +30,8 @@ from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, BlockType, ChangeEvent, Chang
 from .base import ChangeHub, stop_background_task
 
 SCHEMA_VERSION = 2
+# Search scans this many newest entities before it asks the trigram index.
+SEARCH_RECENT_SCAN_ROWS_MAX = 2_000
 _log = logging.getLogger("umi_store.sqlite")
 
 _MIGRATIONS: dict[int, list[str]] = {
@@ -337,25 +339,34 @@ class SqliteTx:
     async def entity_search(self, folded_query: str, entity_type: EntityType | None,
                             limit: int) -> list[Entity]:
         type_value = None if entity_type is None else EntityType(entity_type).value
+        limit = max(0, limit)
         columns = ", ".join(f"e.{c.strip()}" for c in _ENTITY_COLUMNS.split(","))
         # instr() re-checks every candidate, so the result is exactly the literal matches.
         exact = "(instr(e.name_folded, ?) > 0 OR instr(e.content_folded, ?) > 0)"
-        if len(folded_query) >= 3:
+        newest_first = "ORDER BY e.updated_at DESC, e.id ASC LIMIT ?"
+        scoped = "e.agent = ? AND (? IS NULL OR e.entity_type = ?)"
+        # The newest rows first: if they hold `limit` matches, those are the answer (every
+        # other match is older), and a common word never makes the index collect every hit.
+        recent = await self._fetchall(
+            f"SELECT {columns} FROM (SELECT * FROM entities AS e WHERE {scoped} "
+            f"{newest_first}) AS e WHERE {exact} {newest_first}",
+            (self.agent, type_value, type_value, SEARCH_RECENT_SCAN_ROWS_MAX,
+             folded_query, folded_query, limit))
+        if len(recent) == limit:
+            rows = recent
+        elif len(folded_query) < 3:  # too short for trigrams: scan every row
+            rows = await self._fetchall(
+                f"SELECT {columns} FROM entities AS e WHERE {scoped} AND {exact} {newest_first}",
+                (self.agent, type_value, type_value, folded_query, folded_query, limit))
+        else:  # a rarer match: the trigram index finds the candidates
             pattern = f"*{_glob_literal(folded_query)}*"
-            sql = (f"SELECT {columns} FROM entities AS e WHERE e.rid IN ("
-                   "SELECT rowid FROM entities_fts WHERE name_folded GLOB ? "
-                   "UNION SELECT rowid FROM entities_fts WHERE content_folded GLOB ?) "
-                   f"AND e.agent = ? AND (? IS NULL OR e.entity_type = ?) AND {exact} "
-                   "ORDER BY e.updated_at DESC, e.id ASC LIMIT ?")
-            params: tuple = (pattern, pattern, self.agent, type_value, type_value,
-                             folded_query, folded_query, max(0, limit))
-        else:
-            sql = (f"SELECT {columns} FROM entities AS e WHERE e.agent = ? "
-                   f"AND (? IS NULL OR e.entity_type = ?) AND {exact} "
-                   "ORDER BY e.updated_at DESC, e.id ASC LIMIT ?")
-            params = (self.agent, type_value, type_value, folded_query, folded_query,
-                      max(0, limit))
-        rows = await self._fetchall(sql, params)
+            rows = await self._fetchall(
+                f"SELECT {columns} FROM entities AS e WHERE e.rid IN ("
+                "SELECT rowid FROM entities_fts WHERE name_folded GLOB ? "
+                "UNION SELECT rowid FROM entities_fts WHERE content_folded GLOB ?) "
+                f"AND {scoped} AND {exact} {newest_first}",
+                (pattern, pattern, self.agent, type_value, type_value, folded_query,
+                 folded_query, limit))
         return [_entity_from_row(r) for r in rows]
 
     # fault injection
