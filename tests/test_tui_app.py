@@ -15,6 +15,7 @@ from umi_tui.__main__ import main
 from umi_tui.app import PANES, UmiApp, bindings_by_action
 from umi_tui.app_command import parse_args
 from umi_tui.screens.help import HelpScreen
+from umi_tui.screens.set_key import SetKeyScreen
 from umi_tui.settings import Settings, config_dir
 
 from .tui_support import isolated_user_dirs, make_app, settle  # noqa: F401 (fixture)
@@ -84,6 +85,16 @@ async def test_number_keys_focus_their_pane():
         await pilot.press("1")
         assert app.focused_frame().id == "core-frame"
         assert app.screen.focused.id == "block-persona"  # where the person left it
+
+
+async def test_a_pane_key_works_right_after_its_number_key():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2", "s")  # focus Working, then "set key": not typed into a filter
+        assert isinstance(app.screen, SetKeyScreen)
+        await pilot.press("escape", "3")
+        assert app.screen.focused is app.query_one("#archival").table
 
 
 async def test_z_maximises_the_focused_pane_and_restores_it():

@@ -225,10 +225,7 @@ class UmiApp(App[None]):
         if remembered is not None and remembered.is_attached:
             remembered.focus()
             return
-        for widget in frame.query("*"):
-            if widget.focusable:
-                widget.focus()
-                return
+        frame.query_one(f"#{name}").focus()  # each pane focuses where its bindings act
 
     def focused_frame(self) -> PaneFrame | None:
         focused = self.screen.focused

@@ -134,6 +134,11 @@ class CorePane(Widget):
     def row(self, block_type: BlockType | str) -> BlockRow:
         return self.query_one(f"#block-{block_type}", BlockRow)
 
+    def focus(self, scroll_visible: bool = True) -> CorePane:
+        """Focusing the pane focuses its selected block, where its bindings act."""
+        self.row(self.selected).focus(scroll_visible)
+        return self
+
     # Loading and following the store
 
     @work(exclusive=True, group="core-load")
