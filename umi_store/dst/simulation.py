@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -190,28 +190,48 @@ class Simulation:
         self.injector = FaultInjector(rng.fork("faults"), list(config.fault_mix()))
         self.workload = Workload(rng.fork("workload"), config.agent)
         self.clock = _RecordingClock()
+        self.result = SimulationResult(config)
+        self._model = ReferenceModel(config.agent, CORE_MEMORY_SIZE_BYTES_MAX)
+        self._state = ModelState()
+        self._store = None
 
     async def run(self) -> SimulationResult:
+        """Open the store, run every step of the config (stopping at a violation), close."""
+        async with self.opened():
+            for _ in range(self.config.steps):
+                violation = await self.step(self.workload.next_op())
+                self._progress(self.result.steps_run)
+                if violation is not None:
+                    break
+        return self.result
+
+    @asynccontextmanager
+    async def opened(self) -> AsyncIterator[Simulation]:
+        """The store opened and its scratch agent emptied; `step` works inside."""
         from ..store import open_store
         config = self.config
-        result = SimulationResult(config)
         async with open_store(_scheme_url(config.url, config.seed), agent=config.agent,
                               clock=self.clock, faults=self.injector) as store:
-            model = ReferenceModel(config.agent, CORE_MEMORY_SIZE_BYTES_MAX)
-            state = ModelState()
             with _faults_muted(self.injector):
                 await self._reset(store)
-            for step in range(config.steps):
-                op = self.workload.next_op()
-                result.ops[op.name] += 1
-                state, violation = await self._step(store, model, state, step, op, result)
-                result.steps_run = step + 1
-                self._progress(step + 1)
-                if violation is not None:
-                    result.violations.append(violation)
-                    self._log(violation.report())
-                    break
-        return result
+            self._store = store
+            try:
+                yield self
+            finally:
+                self._store = None
+
+    async def step(self, op: Op) -> Violation | None:
+        """Run one operation and check the store; the violation, if any, is also recorded."""
+        assert self._store is not None, "step() runs inside opened()"
+        step = self.result.steps_run
+        self.result.ops[op.name] += 1
+        self._state, violation = await self._step(self._store, self._model, self._state, step,
+                                                  op, self.result)
+        self.result.steps_run = step + 1
+        if violation is not None:
+            self.result.violations.append(violation)
+            self._log(violation.report())
+        return violation
 
     async def _reset(self, store) -> None:
         """Empty the scratch agent, left over from an earlier run on the same store."""
