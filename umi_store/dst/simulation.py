@@ -29,6 +29,7 @@ from .rng import DeterministicRng
 from .workload import WORKING_KEYS, Op, Workload
 
 SWARM_FAULT_CHANCE = 0.35
+DST_MODEL_STATES_COUNT_MAX = 64
 SWARM_PROBABILITIES = (0.001, 0.01, 0.03, 0.1)
 
 
@@ -192,7 +193,7 @@ class Simulation:
         self.clock = _RecordingClock()
         self.result = SimulationResult(config)
         self._model = ReferenceModel(config.agent, CORE_MEMORY_SIZE_BYTES_MAX)
-        self._state = ModelState()
+        self._states = [ModelState()]  # more than one while an ambiguous outcome is unresolved
         self._store = None
 
     async def run(self) -> SimulationResult:
@@ -225,8 +226,7 @@ class Simulation:
         assert self._store is not None, "step() runs inside opened()"
         step = self.result.steps_run
         self.result.ops[op.name] += 1
-        self._state, violation = await self._step(self._store, self._model, self._state, step,
-                                                  op, self.result)
+        violation = await self._step(self._store, step, op)
         self.result.steps_run = step + 1
         if violation is not None:
             self.result.violations.append(violation)
@@ -241,8 +241,7 @@ class Simulation:
         for entity_id in self.workload.entity_ids():
             await store.archival.forget(entity_id)
 
-    async def _step(self, store, model: ReferenceModel, state: ModelState, step: int, op: Op,
-                    result: SimulationResult) -> tuple[ModelState, Violation | None]:
+    async def _step(self, store, step: int, op: Op) -> Violation | None:
         def violation(expected: str, actual: str) -> Violation:
             return Violation(self.config.seed, step, op.summary(), expected, actual,
                              self.config.replay_command(step + 1))
@@ -258,39 +257,40 @@ class Simulation:
             error = raised
         except Exception as raised:  # noqa: BLE001 - an untyped error is what we report
             self._log_step(step, clock_before, op, f"untyped {type(raised).__name__}", Counter())
-            return state, violation("a value or a typed UmiError",
-                                    f"{type(raised).__name__}: {raised}")
+            return violation("a value or a typed UmiError", f"{type(raised).__name__}: {raised}")
         fired = Counter({str(t): n for t, n in (self.injector.counts - counts_before).items()})
-        result.faults.update(fired)
+        self.result.faults.update(fired)
         nows = sorted(self.clock.told) or [self.clock.now_ms()]
-        alternatives = [alt for now in nows for alt in model.alternatives(state, op, now)]
+        alternatives = [alt for state in self._states for now in nows
+                        for alt in self._model.alternatives(state, op, now)]
         if fired[FaultType.STORAGE_CORRUPTION]:
             alternatives += [_with_damage(alt) for alt in alternatives if alt.written is not None]
 
-        outcome, candidates, problem = _candidates(state, alternatives, value, error, fired)
+        outcome, candidates, problem = _candidates(self._states, alternatives, value, error, fired)
         if problem is not None:
             self._log_step(step, clock_before, op, outcome, fired)
-            return state, violation(problem, outcome)
+            return violation(problem, outcome)
         with _faults_muted(self.injector):
             try:
                 view = await _read_back(store, self.workload)
             except UmiError as raised:
                 self._log_step(step, clock_before, op, outcome, fired)
-                return state, violation("the store reads back after the step",
-                                        f"{type(raised).__name__}: {raised}")
+                return violation("the store reads back after the step",
+                                 f"{type(raised).__name__}: {raised}")
         now = self.clock.now_ms()
-        differences = []
-        for index, candidate in enumerate(candidates):
-            difference = _difference(candidate, view, now)
-            if difference is None:
-                if error is not None and getattr(error, "outcome_unknown", False):
-                    outcome += " (not applied)" if index == 0 else " (applied)"
-                self._log_step(step, clock_before, op, outcome, fired)
-                return candidate, None
-            differences.append(difference)
+        differences = [_difference(state, view, now) for state, _ in candidates]
+        matching = [(state, applied) for (state, applied), difference
+                    in zip(candidates, differences) if difference is None]
+        if getattr(error, "outcome_unknown", False) and matching:
+            applied = {applied for _, applied in matching}
+            outcome += " (applied)" if applied == {True} else \
+                " (not applied)" if applied == {False} else " (undecided)"
         self._log_step(step, clock_before, op, outcome, fired)
-        return state, violation("the store to hold what the model holds",
-                                "; or ".join(dict.fromkeys(differences)))
+        if not matching:
+            return violation("the store to hold what the model holds",
+                             "; or ".join(dict.fromkeys(differences)))
+        self._states = _distinct([state for state, _ in matching])
+        return None
 
     def _log_step(self, step: int, clock_ms: int, op: Op, outcome: str, fired: Counter) -> None:
         faults = ",".join(f"{name}x{n}" if n > 1 else name for name, n in sorted(fired.items()))
@@ -311,28 +311,37 @@ def _with_damage(alternative: Alternative) -> Alternative:
     return Alternative(alternative.result, damaged, alternative.written)
 
 
-def _candidates(state: ModelState, alternatives: list[Alternative], value: object,
-                error: Exception | None, fired: Counter) -> tuple[str, list[ModelState], str | None]:
-    """(the outcome as logged, the states the store may now hold, or what was expected
-    instead when the outcome itself is not allowed)."""
+def _candidates(states: list[ModelState], alternatives: list[Alternative], value: object,
+                error: Exception | None, fired: Counter
+                ) -> tuple[str, list[tuple[ModelState, bool]], str | None]:
+    """(the outcome as logged, the states the store may now hold with whether the op was
+    applied in each, or else what was expected instead of this outcome)."""
     allowed = " or ".join(dict.fromkeys(_summary(a.result) for a in alternatives))
+    applied = [(a.state, True) for a in alternatives if not isinstance(a.result, Refused)]
+    outcome = f"ok {_summary(value)}" if error is None else f"err {type(error).__name__}"
     if error is None:
-        outcome = f"ok {_summary(value)}"
-        states = [a.state for a in alternatives
-                  if not isinstance(a.result, Refused) and _same(a.result, value)]
+        found = [(a.state, True) for a in alternatives
+                 if not isinstance(a.result, Refused) and _same(a.result, value)]
     elif isinstance(error, StorageError) and not isinstance(error, CorruptionError):
-        outcome = f"err {type(error).__name__}"
         if not fired:
             return outcome, [], "no StorageError: no fault fired on this step"
-        states = [state]
-        if error.outcome_unknown:
-            states += [a.state for a in alternatives if not isinstance(a.result, Refused)]
-        return outcome, states, None
+        unchanged = [(state, False) for state in states]
+        return outcome, unchanged + (applied if error.outcome_unknown else []), None
     else:
-        outcome = f"err {type(error).__name__}"
-        states = [a.state for a in alternatives
-                  if isinstance(a.result, Refused) and type(error) in a.result.errors]
-    return outcome, states, None if states else allowed
+        found = [(a.state, False) for a in alternatives
+                 if isinstance(a.result, Refused) and type(error) in a.result.errors]
+    return outcome, found, None if found else allowed
+
+
+def _distinct(states: list[ModelState]) -> list[ModelState]:
+    """The states without repeats, at most DST_MODEL_STATES_COUNT_MAX of them."""
+    kept: list[ModelState] = []
+    for state in states:
+        if state not in kept:
+            kept.append(state)
+    assert len(kept) <= DST_MODEL_STATES_COUNT_MAX, \
+        f"{len(kept)} states stay possible: the read-back no longer tells them apart"
+    return kept
 
 
 def _same(expected: object, actual: object) -> bool:
