@@ -238,8 +238,11 @@ class Simulation:
         await store.working.clear()
         for block_type in BlockType:
             await store.core.delete_block(block_type)
-        for entity_id in self.workload.entity_ids():
+        for entity_id in self.workload.entity_ids():  # forgets even corrupted rows
             await store.archival.forget(entity_id)
+        while leftovers := await store.archival.list(limit=ENTITY_LIST_COUNT_MAX):
+            for entity in leftovers:
+                await store.archival.forget(entity.id)
 
     async def _step(self, store, step: int, op: Op) -> Violation | None:
         def violation(expected: str, actual: str) -> Violation:
