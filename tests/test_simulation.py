@@ -113,3 +113,59 @@ async def test_scratch_agent_never_touches_other_agents(tmp_path):
         assert await alice.archival.list() == [kept]
     async with open_store(url, agent=config.agent) as scratch:
         assert await scratch.archival.count() + await scratch.working.entry_count() > 0
+
+
+def _plant_crashes(monkeypatch, simulation: Simulation, every: int, *, half: bool = False):
+    """Every `every`-th changing write transaction fails ambiguously, as crash_after_commit
+    would: committed or rolled back by turns, or (with `half`) committed with a cut value."""
+    from contextlib import asynccontextmanager
+    from dataclasses import replace
+
+    from umi_store import StorageError
+    from umi_store.backends.sim import SimBackend
+    from umi_store.dst import FaultType
+    from umi_store.integrity import checksum
+
+    real = SimBackend.transaction.__wrapped__
+    writes = 0
+
+    @asynccontextmanager
+    async def crashing(self, agent, *, write):
+        nonlocal writes
+        crash = False
+        async with asynccontextmanager(real)(self, agent, write=write) as tx:
+            yield tx
+            if write and tx._undo:
+                writes += 1
+                crash = writes % every == 0
+                if crash:
+                    simulation.injector.counts[FaultType.CRASH_AFTER_COMMIT] += 1
+                    table, key, _ = tx._undo[-1]
+                    if half and table is tx._rows.working and len(table[key][0].value) > 1:
+                        entry = table[key][0]
+                        cut = entry.value[: len(entry.value) // 2]
+                        table[key] = (replace(entry, value=cut), checksum(cut))
+                    elif not half and writes % (2 * every) == 0:
+                        raise StorageError("planted crash before commit", outcome_unknown=True)
+        if crash:
+            raise StorageError("planted crash after commit", outcome_unknown=True)
+
+    monkeypatch.setattr(SimBackend, "transaction", crashing)
+
+
+async def test_an_ambiguous_failure_may_go_either_way(monkeypatch):
+    lines: list[str] = []
+    simulation = Simulation(SimulationConfig(4, 300), log=lines.append)
+    _plant_crashes(monkeypatch, simulation, every=4)
+    result = await simulation.run()
+    assert result.ok, result.violations[0].report()
+    text = "\n".join(lines)
+    assert "err StorageError (applied)" in text and "err StorageError (not applied)" in text
+
+
+async def test_an_ambiguous_failure_that_applied_half_a_write_is_a_violation(monkeypatch):
+    simulation = Simulation(SimulationConfig(4, 300))
+    _plant_crashes(monkeypatch, simulation, every=4, half=True)
+    result = await simulation.run()
+    assert not result.ok
+    assert "working" in result.violations[0].actual
