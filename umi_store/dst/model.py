@@ -82,6 +82,11 @@ def _folded(text: str) -> str:
     return text.casefold()
 
 
+def _xml_escaped(text: str, *, quote: bool = False) -> str:
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace('"', "&quot;") if quote else text
+
+
 def _utf8_len(text: str) -> int:
     return len(text.encode())
 
@@ -365,6 +370,19 @@ class ReferenceModel:
         if self._core_damaged(state):
             return [self._corrupt(state)]
         return [Alternative([state.core[t] for t in BlockType if t in state.core], state)]
+
+    def _core_render(self, state, now_ms):
+        """The XML of SPEC §2.1, built here from the spec's own example."""
+        if self._core_damaged(state):
+            return [self._corrupt(state)]
+        lines = ["<core_memory>"]
+        for block in (state.core[t] for t in BlockType if t in state.core):
+            label = f' label="{_xml_escaped(block.label, quote=True)}"' if block.label else ""
+            lines += [f'<block type="{block.block_type.value}"{label} '
+                      f'importance="{block.importance:.2f}">', _xml_escaped(block.content),
+                      "</block>"]
+        lines.append("</core_memory>")
+        return [Alternative("\n".join(lines), state)]
 
     # ---- archival memory
     def _entity_errors(self, entity_type, name: str, content: str,

@@ -167,6 +167,8 @@ def _summary(value: object) -> str:
     if isinstance(value, list):
         return "[" + ",".join(_summary(v) for v in value[:3]) + (",…" if len(value) > 3 else "") \
             + f"]#{len(value)}"
+    if isinstance(value, str) and len(value) > 80:
+        return f"text({len(value)}ch:{zlib.crc32(value.encode()):08x})"
     if isinstance(value, Refused):
         return "refused " + "|".join(sorted(e.__name__ for e in value.errors))
     return repr(value)
@@ -320,6 +322,9 @@ def _candidates(states: list[ModelState], alternatives: list[Alternative], value
     """(the outcome as logged, the states the store may now hold with whether the op was
     applied in each, or else what was expected instead of this outcome)."""
     allowed = " or ".join(dict.fromkeys(_summary(a.result) for a in alternatives))
+    texts = [a.result for a in alternatives if isinstance(a.result, str)]
+    if texts and isinstance(value, str):
+        allowed += "; " + _first_difference(texts[0], value)
     applied = [(a.state, True) for a in alternatives if not isinstance(a.result, Refused)]
     outcome = f"ok {_summary(value)}" if error is None else f"err {type(error).__name__}"
     if error is None:
@@ -334,6 +339,13 @@ def _candidates(states: list[ModelState], alternatives: list[Alternative], value
         found = [(a.state, False) for a in alternatives
                  if isinstance(a.result, Refused) and type(error) in a.result.errors]
     return outcome, found, None if found else allowed
+
+
+def _first_difference(expected: str, actual: str) -> str:
+    at = next((i for i, (e, a) in enumerate(zip(expected, actual)) if e != a),
+              min(len(expected), len(actual)))
+    return f"first difference at char {at}: expected {expected[max(0, at - 30):at + 30]!r}, " \
+           f"got {actual[max(0, at - 30):at + 30]!r}"
 
 
 def _distinct(states: list[ModelState]) -> list[ModelState]:

@@ -57,7 +57,7 @@ WEIGHTS: Mapping[str, int] = MappingProxyType({
     "working.ttl_ms": 2, "working.cleanup_expired": 1, "working.used_bytes": 1,
     "working.entry_count": 1, "working.clear": 0.2,
     "core.set_block": 8, "core.get_block": 3, "core.delete_block": 2, "core.set_importance": 2,
-    "core.blocks": 1,
+    "core.blocks": 1, "core.render": 1,
     "archival.remember": 6, "archival.store": 3, "archival.update": 2, "archival.get": 3,
     "archival.forget": 2, "archival.search": 6, "archival.list": 2, "archival.count": 1,
 })
@@ -186,7 +186,7 @@ class Workload:
         return {}
 
     _working_cleanup_expired = _working_used_bytes = _working_entry_count = _no_args
-    _working_clear = _core_blocks = _no_args
+    _working_clear = _core_blocks = _core_render = _no_args
 
     # ---- core memory
     def _core_set_block(self) -> dict:
