@@ -44,13 +44,13 @@ class BackendsAgreeWithTheModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.simulations = [Simulation(SimulationConfig(0, 0, url=url)) for url in _backend_urls()]
+        urls = _backend_urls()
+        self.lines: list[list[str]] = [[] for _ in urls]
+        self.simulations = [Simulation(SimulationConfig(0, 0, url=url), log=lines.append)
+                            for url, lines in zip(urls, self.lines)]
         self.openings = [s.opened() for s in self.simulations]
         for opening in self.openings:
             self.loop.run_until_complete(opening.__aenter__())
-        self.lines: list[list[str]] = [[] for _ in self.simulations]
-        for simulation, lines in zip(self.simulations, self.lines):
-            simulation._log = lines.append
 
     def teardown(self) -> None:
         for opening in self.openings:

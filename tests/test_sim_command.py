@@ -46,6 +46,7 @@ def test_the_umi_tui_entry_point_dispatches_sim(capsys):
     (["--steps", "many"], "invalid int value"),
     (["ftp://example.org/x"], "unknown store URL"),
     (["postgresql://me:hunter2@127.0.0.1:1/none"], "me:***@"),
+    (["--log", "/nonexistent-dir/events.log"], "cannot write the event log"),
 ])
 def test_bad_usage_exits_2_with_a_clear_message(argv, message):
     code, _, err = _sim("--steps", "3", *argv)

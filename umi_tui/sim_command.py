@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from typing import TextIO
@@ -19,6 +20,7 @@ from umi_store.store import mask_url
 
 SIM_STEPS_DEFAULT = 1_000
 SIM_PROGRESS_UPDATES_COUNT = 100
+SIM_EXIT_INTERRUPTED = 130
 
 
 class _UsageError(Exception):
@@ -90,8 +92,15 @@ def _progress(config: SimulationConfig, every: int, err: TextIO):
 
 
 def main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
+    """Run `umi-tui sim ARGV`; the exit code of SPEC §4."""
+    try:
+        return _run(argv, out or sys.stdout, err or sys.stderr)
+    except BrokenPipeError:  # e.g. piped into `head`: stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _run(argv: list[str], out: TextIO, err: TextIO) -> int:
     try:
         args = _parser().parse_args(argv)
         config = _config(args, out)
@@ -100,28 +109,31 @@ def main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) 
     except (_UsageError, InvalidInputError) as error:
         print(f"umi-tui sim: error: {error}", file=err)
         return 2
-    log_file = None
-    if args.log == "-":
-        log = lambda line: print(line, file=out)  # noqa: E731
-    elif args.log:
-        log_file = open(args.log, "w", encoding="utf-8")
-        log = lambda line: log_file.write(line + "\n")  # noqa: E731
-    else:
-        log = None
+    try:
+        log_file = out if args.log == "-" else open(args.log, "w", encoding="utf-8") \
+            if args.log else None
+    except OSError as error:
+        print(f"umi-tui sim: error: cannot write the event log: {error}", file=err)
+        return 2
+    log = None if log_file is None else (lambda line: print(line, file=log_file))
     mix = config.fault_mix()
     print(f"umi-tui sim: seed {config.seed}, {config.steps} steps on {mask_url(config.url)}, "
           f"agent {config.agent}", file=out)
     print("faults: " + (" ".join(f"{c.fault_type}={c.probability:g}" for c in mix) or "none"),
           file=out)
     started = time.perf_counter()
+    interrupted = False
+    simulation = Simulation(config, log=log, progress=_progress(config, args.progress_every, err))
     try:
-        result = asyncio.run(Simulation(config, log=log, progress=_progress(
-            config, args.progress_every, err)).run())
+        result = asyncio.run(simulation.run())
     except (InvalidInputError, StoreUnavailableError) as error:
         print(f"umi-tui sim: error: {error}", file=err)
         return 2
+    except KeyboardInterrupt:
+        result, interrupted = simulation.result, True
+        print(f"interrupted after step {result.steps_run}", file=out)
     finally:
-        if log_file is not None:
+        if log_file not in (None, out):
             log_file.close()
     elapsed = time.perf_counter() - started
     print(f"steps: {result.steps_run} of {config.steps}", file=out)
@@ -134,4 +146,4 @@ def main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) 
     print(f"replay: {config.replay_command()}", file=out)
     print(f"{result.steps_run} steps in {elapsed:.2f} s "
           f"({result.steps_run / max(elapsed, 1e-9):.0f} steps/s)", file=err)
-    return 0 if result.ok else 1
+    return 1 if not result.ok else SIM_EXIT_INTERRUPTED if interrupted else 0
