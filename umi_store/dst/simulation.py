@@ -28,9 +28,9 @@ from .model import Alternative, ModelState, ReferenceModel, Refused
 from .rng import DeterministicRng
 from .workload import WORKING_KEYS, Op, Workload
 
-SWARM_FAULT_CHANCE = 0.35
-DST_MODEL_STATES_COUNT_MAX = 64
-SWARM_PROBABILITIES = (0.001, 0.01, 0.03, 0.1)
+SWARM_FAULT_CHANCE = 0.35  # each fault type is on in a seed's swarm mix with this chance
+SWARM_FAULT_PROBABILITIES = (0.001, 0.01, 0.03, 0.1)
+DST_MODEL_STATES_COUNT_MAX = 64  # states an unresolved ambiguous outcome may leave open
 
 
 class _Damaged:
@@ -44,7 +44,7 @@ DAMAGED = _Damaged()  # what a read-back shows for a row whose read raised Corru
 def swarm_faults(seed: int) -> tuple[FaultConfig, ...]:
     """The fault mix a seed draws for itself in swarm mode: which types, how often."""
     rng = DeterministicRng(seed).fork("swarm")
-    return tuple(FaultConfig(fault, rng.choice(SWARM_PROBABILITIES))
+    return tuple(FaultConfig(fault, rng.choice(SWARM_FAULT_PROBABILITIES))
                  for fault in FaultType if rng.chance(SWARM_FAULT_CHANCE))
 
 
@@ -80,7 +80,7 @@ class SimulationConfig:
         parts = ["umi-tui", "sim", "--seed", str(self.seed), "--steps",
                  str(self.steps if steps is None else steps)]
         for config in self.faults:
-            parts += ["--fault", f"{config.fault_type}={config.probability:g}"]
+            parts += ["--fault", f"{config.fault_type}={config.probability!r}"]
         if self.swarm:
             parts.append("--swarm")
         if self.url != "sim://":

@@ -50,7 +50,7 @@ QUERIES = ("alpha", "ALPHA", "émile", "ÉMILE", "strasse", "STRASSE", "100%", "
            "\\", "'", "it's", "日本", "file", "σίσυφος", "e", "xyz-none", "", "meeting",
            "Project", "ét")
 
-WEIGHTS: Mapping[str, int] = MappingProxyType({
+WEIGHTS: Mapping[str, float] = MappingProxyType({
     "clock.advance": 10,
     "working.set": 14, "working.get": 8, "working.delete": 3, "working.expire": 3,
     "working.touch": 2, "working.incr": 4, "working.append": 4, "working.entries": 2,
