@@ -169,3 +169,22 @@ async def test_an_ambiguous_failure_that_applied_half_a_write_is_a_violation(mon
     result = await simulation.run()
     assert not result.ok
     assert "working" in result.violations[0].actual
+
+
+def test_workload_is_seeded_and_reaches_every_op_and_limit():
+    from umi_store.constants import WORKING_MEMORY_ENTRY_SIZE_BYTES_MAX
+    from umi_store.dst import DeterministicRng, Workload
+    from umi_store.dst.workload import OP_NAMES
+
+    def ops(seed):
+        workload = Workload(DeterministicRng(seed).fork("workload"), "a")
+        return [workload.next_op() for _ in range(3_000)]
+
+    drawn = ops(1)
+    assert [op.summary() for op in drawn] == [op.summary() for op in ops(1)]
+    assert [op.summary() for op in drawn] != [op.summary() for op in ops(2)]
+    assert {op.name for op in drawn} == set(OP_NAMES)
+    sizes = {len(op.kwargs["value"]) for op in drawn if op.name == "working.set"}
+    assert {WORKING_MEMORY_ENTRY_SIZE_BYTES_MAX, WORKING_MEMORY_ENTRY_SIZE_BYTES_MAX + 1} <= sizes
+    ttls = {op.kwargs["ttl_ms"] for op in drawn if op.name == "working.set"}
+    assert {1, 0, -1, 604_800_000, 604_800_001} <= ttls
