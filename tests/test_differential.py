@@ -13,7 +13,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from umi_store.dst import Op, Simulation, SimulationConfig
 from umi_store.dst.workload import ADVANCES_MS, NAMES, QUERIES, TTLS_MS, VOCABULARY, WORKING_KEYS
-from umi_store.models import BlockType, EntityType
+from umi_store.constants import EMBEDDING_DIMENSIONS_COUNT
+from umi_store.models import BlockType, Entity, EntityType
 from umi_store.tiers.archival import entity_id
 
 settings.register_profile("ci", derandomize=True, database=None, deadline=None)
@@ -117,6 +118,17 @@ class BackendsAgreeWithTheModel(RuleBasedStateMachine):
     @rule(content=contents, entity_type=entity_types, name=st.one_of(st.none(), names))
     def archival_remember(self, content, entity_type, name):
         self._run("archival.remember", content=content, entity_type=entity_type, name=name)
+
+    @rule(method=st.sampled_from(["store", "update"]), entity_type=entity_types, name=names,
+          content=contents, metadata=st.dictionaries(st.sampled_from(["a", "ü"]), text, max_size=2),
+          embedding=st.sampled_from([None, (0.1,) * EMBEDDING_DIMENSIONS_COUNT, (1.0,)]))
+    def archival_store(self, method, entity_type, name, content, metadata, embedding):
+        self._run(f"archival.{method}",
+                  entity=Entity(entity_type, name, content, "", metadata, embedding))
+
+    @rule(method=st.sampled_from(["core.render", "core.blocks", "working.clear"]))
+    def whole_tier(self, method):
+        self._run(method)
 
     @rule(entity_type=entity_types, name=names)
     def archival_forget(self, entity_type, name):
