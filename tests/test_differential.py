@@ -35,7 +35,9 @@ values = st.one_of(st.integers(-10**6, 10**6).map(lambda n: str(n).encode()),
                    st.binary(min_size=1, max_size=40).map(
                        lambda b: bytes(c for c in b if c > 0x20 and c not in b"+_") or b"x"))
 ttls = st.sampled_from(TTLS_MS)
-text = st.one_of(st.sampled_from(VOCABULARY), st.text(max_size=12))
+# Text a backend may mishandle: NUL (Postgres text refuses it), case folds that change
+# length (ß, ﬁ), and anything hypothesis draws.
+text = st.one_of(st.sampled_from(VOCABULARY + ("nul\x00", "ǅ", "İ")), st.text(max_size=12))
 contents = st.lists(text, min_size=1, max_size=4).map(" ".join)
 entity_types = st.sampled_from(list(EntityType))
 names = st.sampled_from(NAMES)
