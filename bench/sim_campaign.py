@@ -24,7 +24,12 @@ async def campaign(url: str, start: int, seeds: int, steps: int) -> int:
     steps_run = 0
     started = time.perf_counter()
     for seed in range(start, start + seeds):
-        result = await Simulation(SimulationConfig(seed, steps, url=url, swarm=True)).run()
+        config = SimulationConfig(seed, steps, url=url, swarm=True)
+        try:
+            result = await Simulation(config).run()
+        except BaseException:
+            print(f"seed {seed} broke the harness itself; replay: {config.replay_command()}")
+            raise
         fired.update(result.faults)
         steps_run += result.steps_run
         for violation in result.violations:

@@ -47,6 +47,13 @@ class ModelState:
         return ModelState(dict(self.core), dict(self.working), dict(self.entities),
                           set(self.corrupted))
 
+    def without_dead_deadlines(self, now_ms: int) -> ModelState:
+        """This state with expired entries' times zeroed: time only moves forward, so all
+        that still matters of them is that they are stored, their bytes, and damage."""
+        working = {k: e if e.expires_at_ms > now_ms else WorkingEntry(k, e.value, 0, 0, 0)
+                   for k, e in self.working.items()}
+        return ModelState(dict(self.core), working, dict(self.entities), set(self.corrupted))
+
     def is_corrupted(self, tier: Tier, key: str) -> bool:
         return (tier, key) in self.corrupted
 

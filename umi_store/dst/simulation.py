@@ -30,7 +30,9 @@ from .workload import WORKING_KEYS, Op, Workload
 
 SWARM_FAULT_CHANCE = 0.35  # each fault type is on in a seed's swarm mix with this chance
 SWARM_FAULT_PROBABILITIES = (0.001, 0.01, 0.03, 0.1)
-DST_MODEL_STATES_COUNT_MAX = 64  # states an unresolved ambiguous outcome may leave open
+DST_MODEL_STATES_COUNT_MAX = 64  # states unresolved ambiguous outcomes may leave open
+DST_MODEL_STATES_SETTLE_COUNT = 8  # past this many, a cleanup of expired keys settles them
+SETTLE_OP = Op("working.cleanup_expired")
 
 
 class _Damaged:
@@ -229,6 +231,9 @@ class Simulation:
         step = self.result.steps_run
         self.result.ops[op.name] += 1
         violation = await self._step(self._store, step, op)
+        if violation is None and len(self._states) > DST_MODEL_STATES_SETTLE_COUNT:
+            with _faults_muted(self.injector):  # expired keys are what the states disagree on
+                violation = await self._step(self._store, step, SETTLE_OP)
         self.result.steps_run = step + 1
         if violation is not None:
             self.result.violations.append(violation)
@@ -294,7 +299,7 @@ class Simulation:
         if not matching:
             return violation("the store to hold what the model holds",
                              "; or ".join(dict.fromkeys(differences)))
-        self._states = _distinct([state for state, _ in matching])
+        self._states = _distinct([state.without_dead_deadlines(now) for state, _ in matching])
         return None
 
     def _log_step(self, step: int, clock_ms: int, op: Op, outcome: str, fired: Counter) -> None:
@@ -349,7 +354,8 @@ def _first_difference(expected: str, actual: str) -> str:
 
 
 def _distinct(states: list[ModelState]) -> list[ModelState]:
-    """The states without repeats, at most DST_MODEL_STATES_COUNT_MAX of them."""
+    """The states without repeats; never more than DST_MODEL_STATES_COUNT_MAX of them, since
+    the step after DST_MODEL_STATES_SETTLE_COUNT is passed removes what sets them apart."""
     kept: list[ModelState] = []
     for state in states:
         if state not in kept:
