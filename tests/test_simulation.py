@@ -26,7 +26,7 @@ async def test_event_log_is_byte_identical_for_a_seed_on_every_backend(backend_n
     reference, _ = await _run(SimulationConfig(7, 150, swarm=True))
     assert result.ok, result.violations[0].report()
     assert first == again == reference
-    assert len(first) == 150
+    assert result.steps_run == 150 and len(first) >= 150
     assert sum(result.faults.values()) > 0, "the seed's swarm mix fired some faults"
 
 
