@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from umi_store import DeterministicRng, InvalidInputError, SimClock, SimConfig
+from umi_store import DeterministicRng, InvalidInputError, SimClock, SimConfig, SystemClock
 from umi_store.constants import DST_EPOCH_MS
 
 
@@ -42,3 +42,19 @@ async def test_clock_starts_at_epoch_never_goes_back_and_wakes_sleepers():
     assert not sleeper.done()
     clock.advance(1)
     await asyncio.wait_for(sleeper, 1)
+
+
+def test_system_clock_moves_forward_by_what_is_added_and_never_back():
+    clock = SystemClock()
+    before = clock.now_ms()
+    after = clock.advance(60_000)
+    assert after >= before + 60_000
+    assert clock.now_ms() >= after
+    with pytest.raises(InvalidInputError):
+        clock.advance(-1)
+
+
+async def test_elapse_advances_a_sim_clock_without_waiting():
+    clock = SimClock()
+    await asyncio.wait_for(clock.elapse(5_000), 1)
+    assert clock.now_ms() == DST_EPOCH_MS + 5_000

@@ -30,4 +30,9 @@ DST_SIMULATION_STEPS_MAX = 1_000_000
 DST_TIME_ADVANCE_MS_MAX = 86_400_000
 DST_EPOCH_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
-CHANGE_FEED_POLL_MS = 250
+CHANGE_FEED_POLL_MS = 250  # real time between checks for other processes' commits
+CHANGE_FEED_LOG_ROWS_MAX = 10_000  # change-log rows kept for other processes' feeds
+CHANGE_FEED_BATCH_ROWS_MAX = 1_000  # change-log rows read per poll
+
+WORKING_MEMORY_EXPIRY_SWEEP_MS = 1_000  # store-clock time between active-expiry sweeps
+WORKING_MEMORY_EXPIRY_SWEEP_KEYS_MAX = 100  # expired keys removed per sweep at most

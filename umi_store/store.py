@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from .backends.base import Backend
-from .constants import CORE_MEMORY_SIZE_BYTES_MAX, CORE_MEMORY_SIZE_BYTES_MIN
+from .backends.base import Backend, stop_background_task
+from .constants import (CORE_MEMORY_SIZE_BYTES_MAX, CORE_MEMORY_SIZE_BYTES_MIN,
+                        WORKING_MEMORY_EXPIRY_SWEEP_KEYS_MAX, WORKING_MEMORY_EXPIRY_SWEEP_MS)
 from .dst.clock import Clock, SimClock, SystemClock
 from .dst.config import SimConfig, parse_seed
 from .dst.faults import FaultInjector
-from .errors import InvalidInputError, StoreUnavailableError
+from .errors import InvalidInputError, StorageError, StoreUnavailableError
 from .models import ChangeEvent
 from .tiers import ArchivalMemory, CoreMemory, WorkingMemory
 from .tiers.context import TierContext
@@ -56,10 +58,33 @@ class Store:
                      self.core._context.core_size_bytes_max)
 
     async def changes(self) -> AsyncIterator[ChangeEvent]:
-        """Committed changes to this agent's memory, as they happen."""
+        """Committed changes to this agent's memory, as they happen, from any process.
+
+        While it is iterated, working-memory keys are swept as the store clock passes
+        their deadlines, so a key that lapses with no writer still yields `expired`.
+        Close it (`contextlib.aclosing`) to stop the sweeper at once.
+        """
         async with self.backend.changes.subscribe(self.agent) as queue:
-            while True:
-                yield await queue.get()
+            sweeper = asyncio.create_task(self._sweep_expired_keys())
+            try:
+                while True:
+                    yield await queue.get()
+            finally:
+                await stop_background_task(sweeper)
+
+    async def _sweep_expired_keys(self) -> None:
+        """Active expiry on the store clock: a bounded sweep every sweep interval."""
+        next_sweep_ms = self.clock.now_ms()
+        while True:
+            await self.clock.sleep(next_sweep_ms - self.clock.now_ms())
+            started_ms = self.clock.now_ms()
+            try:
+                removed = await self.working.cleanup_expired(WORKING_MEMORY_EXPIRY_SWEEP_KEYS_MAX)
+            except StorageError as exc:
+                _log.info("active expiry sweep failed; next sweep retries: %s", exc)
+                removed = 0
+            more_lapsed = removed == WORKING_MEMORY_EXPIRY_SWEEP_KEYS_MAX
+            next_sweep_ms = started_ms + (0 if more_lapsed else WORKING_MEMORY_EXPIRY_SWEEP_MS)
 
 
 def _checked_agent(agent: str) -> str:

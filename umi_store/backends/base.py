@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
@@ -34,8 +34,9 @@ class Tx(Protocol):
         """Live entries whose key starts with `prefix` (literal text), in key order."""
     async def working_usage(self, now_ms: int | None, exclude_key: str | None) -> tuple[int, int]:
         """(bytes, count) of entries live at now_ms (every stored entry when None)."""
-    async def working_delete_expired(self, now_ms: int) -> list[str]:
-        """Remove entries with expires_at_ms <= now_ms; return their keys in key order."""
+    async def working_delete_expired(self, now_ms: int, limit: int) -> list[str]:
+        """Remove up to `limit` entries with expires_at_ms <= now_ms, earliest deadline first
+        (then key order); return their keys in key order."""
     async def working_clear(self) -> list[str]: ...
 
     async def entity_get(self, entity_id: str) -> Entity | None: ...
@@ -70,11 +71,30 @@ class Backend(Protocol):
         """A transaction for `agent`. Writers are serialised; readers see committed data."""
 
 
-class ChangeHub:
-    """Fans committed change events out to in-process subscribers, per agent."""
+async def stop_background_task(task: asyncio.Task[None]) -> None:
+    """Cancel a change-feed helper task (poller, sweeper) and wait until it has stopped.
 
-    def __init__(self) -> None:
+    Its failure, if any, is raised; the caller's own cancellation is never swallowed.
+    """
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+
+
+class ChangeHub:
+    """Fans committed change events out to in-process subscribers, per agent.
+
+    `watch`, when given, is awaited on every subscribe before the subscriber is handed
+    its queue: a backend uses it to start noticing other processes' commits.
+    """
+
+    def __init__(self, watch: Callable[[], Awaitable[None]] | None = None) -> None:
         self._queues: dict[str, set[asyncio.Queue[ChangeEvent]]] = defaultdict(set)
+        self._watch = watch
 
     def publish(self, agent: str, events: list[ChangeEvent]) -> None:
         for queue in self._queues.get(agent, ()):
@@ -87,6 +107,8 @@ class ChangeHub:
     @asynccontextmanager
     async def subscribe(self, agent: str) -> AsyncIterator[asyncio.Queue[ChangeEvent]]:
         queue: asyncio.Queue[ChangeEvent] = asyncio.Queue()
+        if self._watch is not None:
+            await self._watch()
         self._queues[agent].add(queue)
         try:
             yield queue

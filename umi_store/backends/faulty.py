@@ -1,9 +1,28 @@
-"""A Backend wrapper that injects the storage_* faults of SPEC §3 into any backend.
+"""A Backend wrapper that injects the fault catalogue of SPEC §3 into any backend.
 
-Failures raise before the operation touches storage; storage_corruption lets the write
-land and then alters its stored bytes, so the next read fails its checksum;
-storage_latency moves the store clock. The other catalogue types come with the fault
-wrapper's own issue.
+Before each storage call the injector decides what fires; each type has its own effect:
+
+- storage_write_fail, storage_read_fail, storage_delete_fail, storage_disk_full,
+  resource_oom: a StorageError before the call, not transient (a retry would meet the
+  same failure: a full disk or an exhausted heap does not clear in a backoff).
+- db_connection_fail, db_query_timeout, db_deadlock, db_serialization_fail,
+  db_pool_exhausted, network_timeout, network_connection_refused, network_dns_fail,
+  network_reset, resource_file_limit: a transient StorageError before the call (file
+  descriptors come back as other connections close, like a pool slot).
+- network_partial_write: the statement runs, then the connection breaks (transient); the
+  transaction rolls back, so nothing is applied.
+- storage_corruption: the write lands, then its stored bytes are altered; the next read
+  fails its checksum and raises CorruptionError.
+- storage_latency, resource_cpu_throttle, time_leap_second, time_clock_skew: the store
+  clock moves forward (a fixed amount, or a skew drawn from the injector's rng).
+- crash_before_commit: decided when a transaction that changed something ends (the
+  operation a filter sees is "commit:" and the changing calls, e.g.
+  "commit:working_put"); raises and the transaction rolls back. crash_after_commit: the
+  transaction commits (its events are published), then raises with `outcome_unknown`:
+  never retried.
+
+A raise inside a transaction aborts the whole transaction; retries happen a level up, in
+TierContext, around the whole transaction.
 """
 
 from __future__ import annotations
@@ -11,13 +30,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from ..dst.clock import Clock, SimClock
+from ..dst.clock import Clock
 from ..dst.faults import FaultInjector, FaultType, OpKind
 from ..errors import StorageError
 from ..models import Tier
 from .base import Backend, Tx
 
 STORAGE_LATENCY_MS_INJECTED = 250
+RESOURCE_CPU_THROTTLE_MS_INJECTED = 500
+TIME_LEAP_SECOND_MS = 1_000
+TIME_CLOCK_SKEW_MS_MAX = 30_000
 
 _OP_KINDS: dict[str, OpKind] = {
     **dict.fromkeys(["core_get", "core_list", "working_get", "working_list", "working_usage",
@@ -26,9 +48,30 @@ _OP_KINDS: dict[str, OpKind] = {
     **dict.fromkeys(["core_delete", "working_delete", "working_delete_expired", "working_clear",
                      "entity_delete"], OpKind.DELETE),
 }
-_FAILURES = {FaultType.STORAGE_WRITE_FAIL: "write failed", FaultType.STORAGE_READ_FAIL:
-             "read failed", FaultType.STORAGE_DELETE_FAIL: "delete failed",
-             FaultType.STORAGE_DISK_FULL: "disk full"}
+_FAILURES: dict[FaultType, str] = {
+    FaultType.STORAGE_WRITE_FAIL: "write failed",
+    FaultType.STORAGE_READ_FAIL: "read failed",
+    FaultType.STORAGE_DELETE_FAIL: "delete failed",
+    FaultType.STORAGE_DISK_FULL: "no space left on device",
+    FaultType.RESOURCE_OOM: "out of memory",
+}
+_TRANSIENT_FAILURES: dict[FaultType, str] = {
+    FaultType.DB_CONNECTION_FAIL: "connection to the database lost",
+    FaultType.DB_QUERY_TIMEOUT: "statement timed out",
+    FaultType.DB_DEADLOCK: "deadlock detected",
+    FaultType.DB_SERIALIZATION_FAIL: "could not serialize access",
+    FaultType.DB_POOL_EXHAUSTED: "no free connection in the pool",
+    FaultType.NETWORK_TIMEOUT: "network timed out",
+    FaultType.NETWORK_CONNECTION_REFUSED: "connection refused",
+    FaultType.NETWORK_DNS_FAIL: "host name did not resolve",
+    FaultType.NETWORK_RESET: "connection reset by peer",
+    FaultType.RESOURCE_FILE_LIMIT: "too many open files",
+}
+_CLOCK_JUMPS_MS: dict[FaultType, int] = {
+    FaultType.STORAGE_LATENCY: STORAGE_LATENCY_MS_INJECTED,
+    FaultType.RESOURCE_CPU_THROTTLE: RESOURCE_CPU_THROTTLE_MS_INJECTED,
+    FaultType.TIME_LEAP_SECOND: TIME_LEAP_SECOND_MS,
+}
 
 
 def _written_row(name: str, args: tuple) -> tuple[Tier, str]:
@@ -40,6 +83,10 @@ def _written_row(name: str, args: tuple) -> tuple[Tier, str]:
     return Tier.ARCHIVAL, row.id
 
 
+def _injected(operation: str, fault: FaultType, what: str, *, transient: bool) -> StorageError:
+    return StorageError(f"{operation}: {what} (injected {fault})", transient=transient)
+
+
 class FaultyTx:
     """Passes every call to the real Tx, after asking the injector what fires."""
 
@@ -47,6 +94,7 @@ class FaultyTx:
         self._inner = inner
         self._injector = injector
         self._clock = clock
+        self._changed_by: list[str] = []
         self.agent = inner.agent
 
     def emit(self, event) -> None:
@@ -55,17 +103,37 @@ class FaultyTx:
     async def corrupt(self, tier: Tier, key: str) -> bool:
         return await self._inner.corrupt(tier, key)
 
+    def commit_fault(self) -> FaultType | None:
+        """The crash (if any) that hits the end of this transaction."""
+        if not self._changed_by:
+            return None
+        return self._injector.decide("commit:" + ",".join(self._changed_by), OpKind.COMMIT)
+
+    def _move_clock(self, fault: FaultType) -> None:
+        if fault is FaultType.TIME_CLOCK_SKEW:
+            self._clock.advance(self._injector.rng.randint(1, TIME_CLOCK_SKEW_MS_MAX))
+        else:
+            self._clock.advance(_CLOCK_JUMPS_MS[fault])
+
     def __getattr__(self, name: str):
+        if name not in _OP_KINDS:
+            raise AttributeError(f"{type(self).__name__} has no storage operation {name!r}")
         kind = _OP_KINDS[name]
         operation = getattr(self._inner, name)
 
         async def call(*args):
             fault = self._injector.decide(name, kind)
             if fault in _FAILURES:
-                raise StorageError(f"{name}: {_FAILURES[fault]} (injected {fault})")
-            if fault is FaultType.STORAGE_LATENCY and isinstance(self._clock, SimClock):
-                self._clock.advance(STORAGE_LATENCY_MS_INJECTED)
+                raise _injected(name, fault, _FAILURES[fault], transient=False)
+            if fault in _TRANSIENT_FAILURES:
+                raise _injected(name, fault, _TRANSIENT_FAILURES[fault], transient=True)
+            if fault in _CLOCK_JUMPS_MS or fault is FaultType.TIME_CLOCK_SKEW:
+                self._move_clock(fault)
             result = await operation(*args)
+            if kind is not OpKind.READ and name not in self._changed_by:
+                self._changed_by.append(name)
+            if fault is FaultType.NETWORK_PARTIAL_WRITE:
+                raise _injected(name, fault, "connection broke mid-write", transient=True)
             if fault is FaultType.STORAGE_CORRUPTION:
                 await self._inner.corrupt(*_written_row(name, args))
             return result
@@ -90,5 +158,12 @@ class FaultyBackend:
 
     @asynccontextmanager
     async def transaction(self, agent: str, *, write: bool) -> AsyncIterator[FaultyTx]:
-        async with self._inner.transaction(agent, write=write) as tx:
-            yield FaultyTx(tx, self._injector, self._clock)
+        async with self._inner.transaction(agent, write=write) as inner:
+            tx = FaultyTx(inner, self._injector, self._clock)
+            yield tx
+            crash = tx.commit_fault()
+            if crash is FaultType.CRASH_BEFORE_COMMIT:
+                raise StorageError(f"process crashed before commit (injected {crash})")
+        if crash is FaultType.CRASH_AFTER_COMMIT:
+            raise StorageError(f"process crashed after commit: the change may be applied "
+                               f"(injected {crash})", outcome_unknown=True)

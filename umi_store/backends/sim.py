@@ -110,8 +110,10 @@ class SimTx:
                    and (now_ms is None or e.expires_at_ms > now_ms)]
         return sum(e.size_bytes for e in entries), len(entries)
 
-    async def working_delete_expired(self, now_ms: int) -> list[str]:
-        keys = sorted(k for k, (e, _) in self._rows.working.items() if e.expires_at_ms <= now_ms)
+    async def working_delete_expired(self, now_ms: int, limit: int) -> list[str]:
+        lapsed = sorted((e.expires_at_ms, k) for k, (e, _) in self._rows.working.items()
+                        if e.expires_at_ms <= now_ms)
+        keys = sorted(key for _, key in lapsed[:max(0, limit)])
         for key in keys:
             self._set(self._rows.working, key, _MISSING)
         return keys

@@ -2,12 +2,18 @@
 
 Same semantics as the simulator (umi_store.backends.sim): checksums beside stored values,
 archival order updated_at descending then id, literal substring search on casefolded text.
+
+Change feed: every write transaction also appends its events to `change_log`, tagged
+with this backend's origin. Events reach this process's subscribers directly after the
+commit; while anyone subscribes, a poller checks `PRAGMA data_version` (which moves only
+when another connection commits) and publishes the log rows of other origins.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import AsyncIterator
@@ -16,13 +22,15 @@ from typing import Any
 
 import aiosqlite
 
+from ..constants import CHANGE_FEED_BATCH_ROWS_MAX, CHANGE_FEED_LOG_ROWS_MAX, CHANGE_FEED_POLL_MS
 from ..errors import StorageError, StoreUnavailableError
 from ..integrity import damaged_bytes, damaged_text, checksum, verified, verified_text
-from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, BlockType, ChangeEvent, Entity, EntityType,
-                      MemoryBlock, Tier, WorkingEntry)
-from .base import ChangeHub
+from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, BlockType, ChangeEvent, ChangeKind, Entity,
+                      EntityType, MemoryBlock, Tier, WorkingEntry)
+from .base import ChangeHub, stop_background_task
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_log = logging.getLogger("umi_store.sqlite")
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -88,7 +96,24 @@ _MIGRATIONS: dict[int, list[str]] = {
             VALUES (new.rid, new.name_folded, new.content_folded);
         END""",
     ],
+    2: [
+        """CREATE TABLE IF NOT EXISTS change_log (
+            seq INTEGER PRIMARY KEY,
+            origin TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            at_ms INTEGER NOT NULL
+        )""",
+        # Bounded: each insert drops the rows more than CHANGE_FEED_LOG_ROWS_MAX behind it.
+        f"""CREATE TRIGGER IF NOT EXISTS change_log_trim AFTER INSERT ON change_log BEGIN
+            DELETE FROM change_log WHERE seq <= new.seq - {CHANGE_FEED_LOG_ROWS_MAX};
+        END""",
+    ],
 }
+_CHANGE_LOG_INSERT = ("INSERT INTO change_log (origin, agent, tier, kind, key, at_ms) "
+                      "VALUES (?, ?, ?, ?, ?, ?)")
 
 _ENTITY_COLUMNS = ("id, entity_type, name, content, metadata, embedding, created_at, "
                    "updated_at, checksum")
@@ -132,6 +157,16 @@ def _entity_from_row(row: Any) -> Entity:
                   created_at=created_at, updated_at=updated_at)
 
 
+async def _fetchall(conn: aiosqlite.Connection, sql: str, params: tuple = ()) -> list[Any]:
+    try:
+        cursor = await conn.execute(sql, params)
+        rows = await cursor.fetchall()
+        await cursor.close()
+        return list(rows)
+    except (sqlite3.Error, OverflowError) as exc:
+        raise _storage_error(exc) from exc
+
+
 class SqliteTx:
     """One transaction on the shared connection, bound to one agent."""
 
@@ -154,13 +189,7 @@ class SqliteTx:
             raise _storage_error(exc) from exc
 
     async def _fetchall(self, sql: str, params: tuple = ()) -> list[Any]:
-        try:
-            cursor = await self._conn.execute(sql, params)
-            rows = await cursor.fetchall()
-            await cursor.close()
-            return list(rows)
-        except (sqlite3.Error, OverflowError) as exc:
-            raise _storage_error(exc) from exc
+        return await _fetchall(self._conn, sql, params)
 
     async def _fetchone(self, sql: str, params: tuple = ()) -> Any:
         rows = await self._fetchall(sql, params)
@@ -241,13 +270,14 @@ class SqliteTx:
             (self.agent, exclude_key, exclude_key, now_ms, now_ms))
         return int(row[0]), int(row[1])
 
-    async def working_delete_expired(self, now_ms: int) -> list[str]:
-        rows = await self._fetchall(
-            "SELECT key FROM working WHERE agent = ? AND expires_at_ms <= ? ORDER BY key",
-            (self.agent, now_ms))
+    async def working_delete_expired(self, now_ms: int, limit: int) -> list[str]:
+        lapsed = ("SELECT key FROM working WHERE agent = ? AND expires_at_ms <= ? "
+                  "ORDER BY expires_at_ms, key LIMIT ?")
+        params = (self.agent, now_ms, max(0, limit))
+        rows = await self._fetchall(lapsed, params)
         if rows:
-            await self._execute("DELETE FROM working WHERE agent = ? AND expires_at_ms <= ?",
-                                (self.agent, now_ms))
+            await self._execute(f"DELETE FROM working WHERE agent = ? AND key IN ({lapsed})",
+                                (self.agent, *params))
         return sorted(r[0] for r in rows)
 
     async def working_clear(self) -> list[str]:
@@ -363,9 +393,13 @@ class SqliteBackend:
     def __init__(self, path: str, url: str) -> None:
         self.path = path
         self.url = url
-        self.changes = ChangeHub()
+        self.changes = ChangeHub(watch=self._watch_other_processes)
+        self.origin = f"{os.getpid()}:{id(self)}"
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._poller: asyncio.Task[None] | None = None
+        self._data_version: int | None = None
+        self._seen_seq = 0
 
     async def open(self) -> None:
         if self._conn is not None:
@@ -417,7 +451,48 @@ class SqliteBackend:
                 pass
             raise
 
+    async def _watch_other_processes(self) -> None:
+        """Start the change-log poller (once): from now on, other origins' commits show."""
+        async with self._lock:
+            if self._poller is not None:
+                return
+            if self._conn is None:
+                raise StoreUnavailableError(f"{self.url} is not open")
+            rows = await _fetchall(self._conn, "SELECT COALESCE(MAX(seq), 0) FROM change_log")
+            self._seen_seq = int(rows[0][0])
+            self._poller = asyncio.create_task(self._poll_other_processes())
+
+    async def _poll_other_processes(self) -> None:
+        while True:
+            await asyncio.sleep(CHANGE_FEED_POLL_MS / 1000)  # I/O polling: real time
+            try:
+                await self._publish_other_processes_changes()
+            except StorageError as exc:
+                _log.warning("change feed: cannot read the change log of %s: %s", self.url, exc)
+
+    async def _publish_other_processes_changes(self) -> None:
+        async with self._lock:
+            if self._conn is None:
+                return
+            version = int((await _fetchall(self._conn, "PRAGMA data_version"))[0][0])
+            if version == self._data_version:
+                return
+            rows = await _fetchall(
+                self._conn, "SELECT seq, origin, agent, tier, kind, key, at_ms FROM change_log "
+                "WHERE seq > ? ORDER BY seq LIMIT ?", (self._seen_seq, CHANGE_FEED_BATCH_ROWS_MAX))
+            # A full batch may leave rows behind: look again at the next poll.
+            self._data_version = None if len(rows) == CHANGE_FEED_BATCH_ROWS_MAX else version
+        for seq, origin, agent, tier, kind, key, at_ms in rows:
+            assert seq > self._seen_seq, "the change log is read in order"
+            self._seen_seq = seq
+            if origin != self.origin:
+                self.changes.publish(agent, [ChangeEvent(Tier(tier), ChangeKind(kind), key,
+                                                         at_ms)])
+
     async def close(self) -> None:
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            await stop_background_task(poller)
         conn, self._conn = self._conn, None
         if conn is not None:
             async with self._lock:
@@ -448,8 +523,13 @@ class SqliteBackend:
                     except sqlite3.Error:
                         pass
                 raise
+            assert write or not tx.events, "only a write transaction changes anything"
             if write:
                 try:
+                    if tx.events:
+                        await conn.executemany(_CHANGE_LOG_INSERT, [
+                            (self.origin, agent, e.tier.value, e.kind.value, e.key, e.at_ms)
+                            for e in tx.events])
                     await conn.execute("COMMIT")
                 except sqlite3.Error as exc:
                     try:

@@ -16,6 +16,7 @@ class OpKind(enum.StrEnum):
     READ = "read"
     WRITE = "write"
     DELETE = "delete"
+    COMMIT = "commit"  # the end of a transaction that changed something
 
 
 class FaultType(enum.StrEnum):
@@ -44,7 +45,7 @@ class FaultType(enum.StrEnum):
     TIME_LEAP_SECOND = "time_leap_second"
 
 
-_ALL_KINDS = frozenset(OpKind)
+_ALL_KINDS = frozenset({OpKind.READ, OpKind.WRITE, OpKind.DELETE})
 _MUTATING_KINDS = frozenset({OpKind.WRITE, OpKind.DELETE})
 
 FAULT_TARGET_KINDS: dict[FaultType, frozenset[OpKind]] = {
@@ -64,8 +65,8 @@ FAULT_TARGET_KINDS: dict[FaultType, frozenset[OpKind]] = {
     FaultType.NETWORK_DNS_FAIL: _ALL_KINDS,
     FaultType.NETWORK_PARTIAL_WRITE: frozenset({OpKind.WRITE}),
     FaultType.NETWORK_RESET: _ALL_KINDS,
-    FaultType.CRASH_BEFORE_COMMIT: _MUTATING_KINDS,
-    FaultType.CRASH_AFTER_COMMIT: _MUTATING_KINDS,
+    FaultType.CRASH_BEFORE_COMMIT: frozenset({OpKind.COMMIT}),
+    FaultType.CRASH_AFTER_COMMIT: frozenset({OpKind.COMMIT}),
     FaultType.RESOURCE_OOM: _ALL_KINDS,
     FaultType.RESOURCE_FILE_LIMIT: _ALL_KINDS,
     FaultType.RESOURCE_CPU_THROTTLE: _ALL_KINDS,

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 
+from ..backends.base import Tx
 from ..constants import (EMBEDDING_DIMENSIONS_COUNT, ENTITY_CONTENT_BYTES_MAX,
                          ENTITY_LIST_COUNT_MAX, ENTITY_NAME_BYTES_MAX,
                          ENTITY_NAME_DERIVED_CHARS_MAX, SEARCH_QUERY_BYTES_MAX,
@@ -56,9 +57,6 @@ class ArchivalMemory:
     def __init__(self, context: TierContext) -> None:
         self._context = context
 
-    def _read(self):
-        return self._context.backend.transaction(self._context.agent, write=False)
-
     async def remember(self, content: str, entity_type: EntityType | str,
                        name: str | None = None,
                        metadata: Mapping[str, str] | None = None) -> Entity:
@@ -86,33 +84,36 @@ class ArchivalMemory:
         ctx = self._context
         if not entity.id:
             entity = replace(entity, id=entity_id(ctx.agent, entity.entity_type, entity.name))
-        async with ctx.backend.transaction(ctx.agent, write=True) as tx:
+
+        async def body(tx: Tx) -> Entity:
             existing = await tx.entity_get(entity.id)
             if existing is None and must_exist:
                 raise NotFoundError(f"no entity with id {entity.id}")
             now = ctx.clock.now_ms()
-            entity = replace(entity, created_at=existing.created_at if existing else now,
+            stored = replace(entity, created_at=existing.created_at if existing else now,
                              updated_at=now,
                              metadata=existing.metadata if existing and keep_metadata
                              else entity.metadata)
-            await tx.entity_put(entity)
-            tx.emit(ChangeEvent(Tier.ARCHIVAL, ChangeKind.SET, entity.id, now))
-        assert entity.created_at <= entity.updated_at, "created before updated"
-        return entity
+            await tx.entity_put(stored)
+            tx.emit(ChangeEvent(Tier.ARCHIVAL, ChangeKind.SET, stored.id, now))
+            assert stored.created_at <= stored.updated_at, "created before updated"
+            return stored
+        return await ctx.write(body)
 
     async def get(self, entity_id: str) -> Entity | None:
-        async with self._read() as tx:
-            return await tx.entity_get(entity_id)
+        return await self._context.read(lambda tx: tx.entity_get(entity_id))
 
     async def forget(self, entity_id: str) -> bool:
         """Remove an entity; whether it existed."""
         ctx = self._context
-        async with ctx.backend.transaction(ctx.agent, write=True) as tx:
+
+        async def body(tx: Tx) -> bool:
             existed = await tx.entity_delete(entity_id)
             if existed:
                 tx.emit(ChangeEvent(Tier.ARCHIVAL, ChangeKind.DELETE, entity_id,
                                     ctx.clock.now_ms()))
-        return existed
+            return existed
+        return await ctx.write(body)
 
     async def list(self, entity_type: EntityType | str | None = None, limit: int = 100,
                    offset: int = 0) -> list[Entity]:
@@ -123,14 +124,12 @@ class ArchivalMemory:
             raise InvalidInputError(f"limit must be 0–{ENTITY_LIST_COUNT_MAX}, got {limit!r}")
         if not isinstance(offset, int) or offset < 0:
             raise InvalidInputError(f"offset must be a whole number ≥ 0, got {offset!r}")
-        async with self._read() as tx:
-            return await tx.entity_list(entity_type, limit, offset)
+        return await self._context.read(lambda tx: tx.entity_list(entity_type, limit, offset))
 
     async def count(self, entity_type: EntityType | str | None = None) -> int:
         entity_type = None if entity_type is None else parse_enum(EntityType, entity_type,
                                                                   "entity type")
-        async with self._read() as tx:
-            return await tx.entity_count(entity_type)
+        return await self._context.read(lambda tx: tx.entity_count(entity_type))
 
     async def search(self, query: str, entity_type: EntityType | str | None = None,
                      limit: int = SEARCH_RESULTS_COUNT_MAX) -> list[Entity]:
@@ -146,7 +145,7 @@ class ArchivalMemory:
                                                                   "entity type")
         if not query:
             return []
-        async with self._read() as tx:
-            hits = await tx.entity_search(query.casefold(), entity_type, limit)
+        folded = query.casefold()
+        hits = await self._context.read(lambda tx: tx.entity_search(folded, entity_type, limit))
         assert len(hits) <= limit, "never more hits than asked for"
         return hits

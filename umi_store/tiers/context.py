@@ -1,9 +1,22 @@
-"""What every tier needs: the backend, the agent and the clock."""
+"""What every tier needs: the backend, the agent, the clock, and one way to run a transaction."""
 
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from ..backends.base import Backend
+from ..backends.base import Backend, Tx
+from ..constants import STORAGE_RETRY_COUNT_MAX, STORAGE_RETRY_DELAY_MS_BASE, STORAGE_RETRY_DELAY_MS_MAX
 from ..dst.clock import Clock
+from ..errors import StorageError
+
+T = TypeVar("T")
+
+
+def retry_delay_ms(retry: int) -> int:
+    """The backoff before retry number `retry` (0-based): exponential, capped."""
+    return min(STORAGE_RETRY_DELAY_MS_MAX, STORAGE_RETRY_DELAY_MS_BASE * 2 ** retry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,3 +25,27 @@ class TierContext:
     agent: str
     clock: Clock
     core_size_bytes_max: int
+
+    async def read(self, body: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run `body` in a read transaction, retried whole on a transient storage error."""
+        return await self._run(body, write=False)
+
+    async def write(self, body: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run `body` in a write transaction, retried whole on a transient storage error.
+
+        Only the whole transaction is retried (a failed statement poisons a Postgres
+        transaction), and never an ambiguous outcome: a retry could apply it twice.
+        """
+        return await self._run(body, write=True)
+
+    async def _run(self, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
+        retry = 0
+        while True:
+            try:
+                async with self.backend.transaction(self.agent, write=write) as tx:
+                    return await body(tx)
+            except StorageError as exc:
+                if not exc.transient or exc.outcome_unknown or retry >= STORAGE_RETRY_COUNT_MAX:
+                    raise
+            await self.clock.elapse(retry_delay_ms(retry))
+            retry += 1

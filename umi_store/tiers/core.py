@@ -6,6 +6,7 @@ import math
 from dataclasses import replace
 from xml.sax.saxutils import escape
 
+from ..backends.base import Tx
 from ..constants import (CORE_MEMORY_BLOCK_LABEL_BYTES_MAX, CORE_MEMORY_BLOCK_SIZE_BYTES_MAX,
                          CORE_MEMORY_IMPORTANCE_DEFAULT)
 from ..errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
@@ -45,7 +46,8 @@ class CoreMemory:
         if importance is not None:
             importance = _checked_importance(importance)
         ctx = self._context
-        async with ctx.backend.transaction(ctx.agent, write=True) as tx:
+
+        async def body(tx: Tx) -> MemoryBlock:
             existing = await tx.core_get(block_type)
             current_version = existing.version if existing else 0
             if if_version is not None and if_version != current_version:
@@ -69,29 +71,32 @@ class CoreMemory:
                                 else importance)
             await tx.core_put(block)
             tx.emit(ChangeEvent(Tier.CORE, ChangeKind.SET, block_type.value, now))
-        assert block.version == current_version + 1, "every change grows the version"
-        return block
+            assert block.version == current_version + 1, "every change grows the version"
+            return block
+        return await ctx.write(body)
 
     async def get_block(self, block_type: BlockType | str) -> MemoryBlock | None:
         block_type = parse_enum(BlockType, block_type, "block type")
-        async with self._context.backend.transaction(self._context.agent, write=False) as tx:
-            return await tx.core_get(block_type)
+        return await self._context.read(lambda tx: tx.core_get(block_type))
 
     async def delete_block(self, block_type: BlockType | str) -> bool:
         block_type = parse_enum(BlockType, block_type, "block type")
         ctx = self._context
-        async with ctx.backend.transaction(ctx.agent, write=True) as tx:
+
+        async def body(tx: Tx) -> bool:
             existed = await tx.core_delete(block_type)
             if existed:
                 tx.emit(ChangeEvent(Tier.CORE, ChangeKind.DELETE, block_type.value,
                                     ctx.clock.now_ms()))
-        return existed
+            return existed
+        return await ctx.write(body)
 
     async def set_importance(self, block_type: BlockType | str, importance: float) -> MemoryBlock:
         block_type = parse_enum(BlockType, block_type, "block type")
         importance = _checked_importance(importance)
         ctx = self._context
-        async with ctx.backend.transaction(ctx.agent, write=True) as tx:
+
+        async def body(tx: Tx) -> MemoryBlock:
             existing = await tx.core_get(block_type)
             if existing is None:
                 raise NotFoundError(f"no {block_type} block")
@@ -100,12 +105,12 @@ class CoreMemory:
                             updated_at=now)
             await tx.core_put(block)
             tx.emit(ChangeEvent(Tier.CORE, ChangeKind.SET, block_type.value, now))
-        return block
+            return block
+        return await ctx.write(body)
 
     async def blocks(self) -> list[MemoryBlock]:
         """Every block, in render order."""
-        async with self._context.backend.transaction(self._context.agent, write=False) as tx:
-            return await tx.core_list()
+        return await self._context.read(lambda tx: tx.core_list())
 
     async def render(self) -> str:
         """The XML the LLM sees, blocks in render order, content XML-escaped."""

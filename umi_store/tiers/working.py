@@ -56,18 +56,12 @@ class WorkingMemory:
     def _now(self) -> int:
         return self._context.clock.now_ms()
 
-    def _read(self):
-        return self._context.backend.transaction(self._context.agent, write=False)
-
-    def _write(self):
-        return self._context.backend.transaction(self._context.agent, write=True)
-
     async def _put(self, tx: Tx, entry: WorkingEntry, now: int) -> WorkingEntry:
         """Store `entry`, reclaiming expired keys first if it would not fit otherwise."""
         used, count = await tx.working_usage(None, entry.key)
         if used + entry.size_bytes > WORKING_MEMORY_SIZE_BYTES_MAX or \
                 count + 1 > WORKING_MEMORY_ENTRIES_COUNT_MAX:
-            for key in await tx.working_delete_expired(now):
+            for key in await tx.working_delete_expired(now, WORKING_MEMORY_ENTRIES_COUNT_MAX):
                 tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.EXPIRED, key, now))
             used, count = await tx.working_usage(None, entry.key)
         if used + entry.size_bytes > WORKING_MEMORY_SIZE_BYTES_MAX:
@@ -92,9 +86,11 @@ class WorkingMemory:
         ttl_ms = WORKING_MEMORY_TTL_MS_DEFAULT if ttl_ms is None else _checked_ttl(ttl_ms)
         if ttl_ms <= 0:
             raise InvalidInputError(f"ttl_ms must be positive, got {ttl_ms}")
-        async with self._write() as tx:
+
+        async def body(tx: Tx) -> WorkingEntry:
             now = self._now()
             return await self._put(tx, WorkingEntry(key, value, ttl_ms, now + ttl_ms, now), now)
+        return await self._context.write(body)
 
     async def get(self, key: str) -> bytes | None:
         entry = await self.entry(key)
@@ -103,8 +99,7 @@ class WorkingMemory:
     async def entry(self, key: str) -> WorkingEntry | None:
         """The live entry for `key`, with its TTL, or None."""
         key = _checked_key(key)
-        async with self._read() as tx:
-            return await self._live(tx, key, self._now())
+        return await self._context.read(lambda tx: self._live(tx, key, self._now()))
 
     async def exists(self, key: str) -> bool:
         return await self.entry(key) is not None
@@ -117,18 +112,21 @@ class WorkingMemory:
     async def delete(self, key: str) -> bool:
         """Remove `key`; whether a live key was there."""
         key = _checked_key(key)
-        async with self._write() as tx:
+
+        async def body(tx: Tx) -> bool:
             now = self._now()
             live = await self._live(tx, key, now)
             if await tx.working_delete(key):
                 tx.emit(ChangeEvent(Tier.WORKING,
                                     ChangeKind.DELETE if live else ChangeKind.EXPIRED, key, now))
-        return live is not None
+            return live is not None
+        return await self._context.write(body)
 
     async def expire(self, key: str, ttl_ms: int) -> bool:
         """Give a live key a new TTL; zero or less deletes it at once. Whether it was live."""
         key, ttl_ms = _checked_key(key), _checked_ttl(ttl_ms)
-        async with self._write() as tx:
+
+        async def body(tx: Tx) -> bool:
             now = self._now()
             entry = await self._live(tx, key, now)
             if entry is None:
@@ -139,12 +137,14 @@ class WorkingMemory:
             else:
                 await tx.working_put(WorkingEntry(key, entry.value, ttl_ms, now + ttl_ms, now))
                 tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.SET, key, now))
-        return True
+            return True
+        return await self._context.write(body)
 
     async def touch(self, key: str) -> bool:
         """Restart a live key's TTL from now; whether it was live."""
         key = _checked_key(key)
-        async with self._write() as tx:
+
+        async def body(tx: Tx) -> bool:
             now = self._now()
             entry = await self._live(tx, key, now)
             if entry is None:
@@ -152,14 +152,16 @@ class WorkingMemory:
             await tx.working_put(WorkingEntry(key, entry.value, entry.ttl_ms,
                                               now + entry.ttl_ms, now))
             tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.SET, key, now))
-        return True
+            return True
+        return await self._context.write(body)
 
     async def incr(self, key: str, delta: int = 1) -> int:
         """Add `delta` to a decimal integer value (a missing key counts as 0); keeps the TTL."""
         key = _checked_key(key)
         if not isinstance(delta, int) or isinstance(delta, bool):
             raise InvalidInputError(f"delta must be a whole number, got {delta!r}")
-        async with self._write() as tx:
+
+        async def body(tx: Tx) -> int:
             now = self._now()
             entry = await self._live(tx, key, now)
             current = 0
@@ -170,17 +172,20 @@ class WorkingMemory:
                     raise InvalidInputError(f"{key!r} does not hold an integer") from None
             result = current + delta
             await self._put(tx, self._successor(entry, key, str(result).encode(), now), now)
-        return result
+            return result
+        return await self._context.write(body)
 
     async def append(self, key: str, data: bytes | str) -> int:
         """Append to a value (a missing key starts empty); keeps the TTL. Returns the length."""
         key, data = _checked_key(key), _checked_value(data)
-        async with self._write() as tx:
+
+        async def body(tx: Tx) -> int:
             now = self._now()
             entry = await self._live(tx, key, now)
             value = _checked_value((entry.value if entry else b"") + data)
             await self._put(tx, self._successor(entry, key, value, now), now)
-        return len(value)
+            return len(value)
+        return await self._context.write(body)
 
     @staticmethod
     def _successor(entry: WorkingEntry | None, key: str, value: bytes, now: int) -> WorkingEntry:
@@ -196,31 +201,38 @@ class WorkingMemory:
             raise InvalidInputError("prefix must be text")
         if not isinstance(limit, int) or limit < 0:
             raise InvalidInputError(f"limit must be a whole number ≥ 0, got {limit!r}")
-        async with self._read() as tx:
-            return await tx.working_list(prefix, self._now(), limit)
+        return await self._context.read(lambda tx: tx.working_list(prefix, self._now(), limit))
 
-    async def cleanup_expired(self) -> int:
-        """Remove every expired key, emitting `expired` for each; how many were removed."""
-        async with self._write() as tx:
+    async def cleanup_expired(self, limit: int = WORKING_MEMORY_ENTRIES_COUNT_MAX) -> int:
+        """Remove expired keys (up to `limit`, earliest deadline first), emitting `expired`
+        for each; how many were removed."""
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise InvalidInputError(f"limit must be a whole number ≥ 1, got {limit!r}")
+
+        async def body(tx: Tx) -> int:
             now = self._now()
-            keys = await tx.working_delete_expired(now)
+            keys = await tx.working_delete_expired(now, limit)
             for key in keys:
                 tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.EXPIRED, key, now))
-        return len(keys)
+            return len(keys)
+        return await self._context.write(body)
 
     async def used_bytes(self) -> int:
-        async with self._read() as tx:
-            return (await tx.working_usage(self._now(), None))[0]
+        return (await self._usage())[0]
 
     async def entry_count(self) -> int:
-        async with self._read() as tx:
-            return (await tx.working_usage(self._now(), None))[1]
+        return (await self._usage())[1]
+
+    async def _usage(self) -> tuple[int, int]:
+        return await self._context.read(lambda tx: tx.working_usage(self._now(), None))
 
     async def clear(self) -> int:
         """Remove every key; how many were removed."""
-        async with self._write() as tx:
+
+        async def body(tx: Tx) -> int:
             now = self._now()
             keys = await tx.working_clear()
             for key in keys:
                 tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.DELETE, key, now))
-        return len(keys)
+            return len(keys)
+        return await self._context.write(body)
