@@ -1,10 +1,12 @@
 """Simulation: a seeded workload against a store, checked against the model every step.
 
 Each step draws an operation, runs it on the store (faults firing), and asks the model
-which outcomes SPEC §2 allows at the store's clock. The result must be one of them; then
-the whole agent is read back (faults muted) and must equal one allowed state, which the
-model adopts. An ambiguous failure (`outcome_unknown`) may leave the state before or
-after the operation, never anything else. Every step writes one event-log line.
+which outcomes SPEC §2 allows at each time the store's clock told during the call. The
+result must be one of them; then the whole agent is read back (faults muted) and must
+equal an allowed state. An ambiguous failure (`outcome_unknown`) may leave the state
+before or after the operation, never anything else; when the read-back cannot tell
+which (an expired key is invisible), every state that fits is kept until a later step
+decides. Every step writes one event-log line.
 """
 
 from __future__ import annotations
