@@ -188,3 +188,12 @@ def test_workload_is_seeded_and_reaches_every_op_and_limit():
     assert {WORKING_MEMORY_ENTRY_SIZE_BYTES_MAX, WORKING_MEMORY_ENTRY_SIZE_BYTES_MAX + 1} <= sizes
     ttls = {op.kwargs["ttl_ms"] for op in drawn if op.name == "working.set"}
     assert {1, 0, -1, 604_800_000, 604_800_001} <= ttls
+
+
+async def test_crash_after_commit_goes_either_way_and_the_model_follows():
+    faults = (FaultConfig("crash_after_commit", 0.1), FaultConfig("storage_latency", 0.1))
+    lines, result = await _run(SimulationConfig(8, 300, faults=faults))
+    assert result.ok, result.violations[0].report()
+    text = "\n".join(lines)
+    assert "err StorageError (applied)" in text
+    assert result.faults["crash_after_commit"] > 5
