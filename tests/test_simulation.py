@@ -1,7 +1,5 @@
 """The simulation harness: replayable event logs, a clean campaign, and a checker that fails."""
 
-import pytest
-
 from umi_store import open_store
 from umi_store.backends.sim import SimTx
 from umi_store.dst import FaultConfig, Simulation, SimulationConfig, swarm_faults
