@@ -3,6 +3,7 @@
 from umi_store import open_store
 from umi_store.backends.sim import SimTx
 from umi_store.dst import FaultConfig, Simulation, SimulationConfig, swarm_faults
+from umi_store.dst.simulation import SWARM_CORE_SIZES_BYTES
 
 from .conftest import store_url
 
@@ -49,6 +50,8 @@ async def test_campaign_of_many_seeds_with_swarm_faults_finds_no_violation():
 def test_swarm_draws_a_mix_per_seed_and_explicit_faults_override_it():
     mixes = {swarm_faults(seed) for seed in range(20)}
     assert len(mixes) > 10
+    limits = {SimulationConfig(seed, 1, swarm=True).core_size_bytes_max for seed in range(20)}
+    assert limits == set(SWARM_CORE_SIZES_BYTES)
     explicit = FaultConfig("storage_read_fail", 0.5)
     config = SimulationConfig(3, 10, faults=(explicit,), swarm=True)
     assert explicit in config.fault_mix()

@@ -119,6 +119,7 @@ def _run(argv: list[str], out: TextIO, err: TextIO) -> int:
     mix = config.fault_mix()
     print(f"umi-tui sim: seed {config.seed}, {config.steps} steps on {mask_url(config.url)}, "
           f"agent {config.agent}", file=out)
+    print(f"core memory limit: {config.core_size_bytes_max} bytes", file=out)
     print("faults: " + (" ".join(f"{c.fault_type}={c.probability!r}" for c in mix) or "none"),
           file=out)
     started = time.perf_counter()

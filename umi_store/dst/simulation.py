@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ..constants import (CORE_MEMORY_BLOCK_SIZE_BYTES_MAX, CORE_MEMORY_SIZE_BYTES_MAX,
+                         CORE_MEMORY_SIZE_BYTES_MIN,
                          DST_SIMULATION_STEPS_MAX, ENTITY_LIST_COUNT_MAX,
                          WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_SIZE_BYTES_MAX)
 from ..errors import CorruptionError, InvalidInputError, StorageError, UmiError
@@ -32,6 +33,7 @@ from .workload import WORKING_KEYS, Op, Workload
 
 SWARM_FAULT_CHANCE = 0.35  # each fault type is on in a seed's swarm mix with this chance
 SWARM_FAULT_PROBABILITIES = (0.001, 0.01, 0.03, 0.1)
+SWARM_CORE_SIZES_BYTES = (CORE_MEMORY_SIZE_BYTES_MIN, 16 * 1024, CORE_MEMORY_SIZE_BYTES_MAX)
 DST_MODEL_STATES_COUNT_MAX = 64  # states unresolved ambiguous outcomes may leave open
 DST_MODEL_STATES_SETTLE_COUNT = 8  # past this many, a cleanup of expired keys settles them
 SETTLE_OP = Op("working.cleanup_expired")
@@ -73,6 +75,13 @@ class SimulationConfig:
     def agent(self) -> str:
         """The scratch agent a run uses; no other agent's rows are touched."""
         return f"sim-{self.seed}"
+
+    @property
+    def core_size_bytes_max(self) -> int:
+        """The core-memory limit the store is opened with: in swarm mode, the seed's draw."""
+        if not self.swarm:
+            return CORE_MEMORY_SIZE_BYTES_MAX
+        return DeterministicRng(self.seed).fork("swarm-core").choice(SWARM_CORE_SIZES_BYTES)
 
     def fault_mix(self) -> tuple[FaultConfig, ...]:
         """The faults in force: the swarm's draw (if on), then the explicit ones over it."""
@@ -198,7 +207,7 @@ class Simulation:
         self.workload = Workload(rng.fork("workload"), config.agent)
         self.clock = _RecordingClock()
         self.result = SimulationResult(config)
-        self._model = ReferenceModel(config.agent, CORE_MEMORY_SIZE_BYTES_MAX)
+        self._model = ReferenceModel(config.agent, config.core_size_bytes_max)
         self._states = [ModelState()]  # more than one while an ambiguous outcome is unresolved
         self._store = None
 
@@ -218,7 +227,8 @@ class Simulation:
         from ..store import open_store
         config = self.config
         async with open_store(_scheme_url(config.url, config.seed), agent=config.agent,
-                              clock=self.clock, faults=self.injector) as store:
+                              clock=self.clock, faults=self.injector,
+                              core_memory_size_bytes_max=config.core_size_bytes_max) as store:
             with _faults_muted(self.injector):
                 await self._reset(store)
             self._store = store
@@ -290,7 +300,8 @@ class Simulation:
                 return violation("the store reads back after the step",
                                  f"{type(raised).__name__}: {raised}")
         now = self.clock.now_ms()
-        differences = [_difference(state, view, now) for state, _ in candidates]
+        core_max = self.config.core_size_bytes_max
+        differences = [_difference(state, view, now, core_max) for state, _ in candidates]
         matching = [(state, applied) for (state, applied), difference
                     in zip(candidates, differences) if difference is None]
         if getattr(error, "outcome_unknown", False) and matching:
@@ -418,7 +429,7 @@ def _row_difference(what: str, expected: object, damaged: bool, may_be_gone: boo
     return None
 
 
-def _difference(state: ModelState, view: _View, now_ms: int) -> str | None:
+def _difference(state: ModelState, view: _View, now_ms: int, core_max: int) -> str | None:
     """The first way the store differs from `state`, or None; also checks the limits."""
     for block_type in BlockType:
         block = state.core.get(block_type)
@@ -448,16 +459,15 @@ def _difference(state: ModelState, view: _View, now_ms: int) -> str | None:
     if (view.working_bytes, view.working_count) != (used, len(live)):
         return f"working usage: expected {used}B in {len(live)} keys, store says " \
                f"{view.working_bytes}B in {view.working_count} keys"
-    return _limit_broken(state, view)
+    return _limit_broken(view, core_max)
 
 
-def _limit_broken(state: ModelState, view: _View) -> str | None:
+def _limit_broken(view: _View, core_max: int) -> str | None:
     """Limits hold in what the store reports, whatever the model believes."""
     if view.working_bytes > WORKING_MEMORY_SIZE_BYTES_MAX or \
             view.working_count > WORKING_MEMORY_ENTRIES_COUNT_MAX:
         return f"working memory over its limits: {view.working_bytes}B, {view.working_count} keys"
-    sizes = [b.size_bytes for b in state.core.values()]
-    if sum(sizes) > CORE_MEMORY_SIZE_BYTES_MAX or any(s > CORE_MEMORY_BLOCK_SIZE_BYTES_MAX
-                                                       for s in sizes):
-        return f"core memory over its limits: blocks of {sizes} bytes"
+    sizes = [b.size_bytes for b in view.core.values() if isinstance(b, MemoryBlock)]
+    if sum(sizes) > core_max or any(s > CORE_MEMORY_BLOCK_SIZE_BYTES_MAX for s in sizes):
+        return f"core memory over its limits: blocks of {sizes} bytes, limit {core_max}"
     return None
