@@ -208,3 +208,13 @@ async def test_validation_errors_are_never_retried(backend_name, tmp_path):
 def test_unknown_fault_name_is_invalid_input():
     with pytest.raises(InvalidInputError):
         FaultConfig("storage_explodes", 0.5)
+
+
+async def test_ttl_of_a_live_key_is_never_zero_when_the_clock_moves_during_the_read(
+        backend_name, tmp_path):
+    # Found by the simulation (seed 10093): liveness and time left must use one reading.
+    latency = FaultConfig("storage_latency", 1.0, operation_filter="working_get")
+    async with faulty_store(backend_name, tmp_path, latency) as (store, _, _):
+        await store.working.set("k", b"v", ttl_ms=STORAGE_LATENCY_MS_INJECTED // 2)
+        assert await store.working.ttl_ms("k") == STORAGE_LATENCY_MS_INJECTED // 2
+        assert await store.working.ttl_ms("k") is None  # the last read's latency passed it

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from umi_store import (ChangeKind, InvalidInputError, SimClock, StorageError,
+from umi_store import (ChangeKind, SimClock, StorageError,
                        StoreUnavailableError, Tier, open_store)
 from umi_store.backends.postgres import (CHANGE_FEED_PAYLOAD_BYTES_MAX, SCHEMA_VERSION,
                                          change_payloads, storage_error)
@@ -232,13 +232,3 @@ async def test_the_change_feed_comes_back_after_the_server_drops_it(pg_url):
                     break
             assert waiting.done() and waiting.result().key == "k"
         await feed.aclose()
-
-
-@pytest.mark.postgres
-async def test_text_with_a_nul_character_is_invalid_input_and_changes_nothing(pg_url):
-    async with open_store(pg_url, agent="nul", clock=SimClock()) as store:
-        with pytest.raises(InvalidInputError, match="NUL"):
-            await store.working.set("a\x00b", b"v")
-        with pytest.raises(InvalidInputError, match="NUL"):
-            await store.archival.remember("x\x00y", "note")
-        assert await store.working.entry_count() == 0 and await store.archival.count() == 0

@@ -62,6 +62,14 @@ def parse_enum(enum_type: type[E], value: E | str, what: str) -> E:
         raise InvalidInputError(f"unknown {what} {value!r}; expected one of: {known}") from None
 
 
+def checked_text(text: str, what: str) -> str:
+    """Refuse text holding NUL (U+0000): Postgres text cannot store it, so no backend does."""
+    if "\x00" in text:
+        raise InvalidInputError(f"{what} contains the NUL character (U+0000), which Umi does "
+                                "not store")
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class MemoryBlock:
     block_type: BlockType

@@ -16,7 +16,7 @@ from .dst.clock import Clock, SimClock, SystemClock
 from .dst.config import SimConfig, parse_seed
 from .dst.faults import FaultInjector
 from .errors import InvalidInputError, StorageError
-from .models import ChangeEvent
+from .models import ChangeEvent, checked_text
 from .tiers import ArchivalMemory, CoreMemory, WorkingMemory
 from .tiers.context import TierContext
 
@@ -93,7 +93,7 @@ def _checked_agent(agent: str) -> str:
     if len(agent.encode()) > AGENT_NAME_BYTES_MAX:
         raise InvalidInputError(f"agent name is {len(agent.encode())} bytes; the limit is "
                                 f"{AGENT_NAME_BYTES_MAX}")
-    return agent
+    return checked_text(agent, "the agent name")
 
 
 def _backend_for(url: str) -> tuple[Backend, int | None]:

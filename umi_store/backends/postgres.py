@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
-from ..errors import InvalidInputError, StorageError, StoreUnavailableError
+from ..errors import StorageError, StoreUnavailableError
 from ..integrity import checksum, damaged_bytes, damaged_text, verified, verified_text
 from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, BlockType, ChangeEvent, ChangeKind, Entity,
                       EntityType, MemoryBlock, Tier, WorkingEntry)
@@ -161,10 +161,6 @@ _OPERATION_ERRORS = (asyncpg.PostgresError, *_CONNECTION_ERRORS)
 def _mapped_errors() -> Iterator[None]:
     try:
         yield
-    except asyncpg.CharacterNotInRepertoireError:
-        # Postgres text cannot hold U+0000; the transaction rolls back, nothing is changed.
-        raise InvalidInputError("Postgres cannot store the NUL character (U+0000) in text"
-                                ) from None
     except _OPERATION_ERRORS as exc:
         raise storage_error(exc) from exc
 

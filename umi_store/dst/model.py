@@ -28,7 +28,7 @@ from .workload import Op
 
 TTL_MS_DEFAULT = WORKING_MEMORY_TTL_SECS_DEFAULT * 1000
 TTL_MS_MAX = WORKING_MEMORY_TTL_SECS_MAX * 1000
-_INTEGER = re.compile(rb"[+-]?[0-9]+")
+_INTEGER = re.compile(rb"-?[0-9]+")  # what incr reads as a number, as Redis does
 
 Row = tuple[Tier, str]
 
@@ -98,6 +98,11 @@ def _utf8_len(text: str) -> int:
     return len(text.encode())
 
 
+def _nul_errors(text: str) -> list[type[Exception]]:
+    """Text holding NUL (U+0000) is refused on every backend."""
+    return [InvalidInputError] if "\x00" in text else []
+
+
 class ReferenceModel:
     """Evaluates operations against a ModelState for one agent."""
 
@@ -123,7 +128,8 @@ class ReferenceModel:
     def _key_errors(key: object) -> list[type[Exception]]:
         if not isinstance(key, str) or not key:
             return [InvalidInputError]
-        return [LimitExceededError] if _utf8_len(key) > WORKING_MEMORY_KEY_BYTES_MAX else []
+        return ([LimitExceededError] if _utf8_len(key) > WORKING_MEMORY_KEY_BYTES_MAX else []) \
+            + _nul_errors(key)
 
     @staticmethod
     def _value_errors(value: bytes) -> list[type[Exception]]:
@@ -317,6 +323,7 @@ class ReferenceModel:
                   else []) + self._importance_errors(importance)
         if label is not None and _utf8_len(label) > CORE_MEMORY_BLOCK_LABEL_BYTES_MAX:
             errors.append(LimitExceededError)
+        errors += _nul_errors(content + (label or ""))
         if errors:
             return self._refuse(state, *errors)
         existing = state.core.get(block_type)
@@ -405,7 +412,7 @@ class ReferenceModel:
             errors.append(LimitExceededError)
         if embedding is not None and len(embedding) != EMBEDDING_DIMENSIONS_COUNT:
             errors.append(InvalidInputError)
-        return errors
+        return errors + _nul_errors(name + content)
 
     def _upsert(self, state, now_ms, draft: Entity, *, must_exist: bool, keep_metadata: bool):
         existing = state.entities.get(draft.id)
@@ -429,8 +436,9 @@ class ReferenceModel:
         return self._upsert(state, now_ms, draft, must_exist=False, keep_metadata=True)
 
     def _archival_store(self, state, now_ms, entity, must_exist=False):
+        stored_text = entity.id + "".join(k + v for k, v in entity.metadata.items())
         if errors := self._entity_errors(entity.entity_type, entity.name, entity.content,
-                                         entity.embedding):
+                                         entity.embedding) + _nul_errors(stored_text):
             return self._refuse(state, *errors)
         entity = replace(entity, entity_type=EntityType(entity.entity_type))
         if not entity.id:

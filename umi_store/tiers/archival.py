@@ -12,7 +12,7 @@ from ..constants import (EMBEDDING_DIMENSIONS_COUNT, ENTITY_CONTENT_BYTES_MAX,
                          ENTITY_NAME_DERIVED_CHARS_MAX, SEARCH_QUERY_BYTES_MAX,
                          SEARCH_RESULTS_COUNT_MAX)
 from ..errors import InvalidInputError, LimitExceededError, NotFoundError
-from ..models import ChangeEvent, ChangeKind, Entity, EntityType, Tier, parse_enum
+from ..models import ChangeEvent, ChangeKind, Entity, EntityType, Tier, checked_text, parse_enum
 from .context import TierContext
 
 ENTITY_ID_NAMESPACE = uuid.UUID("6f1d2a3e-4b5c-5d6e-8f70-8192a3b4c5d6")
@@ -33,6 +33,12 @@ def derive_name(content: str) -> str:
     return cut.rstrip() + "..."
 
 
+def _checked_id(entity_id: str) -> str:
+    if not isinstance(entity_id, str):
+        raise InvalidInputError("an entity id must be text")
+    return checked_text(entity_id, "an entity id")
+
+
 def _checked(entity: Entity) -> Entity:
     entity_type = parse_enum(EntityType, entity.entity_type, "entity type")
     if not isinstance(entity.name, str) or not entity.name.strip():
@@ -47,6 +53,11 @@ def _checked(entity: Entity) -> Entity:
                                  f"is {ENTITY_CONTENT_BYTES_MAX}")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in entity.metadata.items()):
         raise InvalidInputError("metadata maps text to text")
+    _checked_id(entity.id)
+    checked_text(entity.name, "an entity name")
+    checked_text(entity.content, "entity content")
+    for key, value in entity.metadata.items():
+        checked_text(key + value, f"metadata {key!r}")
     if entity.embedding is not None and len(entity.embedding) != EMBEDDING_DIMENSIONS_COUNT:
         raise InvalidInputError(f"an embedding has {EMBEDDING_DIMENSIONS_COUNT} dimensions, "
                                 f"got {len(entity.embedding)}")
@@ -101,10 +112,12 @@ class ArchivalMemory:
         return await ctx.write(body)
 
     async def get(self, entity_id: str) -> Entity | None:
+        entity_id = _checked_id(entity_id)
         return await self._context.read(lambda tx: tx.entity_get(entity_id))
 
     async def forget(self, entity_id: str) -> bool:
         """Remove an entity; whether it existed."""
+        entity_id = _checked_id(entity_id)
         ctx = self._context
 
         async def body(tx: Tx) -> bool:
@@ -143,8 +156,8 @@ class ArchivalMemory:
             raise InvalidInputError(f"limit must be 1–{SEARCH_RESULTS_COUNT_MAX}, got {limit!r}")
         entity_type = None if entity_type is None else parse_enum(EntityType, entity_type,
                                                                   "entity type")
-        if not query:
-            return []
+        if not query or "\x00" in query:
+            return []  # nothing stored holds NUL
         folded = query.casefold()
         hits = await self._context.read(lambda tx: tx.entity_search(folded, entity_type, limit))
         assert len(hits) <= limit, "never more hits than asked for"

@@ -10,7 +10,8 @@ from ..backends.base import Tx
 from ..constants import (CORE_MEMORY_BLOCK_LABEL_BYTES_MAX, CORE_MEMORY_BLOCK_SIZE_BYTES_MAX,
                          CORE_MEMORY_IMPORTANCE_DEFAULT)
 from ..errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
-from ..models import BlockType, ChangeEvent, ChangeKind, MemoryBlock, Tier, parse_enum
+from ..models import (BlockType, ChangeEvent, ChangeKind, MemoryBlock, Tier, checked_text,
+                      parse_enum)
 from .context import TierContext
 
 
@@ -36,6 +37,9 @@ class CoreMemory:
         block_type = parse_enum(BlockType, block_type, "block type")
         if not isinstance(content, str):
             raise InvalidInputError("block content must be text")
+        checked_text(content, f"{block_type} block content")
+        if label is not None:
+            checked_text(label, "a block label")
         size = len(content.encode())
         if size > CORE_MEMORY_BLOCK_SIZE_BYTES_MAX:
             raise LimitExceededError(f"{block_type} block is {size} bytes; the limit is "

@@ -7,16 +7,23 @@ which emits an `expired` event. set() resets the TTL; incr() and append() keep i
 
 from __future__ import annotations
 
+import re
+
 from ..backends.base import Tx
 from ..constants import (WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_ENTRY_SIZE_BYTES_MAX,
                          WORKING_MEMORY_KEY_BYTES_MAX, WORKING_MEMORY_SIZE_BYTES_MAX,
                          WORKING_MEMORY_TTL_SECS_DEFAULT, WORKING_MEMORY_TTL_SECS_MAX)
 from ..errors import InvalidInputError, LimitExceededError
-from ..models import ChangeEvent, ChangeKind, Tier, WorkingEntry
+from ..models import ChangeEvent, ChangeKind, Tier, WorkingEntry, checked_text
 from .context import TierContext
 
 WORKING_MEMORY_TTL_MS_DEFAULT = WORKING_MEMORY_TTL_SECS_DEFAULT * 1000
 WORKING_MEMORY_TTL_MS_MAX = WORKING_MEMORY_TTL_SECS_MAX * 1000
+
+
+# What incr accepts, as Redis does: an optional minus and ASCII digits, nothing else
+# (no spaces, plus sign or underscores, which Python's int() would let through).
+_DECIMAL_INTEGER = re.compile(rb"-?[0-9]+")
 
 
 def _checked_key(key: str) -> str:
@@ -25,7 +32,7 @@ def _checked_key(key: str) -> str:
     if len(key.encode()) > WORKING_MEMORY_KEY_BYTES_MAX:
         raise LimitExceededError(f"key is {len(key.encode())} bytes; the limit is "
                                  f"{WORKING_MEMORY_KEY_BYTES_MAX}")
-    return key
+    return checked_text(key, "a working-memory key")
 
 
 def _checked_value(value: bytes | str) -> bytes:
@@ -106,8 +113,13 @@ class WorkingMemory:
 
     async def ttl_ms(self, key: str) -> int | None:
         """Milliseconds left, or None for a missing or expired key."""
-        entry = await self.entry(key)
-        return None if entry is None else entry.remaining_ms(self._now())
+        key = _checked_key(key)
+
+        async def body(tx: Tx) -> int | None:
+            now = self._now()  # one reading: a key live at `now` has at least 1 ms left
+            entry = await self._live(tx, key, now)
+            return None if entry is None else entry.remaining_ms(now)
+        return await self._context.read(body)
 
     async def delete(self, key: str) -> bool:
         """Remove `key`; whether a live key was there."""
@@ -166,10 +178,9 @@ class WorkingMemory:
             entry = await self._live(tx, key, now)
             current = 0
             if entry is not None:
-                try:
-                    current = int(entry.value.decode("ascii"), 10)
-                except (UnicodeDecodeError, ValueError):
-                    raise InvalidInputError(f"{key!r} does not hold an integer") from None
+                if not _DECIMAL_INTEGER.fullmatch(entry.value):
+                    raise InvalidInputError(f"{key!r} does not hold an integer")
+                current = int(entry.value)
             result = current + delta
             await self._put(tx, self._successor(entry, key, str(result).encode(), now), now)
             return result
@@ -201,6 +212,8 @@ class WorkingMemory:
             raise InvalidInputError("prefix must be text")
         if not isinstance(limit, int) or limit < 0:
             raise InvalidInputError(f"limit must be a whole number ≥ 0, got {limit!r}")
+        if "\x00" in prefix:
+            return []  # no stored key holds NUL
         return await self._context.read(lambda tx: tx.working_list(prefix, self._now(), limit))
 
     async def cleanup_expired(self, limit: int = WORKING_MEMORY_ENTRIES_COUNT_MAX) -> int:
