@@ -165,14 +165,14 @@ async def test_a_palette_command_runs_the_pane_action():
 # Themes
 
 
-async def test_t_switches_between_the_shipped_themes_live():
+async def test_ctrl_t_switches_between_the_shipped_themes_live_from_any_pane():
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         assert app.theme == "umi-dark"
         seen = set()
-        for _ in range(3):
-            await pilot.press("t")
+        for pane in "123":  # the Working pane's own "t" (touch) must not shadow it
+            await pilot.press(pane, "ctrl+t")
             seen.add(app.theme)
         assert {"umi-dark", "umi-light", "umi-dusk"} <= seen
 

@@ -75,7 +75,7 @@ class UmiApp(App[None]):
           for spec in PANES),
         Binding("f1,question_mark", "help", "Help"),
         Binding("z", "toggle_maximize", "Maximise"),
-        Binding("t", "next_theme", "Next theme"),
+        Binding("ctrl+t", "next_theme", "Next theme"),
         Binding("q", "quit", "Quit"),
     ]
 
