@@ -8,8 +8,10 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Button, Static
 
 from umi_store import UmiError
 
@@ -30,11 +32,31 @@ class DialogScreen(ModalScreen[ResultType]):
     DialogScreen .dialog--title { text-style: bold; color: $text; width: 1fr; }
     DialogScreen .dialog--hint { color: $text-muted; }
     DialogScreen .dialog--field { color: $text-muted; margin-top: 1; }
-    DialogScreen .dialog--error { color: $error; text-style: bold; height: auto; }
+    DialogScreen .dialog--error { color: $error; text-style: bold; height: auto; display: none; }
     DialogScreen .dialog--buttons { height: auto; align-horizontal: right; margin-top: 1; }
     DialogScreen .dialog--buttons Button { margin-left: 2; width: auto; min-width: 8; }
     """
     BINDINGS = [("escape", "cancel", "Cancel")]
+
+    def save_controls(self, save_label: str = "Save", hint: str = "") -> ComposeResult:
+        """The end of a form: its error line, an optional hint, Cancel and Save buttons."""
+        yield Static("", classes="dialog--error")
+        if hint:
+            yield Static(hint, classes="dialog--hint")
+        with Horizontal(classes="dialog--buttons"):
+            yield Button("Cancel", id="cancel", compact=True)
+            yield Button(save_label, id="save", variant="primary", compact=True)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.action_cancel()
+
+    def action_save(self) -> None:
+        """Read the form and `submit` it: every dialog with save_controls defines this."""
+        raise NotImplementedError
 
     def action_cancel(self) -> None:
         self.dismiss(None)

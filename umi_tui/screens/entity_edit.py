@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Input, Select, Static, TextArea
+from textual.widgets import Input, Select, Static, TextArea
 
 from umi_store import Entity, EntityType
 
@@ -71,22 +71,10 @@ class EntityEditScreen(DialogScreen[Entity | None]):
             yield Static("Metadata  (key: value, one per line)", classes="dialog--field")
             yield TextArea(format_metadata(entity.metadata) if entity else "",
                            id="entity-metadata-editor", compact=True)
-            yield Static("", classes="dialog--error")
-            yield Static("ctrl+s saves · escape cancels", classes="dialog--hint")
-            with Horizontal(classes="dialog--buttons"):
-                yield Button("Cancel", id="cancel", compact=True)
-                yield Button("Save", id="save", variant="primary", compact=True)
+            yield from self.save_controls(hint="ctrl+s saves · escape cancels")
 
     def on_mount(self) -> None:
-        self.show_error("")
         self.query_one("#entity-content-editor" if self.entity else "#entity-name").focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "save":
-            self.action_save()
-        else:
-            self.action_cancel()
 
     def action_save(self) -> None:
         entity_type = self.query_one("#entity-type", Select).value

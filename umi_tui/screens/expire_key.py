@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Input, Static
+from textual.containers import Vertical
+from textual.widgets import Input, Static
 
 from ..widgets.ttl import parse_ttl
 from .dialog import DialogScreen
@@ -32,27 +32,16 @@ class ExpireKeyScreen(DialogScreen[bool | None]):
             yield Static(f"New TTL for {self._key}", classes="dialog--title", markup=False)
             yield Static("TTL  (30s, 5m, 2h, 1d, 1h30m; at most 7d)", classes="dialog--field")
             yield Input(self._ttl, id="ttl", compact=True)
-            yield Static("", classes="dialog--error")
-            with Horizontal(classes="dialog--buttons"):
-                yield Button("Cancel", id="cancel", compact=True)
-                yield Button("Expire", id="save", variant="primary", compact=True)
+            yield from self.save_controls("Expire")
 
     def on_mount(self) -> None:
-        self.show_error("")
         self.query_one("#ttl", Input).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "save":
-            self._save()
-        else:
-            self.action_cancel()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self._save()
+        self.action_save()
 
-    def _save(self) -> None:
+    def action_save(self) -> None:
         try:
             ttl_ms = parse_ttl(self.query_one("#ttl", Input).value)
         except ValueError as error:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Input, Static
+from textual.containers import Vertical
+from textual.widgets import Input, Static
 
 from umi_store import WorkingEntry
 
@@ -37,21 +37,10 @@ class SetKeyScreen(DialogScreen[WorkingEntry | None]):
             yield Input(value, placeholder="text", id="value", compact=True)
             yield Static("TTL  (30s, 5m, 2h, 1d, 1h30m; at most 7d)", classes="dialog--field")
             yield Input(ttl, id="ttl", compact=True)
-            yield Static("", classes="dialog--error")
-            with Horizontal(classes="dialog--buttons"):
-                yield Button("Cancel", id="cancel", compact=True)
-                yield Button("Save", id="save", variant="primary", compact=True)
+            yield from self.save_controls()
 
     def on_mount(self) -> None:
-        self.show_error("")
         self.query_one("#value" if self._initial[0] else "#key", Input).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "save":
-            self.action_save()
-        else:
-            self.action_cancel()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
