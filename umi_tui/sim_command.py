@@ -1,8 +1,150 @@
-"""`umi-tui sim`: a headless deterministic simulation. Built in its own issue."""
+"""`umi-tui sim`: run a deterministic simulation headless (SPEC §3, §4).
 
+stdout holds only what the seed and config decide, so two runs print the same bytes;
+progress and speed go to stderr. Exit 0: no violation; 1: a violation; 2: bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
 import sys
+import time
+from typing import TextIO
+
+from umi_store import InvalidInputError, StoreUnavailableError
+from umi_store.dst import FaultConfig, FaultType, SimConfig, Simulation, SimulationConfig
+from umi_store.dst.config import parse_seed
+from umi_store.store import mask_url
+
+SIM_STEPS_DEFAULT = 1_000
+SIM_PROGRESS_UPDATES_COUNT = 100
+SIM_EXIT_INTERRUPTED = 130
 
 
-def main(argv: list[str]) -> int:
-    print("umi-tui sim: the simulation harness is not built yet", file=sys.stderr)
-    return 2
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise _UsageError(message)
+
+
+def _fault(text: str) -> FaultConfig:
+    name, sep, probability = text.partition("=")
+    if not sep:
+        raise _UsageError(f"--fault takes NAME=PROBABILITY, got {text!r}")
+    try:
+        value = float(probability)
+    except ValueError:
+        raise _UsageError(f"fault probability must be a number, got {probability!r}") from None
+    try:
+        return FaultConfig(name, value)
+    except InvalidInputError as error:
+        raise _UsageError(str(error)) from None
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="umi-tui sim", description="Run a seeded simulation against a store "
+                     "and check it against the reference model after every step.")
+    parser.add_argument("url", nargs="?", default="sim://",
+                        help="store to simulate against (default sim://); a real store is "
+                             "used only through the scratch agent sim-<seed>")
+    parser.add_argument("--seed", help="the run's seed (default: UMI_SEED, else a fresh one)")
+    parser.add_argument("--steps", type=int, default=SIM_STEPS_DEFAULT,
+                        help=f"operations to run (default {SIM_STEPS_DEFAULT})")
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME=P",
+                        help="inject a fault type with probability P (repeatable); names: "
+                             + ", ".join(FaultType))
+    parser.add_argument("--swarm", action="store_true",
+                        help="let the seed draw its own fault mix as well")
+    parser.add_argument("--log", metavar="PATH",
+                        help="write the event log, one line per step ('-' for stdout)")
+    parser.add_argument("--progress-every", type=int, default=0, metavar="N",
+                        help="print a progress line to stderr every N steps")
+    return parser
+
+
+def _config(args: argparse.Namespace, out: TextIO) -> SimulationConfig:
+    if args.seed is not None:
+        seed = parse_seed(args.seed, "--seed")
+    else:
+        seed = SimConfig.from_env(announce=lambda line: print(line, file=out)).seed
+    if args.progress_every < 0:
+        raise _UsageError(f"--progress-every must be ≥ 0, got {args.progress_every}")
+    return SimulationConfig(seed, args.steps, tuple(_fault(f) for f in args.fault), args.url,
+                            args.swarm)
+
+
+def _progress(config: SimulationConfig, every: int, err: TextIO):
+    live = err.isatty()
+    live_every = max(1, config.steps // SIM_PROGRESS_UPDATES_COUNT)
+
+    def report(step: int) -> None:
+        if live and (step % live_every == 0 or step == config.steps):
+            err.write(f"\rstep {step}/{config.steps}" + ("\n" if step == config.steps else ""))
+            err.flush()
+        elif every and step % every == 0:
+            print(f"step {step}/{config.steps}", file=err, flush=True)
+    return report
+
+
+def main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run `umi-tui sim ARGV`; the exit code of SPEC §4."""
+    try:
+        return _run(argv, out or sys.stdout, err or sys.stderr)
+    except BrokenPipeError:  # e.g. piped into `head`: stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _run(argv: list[str], out: TextIO, err: TextIO) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        config = _config(args, out)
+    except SystemExit as exit_:  # --help
+        return int(exit_.code or 0)
+    except (_UsageError, InvalidInputError) as error:
+        print(f"umi-tui sim: error: {error}", file=err)
+        return 2
+    try:
+        log_file = out if args.log == "-" else open(args.log, "w", encoding="utf-8") \
+            if args.log else None
+    except OSError as error:
+        print(f"umi-tui sim: error: cannot write the event log: {error}", file=err)
+        return 2
+    log = None if log_file is None else (lambda line: print(line, file=log_file))
+    mix = config.fault_mix()
+    print(f"umi-tui sim: seed {config.seed}, {config.steps} steps on {mask_url(config.url)}, "
+          f"agent {config.agent}", file=out)
+    print(f"core memory limit: {config.core_size_bytes_max} bytes", file=out)
+    print("faults: " + (" ".join(f"{c.fault_type}={c.probability!r}" for c in mix) or "none"),
+          file=out)
+    started = time.perf_counter()
+    interrupted = False
+    simulation = Simulation(config, log=log, progress=_progress(config, args.progress_every, err))
+    try:
+        result = asyncio.run(simulation.run())
+    except (InvalidInputError, StoreUnavailableError) as error:
+        print(f"umi-tui sim: error: {error}", file=err)
+        return 2
+    except KeyboardInterrupt:
+        result, interrupted = simulation.result, True
+        print(f"interrupted after step {result.steps_run}", file=out)
+    finally:
+        if log_file not in (None, out):
+            log_file.close()
+    elapsed = time.perf_counter() - started
+    print(f"steps: {result.steps_run} of {config.steps}", file=out)
+    print("ops: " + ", ".join(f"{name} {n}" for name, n in sorted(result.ops.items())), file=out)
+    print("faults fired: " + (", ".join(f"{name} {n}" for name, n in
+                                        sorted(result.faults.items())) or "none"), file=out)
+    print(f"violations: {len(result.violations)}", file=out)
+    for violation in result.violations:
+        print(violation.report(), file=out)
+    print(f"replay: {config.replay_command()}", file=out)
+    print(f"{result.steps_run} steps in {elapsed:.2f} s "
+          f"({result.steps_run / max(elapsed, 1e-9):.0f} steps/s)", file=err)
+    return 1 if not result.ok else SIM_EXIT_INTERRUPTED if interrupted else 0
