@@ -198,7 +198,7 @@ async def test_a_tick_moves_a_sim_clock_by_real_elapsed_time_and_tells_the_panes
         app.tick()
         await settle(pilot)
         assert clock.now_ms() - start >= 90_000
-        assert "00:01:30" in str(app.query_one("#sim-clock", Label).render())
+        assert "00:01:30" in str(app.query_one("#sim-header").render())
         assert "00:01:30 sim" in app.sub_title
 
 
