@@ -140,8 +140,10 @@ async def test_a_fault_toggle_and_probability_take_effect_on_the_running_simulat
         await run_steps(pilot, 5)
         injector = pane.simulation.injector
         table = pane.query_one("#fault-table", DataTable)
+        pane.focus()
+        await pilot.press("f")  # first brings the table into view, changing nothing
+        assert injector.configs == [] and table.has_focus
         table.move_cursor(row=list(FaultType).index(FaultType.STORAGE_READ_FAIL))
-        table.focus()
         await pilot.press("f")
         assert [c.fault_type for c in injector.configs] == [FaultType.STORAGE_READ_FAIL]
         assert "⚡1 fault on" in str(pane.query_one("#sim-header").render())
@@ -164,8 +166,7 @@ async def test_a_bad_probability_is_refused_and_changes_nothing():
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         pane = await open_console(pilot)
-        pane.query_one("#fault-table", DataTable).focus()
-        await pilot.press("p", *"1.5", "enter")
+        await pilot.press("F", "p", *"1.5", "enter")
         await settle(pilot)
         assert "between 0 and 1" in str(app.screen.query_one("#error").render())
         assert pane.enabled == {}
@@ -283,7 +284,7 @@ def test_console_snapshot_of_the_fault_tab_in_its_quarter(snap_compare):
     async def faults(pilot):
         pane = await open_console(pilot)
         pane.set_fault(FaultType.DB_DEADLOCK, True, 0.05)
-        pane.query_one("#sim-tabs").active = "tab-faults"
+        await pilot.press("F")
         await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=(120, 40), run_before=faults)

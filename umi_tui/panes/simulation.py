@@ -85,6 +85,8 @@ class SimulationPane(Widget, can_focus=True):
         Binding("x", "next_speed", "Clock speed"),
         Binding("r", "run_steps", "Run N workload steps"),
         Binding("k", "cancel_run", "Cancel the workload run"),
+        Binding("L", "show_tab('tab-log')", "Show the event log"),
+        Binding("F", "show_tab('tab-faults')", "Show the fault catalogue"),
         Binding("f", "toggle_fault", "Toggle the selected fault"),
         Binding("p", "fault_probability", "Set the selected fault's probability"),
         Binding("v", "next_violation", "Jump to the next violation"),
@@ -98,18 +100,22 @@ class SimulationPane(Widget, can_focus=True):
     SimulationPane #sim-controls { height: 1; }
     SimulationPane #sim-controls Button { margin-right: 1; min-width: 5; }
     SimulationPane #sim-notice { color: $text-muted; height: auto; max-height: 2; }
+    SimulationPane #sim-header { text-wrap: nowrap; text-overflow: ellipsis; }
     SimulationPane #sim-notice.-warning { color: $warning; }
     SimulationPane TabbedContent { height: 1fr; }
     SimulationPane TabPane { padding: 0; }
     SimulationPane .row { height: 1; }
     SimulationPane .row Label { margin-right: 1; }
-    SimulationPane #sim-steps { width: 10; margin-right: 1; }
-    SimulationPane #sim-progress { height: 1; }
-    SimulationPane .spark-label { width: 7; color: $text-muted; }
+    SimulationPane .row Button { width: auto; min-width: 8; margin-right: 1; }
+    SimulationPane #sim-steps { width: 9; margin-right: 1; }
+    SimulationPane #sim-progress { height: 1; width: 1fr; }
+    SimulationPane #sim-progress Bar { width: 1fr; }
+    SimulationPane .spark-label { width: auto; color: $text-muted; }
     SimulationPane Sparkline { width: 1fr; height: 1; }
     SimulationPane #spark-faults > .sparkline--max-color { color: $error; }
     SimulationPane #spark-faults > .sparkline--min-color { color: $warning; }
-    SimulationPane #sim-replay { color: $accent; height: auto; }
+    SimulationPane #sim-replay { color: $accent; height: 1; text-wrap: nowrap;
+                                 text-overflow: ellipsis; }
     SimulationPane #log-filter { height: 1; }
     SimulationPane #sim-log { height: 1fr; border: none; padding: 0; }
     SimulationPane #fault-table { height: 1fr; }
@@ -145,24 +151,21 @@ class SimulationPane(Widget, can_focus=True):
             yield Button("▶ run", id="toggle-clock", compact=True)
             yield Button(f"{self.speed}×", id="speed", compact=True)
         yield Static(self._notice(), id="sim-notice")
+        with Horizontal(classes="row"):
+            yield Label("steps")
+            yield Input(str(SIM_STEPS_DEFAULT), id="sim-steps", compact=True, type="integer")
+            yield Button("Run", id="run-steps", compact=True)
+            yield Button("Cancel", id="cancel-run", compact=True, disabled=True)
+            yield ProgressBar(total=SIM_STEPS_DEFAULT, id="sim-progress", show_eta=False)
+        with Horizontal(classes="row"):
+            yield Label("ops", classes="spark-label")
+            yield Sparkline([], id="spark-ops")
+            yield Label(" faults", classes="spark-label")
+            yield Sparkline([], id="spark-faults")
+        yield Static(id="sim-replay")
         with TabbedContent(id="sim-tabs"):
-            with TabPane("Run", id="tab-run"):
-                with Horizontal(classes="row"):
-                    yield Label("steps")
-                    yield Input(str(SIM_STEPS_DEFAULT), id="sim-steps", compact=True,
-                                type="integer")
-                    yield Button("Run", id="run-steps", compact=True)
-                    yield Button("Cancel", id="cancel-run", compact=True, disabled=True)
-                yield ProgressBar(total=SIM_STEPS_DEFAULT, id="sim-progress", show_eta=False)
-                with Horizontal(classes="row"):
-                    yield Label("ops", classes="spark-label")
-                    yield Sparkline([], id="spark-ops")
-                with Horizontal(classes="row"):
-                    yield Label("faults", classes="spark-label")
-                    yield Sparkline([], id="spark-faults")
-                yield Static(id="sim-replay")
             with TabPane("Log", id="tab-log"):
-                yield Input(placeholder="filter the log (e.g. working.set, fault, VIOLATION)",
+                yield Input(placeholder="filter the log (working.set, faults=, VIOLATION)",
                             id="log-filter", compact=True)
                 yield OptionList(id="sim-log")
             with TabPane("Faults", id="tab-faults"):
@@ -238,7 +241,7 @@ class SimulationPane(Widget, can_focus=True):
     def _replay_text(self) -> str:
         note = " [$warning](faults changed mid-run: the replay differs)[/]" \
             if self.faults_changed_mid_run else ""
-        return f"replay: {self.replay_command()}{note}  [$text-muted](y copies)[/]"
+        return f"[$text-muted]replay (y copies):[/] {self.replay_command()}{note}"
 
     def on_clock_moved(self, message: ClockMoved) -> None:
         self._show_status()
@@ -332,11 +335,26 @@ class SimulationPane(Widget, can_focus=True):
         table.update_cell(str(fault), "p", self._probability_text(fault))
         self._show_status()
 
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one("#sim-tabs", TabbedContent).active = tab
+        self.query_one("#sim-log" if tab == "tab-log" else "#fault-table").focus()
+
+    def _faults_shown(self) -> bool:
+        """True when the fault table is in view; otherwise brings it into view first."""
+        if self.query_one("#sim-tabs", TabbedContent).active == "tab-faults":
+            return True
+        self.action_show_tab("tab-faults")
+        return False
+
     def action_toggle_fault(self) -> None:
+        if not self._faults_shown():
+            return
         fault = self._selected_fault()
         self.set_fault(fault, fault not in self.enabled)
 
     def action_fault_probability(self) -> None:
+        if not self._faults_shown():
+            return
         fault = self._selected_fault()
 
         async def apply(text: str) -> None:
@@ -486,6 +504,10 @@ class SimulationPane(Widget, can_focus=True):
 
     @staticmethod
     def _option(line: str) -> Option:
+        """One log line; its clock reads as a date and time, not milliseconds."""
+        step, clock_ms, rest = (line.split(" ", 2) + ["", ""])[:3]
+        if step.isdigit() and clock_ms.isdigit():
+            line = f"{step} {format_ms(int(clock_ms))[5:]} {rest}"
         text = line.replace("[", r"\[")
         if is_violation(line):
             return Option(f"[b $error]{text}[/]")
