@@ -142,7 +142,8 @@ class SimulationPane(Widget, can_focus=True):
 
     def compose(self) -> ComposeResult:
         store = self.app.store
-        self.seed = store.seed if store.seed is not None else self.app.settings.seed
+        settings = getattr(self.app, "settings", None)  # any App with a `store` will do
+        self.seed = store.seed if store.seed is not None else getattr(settings, "seed", 0)
         yield Static(id="sim-header")
         with Horizontal(id="sim-controls"):
             for label, ms in (("+1s", 1000), ("+1m", 60_000), ("+1h", 3_600_000)):
@@ -191,7 +192,8 @@ class SimulationPane(Widget, can_focus=True):
 
     def _config(self, steps: int = 0) -> SimulationConfig:
         """The run the console is making: its seed, faults in force and scratch store."""
-        url = "sim://" if self.app.store.seed is not None else self.app.url
+        url = "sim://" if self.app.store.seed is not None else \
+            getattr(self.app, "url", None) or self.app.store.backend.url
         faults = tuple(self.enabled[t] for t in FaultType if t in self.enabled)
         return SimulationConfig(self.seed, steps, faults, url)
 
