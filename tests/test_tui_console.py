@@ -12,6 +12,7 @@ from umi_tui.app import UmiApp
 from umi_tui.panes.simulation import SimulationPane, next_seed, parse_duration
 from umi_tui.settings import Settings
 
+from .conftest import store_url, wipe_postgres
 from .tui_support import (TEST_SEED, FixedTimer, fixed_query_timer,  # noqa: F401 (fixtures)
                           isolated_user_dirs, make_app, settle)
 
@@ -246,8 +247,12 @@ async def test_y_copies_the_command_that_replays_the_run():
         assert app.clipboard in str(pane.query_one("#sim-replay").render())
 
 
-async def test_on_sqlite_the_clock_is_off_and_runs_touch_only_the_scratch_agent(tmp_path):
-    url = f"sqlite:///{tmp_path}/umi.db"
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_on_a_real_backend_the_clock_is_off_and_runs_touch_only_the_scratch_agent(
+        backend, tmp_path):
+    url = store_url(backend, tmp_path)
+    if backend == "postgres":
+        await wipe_postgres(url)
     async with open_store(url, agent="default") as store:
         await store.core.set_block("human", "Ada, keep me")
         await store.working.set("k", b"v")
@@ -261,6 +266,7 @@ async def test_on_sqlite_the_clock_is_off_and_runs_touch_only_the_scratch_agent(
         assert "system clock" in notice and f"sim-{TEST_SEED}" in notice
         await run_steps(pilot, 40)
         assert pane.simulation.result.steps_run == 40
+        assert "sim --seed" in pane.replay_command()
     async with open_store(url, agent="default") as store:
         assert (await store.core.get_block("human")).content == "Ada, keep me"
         assert [e.key for e in await store.working.entries()] == ["k"]
@@ -288,3 +294,15 @@ def test_console_snapshot_of_the_fault_tab_in_its_quarter(snap_compare):
         await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=(120, 40), run_before=faults)
+
+
+async def test_a_scratch_agent_that_is_the_inspected_agent_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path}/umi.db"
+    app = UmiApp(Settings(url=url, seed=TEST_SEED, agent=f"sim-{TEST_SEED}"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await open_console(pilot)
+        await app.store.working.set("mine", b"keep")
+        await run_steps(pilot, 20)
+        assert pane.simulation is None
+        assert any("being inspected" in n.message for n in app._notifications)
+        assert [e.key for e in await app.store.working.entries()] == ["mine"]

@@ -18,7 +18,7 @@ from textual.widgets import (Button, DataTable, Input, Label, OptionList, Progre
                              Static, TabbedContent, TabPane)
 from textual.widgets.option_list import Option
 
-from umi_store import SimClock, UmiError
+from umi_store import InvalidInputError, SimClock, UmiError
 from umi_store.constants import DST_SIMULATION_STEPS_MAX, DST_TIME_ADVANCE_MS_MAX
 from umi_store.dst.config import SIM_SEED_MAX
 from umi_store.dst.faults import FaultConfig, FaultType
@@ -192,8 +192,7 @@ class SimulationPane(Widget, can_focus=True):
 
     def _config(self, steps: int = 0) -> SimulationConfig:
         """The run the console is making: its seed, faults in force and scratch store."""
-        url = "sim://" if self.app.store.seed is not None else \
-            getattr(self.app, "url", None) or self.app.store.backend.url
+        url = "sim://" if self.app.store.seed is not None else self.app.store.url
         faults = tuple(self.enabled[t] for t in FaultType if t in self.enabled)
         return SimulationConfig(self.seed, steps, faults, url)
 
@@ -413,6 +412,10 @@ class SimulationPane(Widget, can_focus=True):
     async def _opened(self) -> Simulation:
         """The simulation of the current seed, opened on its scratch store (once)."""
         if self.simulation is None:
+            store = self.app.store
+            if store.seed is None and self._config().agent == store.agent:
+                raise InvalidInputError(f"the scratch agent {store.agent} is the agent being "
+                                        "inspected; N picks another seed")
             simulation = Simulation(self._config(), log=lambda line: self._pending.append(line))
             await self._resources.enter_async_context(simulation.opened())
             self.simulation = simulation
