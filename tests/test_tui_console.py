@@ -306,3 +306,13 @@ async def test_a_scratch_agent_that_is_the_inspected_agent_is_refused(tmp_path):
         assert pane.simulation is None
         assert any("being inspected" in n.message for n in app._notifications)
         assert [e.key for e in await app.store.working.entries()] == ["mine"]
+
+
+def test_console_snapshot_of_a_filtered_log_maximised_at_80_by_24(snap_compare):
+    async def filtered(pilot):
+        pane = await open_console(pilot)
+        await run_steps(pilot, 60)
+        await pilot.press("z", "L", *"set_block")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=filtered)

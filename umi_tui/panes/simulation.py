@@ -85,7 +85,7 @@ class SimulationPane(Widget, can_focus=True):
         Binding("x", "next_speed", "Clock speed"),
         Binding("r", "run_steps", "Run N workload steps"),
         Binding("k", "cancel_run", "Cancel the workload run"),
-        Binding("L", "show_tab('tab-log')", "Show the event log"),
+        Binding("L", "show_tab('tab-log')", "Show and filter the event log"),
         Binding("F", "show_tab('tab-faults')", "Show the fault catalogue"),
         Binding("f", "toggle_fault", "Toggle the selected fault"),
         Binding("p", "fault_probability", "Set the selected fault's probability"),
@@ -338,7 +338,7 @@ class SimulationPane(Widget, can_focus=True):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#sim-tabs", TabbedContent).active = tab
-        self.query_one("#sim-log" if tab == "tab-log" else "#fault-table").focus()
+        self.query_one("#log-filter" if tab == "tab-log" else "#fault-table").focus()
 
     def _faults_shown(self) -> bool:
         """True when the fault table is in view; otherwise brings it into view first."""
