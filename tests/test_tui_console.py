@@ -247,7 +247,8 @@ async def test_y_copies_the_command_that_replays_the_run():
         assert app.clipboard in str(pane.query_one("#sim-replay").render())
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("backend",
+                         ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def test_on_a_real_backend_the_clock_is_off_and_runs_touch_only_the_scratch_agent(
         backend, tmp_path):
     url = store_url(backend, tmp_path)

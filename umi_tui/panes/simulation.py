@@ -216,7 +216,9 @@ class SimulationPane(Widget, can_focus=True):
         violations = len(result.violations) if result else 0
         rate = "–" if self.ops_per_sec is None else f"{self.ops_per_sec:,.0f}"
         faults = len(self.enabled)
-        fault_badge = f"[$warning]⚡{faults} fault{'s' if faults > 1 else ''} on[/]" if faults else "[$text-muted]no faults[/]"
+        plural = "s" if faults > 1 else ""
+        fault_badge = f"[$warning]⚡{faults} fault{plural} on[/]" if faults \
+            else "[$text-muted]no faults[/]"
         violation_badge = f"[b $error]{violations} violations[/]" if violations \
             else "[$success]0 violations[/]"
         self.query_one("#sim-header", Static).update(
@@ -484,7 +486,7 @@ class SimulationPane(Widget, can_focus=True):
     def _spark_data(self) -> tuple[list[int], list[int]]:
         ops = [bucket[0] for bucket in self.buckets.values()]
         starts = [bucket[1] for bucket in self.buckets.values()]
-        ends = starts[1:] + [getattr(self, "_faults_total", 0)]
+        ends = starts[1:] + [self._faults_total]
         return ops, [end - start for start, end in zip(starts, ends)]
 
     # The event log
