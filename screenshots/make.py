@@ -25,6 +25,8 @@ SHOTS = {  # name: (terminal size, theme, keys pressed after the demo has loaded
     "help": ((120, 40), "umi-dark", ["f1"]),
     "palette": ((120, 40), "umi-dark", ["ctrl+p", *"core"]),
     "xml-preview": ((120, 40), "umi-dark", ["p"]),
+    "console-faults": ((120, 40), "umi-dark", ["4", "F"]),
+    "console-maximised": ((120, 40), "umi-dark", ["4", "r", "z"]),
 }
 
 

@@ -83,14 +83,15 @@ class UmiApp(App[None]):
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None,
                  faults: FaultInjector | None = None, follow_wall_clock: bool = True) -> None:
-        """`clock`/`faults` go to open_store; `follow_wall_clock` runs a sim clock in real time."""
+        """`clock`/`faults` go to open_store; `follow_wall_clock` runs a sim clock in real time
+        (speed 1×); the Simulation pane changes `clock_speed` (0 pauses it)."""
         super().__init__()
         self.settings = settings
         self.url = settings.store_url()
         self.store: Store | None = None
         self._clock = clock
         self._faults = faults
-        self._follow_wall_clock = follow_wall_clock
+        self.clock_speed = 1 if follow_wall_clock else 0
         self._resources = AsyncExitStack()
         self._wall_ms = time.monotonic_ns() // 1_000_000
         self._last_focus: dict[str, Widget] = {}
@@ -171,12 +172,12 @@ class UmiApp(App[None]):
         await self._resources.aclose()
 
     def tick(self) -> None:
-        """Once a second: a sim clock follows real time; every pane hears the time."""
+        """Once a second: a sim clock runs at `clock_speed` × real time; every pane hears it."""
         wall_ms = time.monotonic_ns() // 1_000_000
         elapsed_ms, self._wall_ms = wall_ms - self._wall_ms, wall_ms
         clock = self.store.clock
-        if self._follow_wall_clock and isinstance(clock, SimClock):
-            clock.advance(min(max(0, elapsed_ms), DST_TIME_ADVANCE_MS_MAX))
+        if self.clock_speed and isinstance(clock, SimClock):
+            clock.advance(min(max(0, elapsed_ms) * self.clock_speed, DST_TIME_ADVANCE_MS_MAX))
         self.clock_moved()
 
     def clock_moved(self) -> None:

@@ -1,33 +1,600 @@
-"""The Simulation pane: for now the seed and the simulated clock (the console: issue 6)."""
+"""The Simulation console: the simulated clock (step, run at a speed), the fault catalogue,
+seeded workload runs on a scratch agent with their event log, replay and the command that
+reproduces a run."""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.widget import Widget
-from textual.widgets import Label
+import asyncio
+import re
+from contextlib import AsyncExitStack
+from time import perf_counter
 
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import (Button, DataTable, Input, Label, OptionList, ProgressBar, Sparkline,
+                             Static, TabbedContent, TabPane)
+from textual.widgets.option_list import Option
+
+from umi_store import InvalidInputError, SimClock, UmiError
+from umi_store.constants import DST_SIMULATION_STEPS_MAX, DST_TIME_ADVANCE_MS_MAX
+from umi_store.dst.config import SIM_SEED_MAX
+from umi_store.dst.faults import FaultConfig, FaultType
+from umi_store.dst.rng import DeterministicRng
+from umi_store.dst.simulation import Simulation, SimulationConfig
+
+from ..feedback import report_error
 from ..messages import ClockMoved
+from ..screens.prompt import PromptScreen
 from .core import format_ms
+
+CLOCK_SPEEDS = (1, 10, 60, 600)
+CLOCK_STEP_MS_MAX = 365 * 86_400_000  # a custom step may jump a year, in day-long advances
+SIM_STEPS_DEFAULT = 100
+SIM_FAULT_PROBABILITY_DEFAULT = 0.01
+SIM_PROGRESS_EVERY_STEPS = 10  # the bar, header and log catch up this often during a run
+SIM_LOG_SHOWN_COUNT_MAX = 1_000  # the log shows the last lines that match the filter
+SPARK_BUCKET_MS = 60_000  # one sparkline bar per simulated minute
+SPARK_BUCKETS_COUNT_MAX = 60
+NEW_SEED_MAX = 2**32 - 1
+_UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def parse_duration(text: str) -> int:
+    """'90s', '5m', '2h', '1d', '250ms' or plain seconds, to milliseconds."""
+    match = re.fullmatch(r"\s*(\d+)\s*(ms|s|min|m|h|d)?\s*", text)
+    if match is None:
+        raise ValueError(f"expected an amount like 90s, 5m, 2h or 1d, got {text!r}")
+    ms = int(match[1]) * _UNITS_MS[match[2] or "s"]
+    if not 0 < ms <= CLOCK_STEP_MS_MAX:
+        raise ValueError(f"the step must be more than 0 and at most 365d, got {text!r}")
+    return ms
+
+
+def parse_steps(text: str) -> int:
+    try:
+        steps = int(text.strip())
+    except ValueError:
+        raise ValueError(f"steps must be a whole number, got {text!r}") from None
+    if not 0 < steps <= DST_SIMULATION_STEPS_MAX:
+        raise ValueError(f"steps must be between 1 and {DST_SIMULATION_STEPS_MAX:,}")
+    return steps
+
+
+def next_seed(seed: int) -> int:
+    """The seed 'new seed' moves to: drawn from the current one, so a session replays."""
+    return DeterministicRng(seed).fork("console-new-seed").randint(0, NEW_SEED_MAX)
+
+
+def is_violation(line: str) -> bool:
+    return line.startswith("VIOLATION")
 
 
 class SimulationPane(Widget, can_focus=True):
+    """Drive the simulated clock and run seeded workloads on a scratch agent."""
+
+    perf_counter = staticmethod(perf_counter)  # tests swap in a fixed timer: stable ops/s
+    BINDINGS = [
+        Binding("s", "step_clock(1000)", "Clock +1 s"),
+        Binding("m", "step_clock(60000)", "Clock +1 min"),
+        Binding("h", "step_clock(3600000)", "Clock +1 h"),
+        Binding("c", "step_custom", "Clock + custom amount"),
+        Binding("space", "toggle_clock", "Run/pause the clock"),
+        Binding("x", "next_speed", "Clock speed"),
+        Binding("r", "run_steps", "Run N workload steps"),
+        Binding("k", "cancel_run", "Cancel the workload run"),
+        Binding("L", "show_tab('tab-log')", "Show and filter the event log"),
+        Binding("F", "show_tab('tab-faults')", "Show the fault catalogue"),
+        Binding("f", "toggle_fault", "Toggle the selected fault"),
+        Binding("p", "fault_probability", "Set the selected fault's probability"),
+        Binding("v", "next_violation", "Jump to the next violation"),
+        Binding("R", "replay", "Replay from the seed to step K"),
+        Binding("N", "new_seed", "Start again with a new seed"),
+        Binding("y", "copy_command", "Copy the replay command"),
+    ]
     DEFAULT_CSS = """
     SimulationPane { layout: vertical; }
-    SimulationPane Label { width: 1fr; }
-    SimulationPane #sim-note { color: $text-muted; margin-top: 1; }
+    SimulationPane #sim-header { height: 2; }
+    SimulationPane #sim-controls { height: 1; }
+    SimulationPane #sim-controls Button { margin-right: 1; min-width: 5; }
+    SimulationPane #sim-notice { color: $text-muted; height: auto; max-height: 2; }
+    SimulationPane #sim-header { text-wrap: nowrap; text-overflow: ellipsis; }
+    SimulationPane #sim-notice.-warning { color: $warning; }
+    SimulationPane TabbedContent { height: 1fr; }
+    SimulationPane TabPane { padding: 0; }
+    SimulationPane .row { height: 1; }
+    SimulationPane .row Label { margin-right: 1; }
+    SimulationPane .row Button { width: auto; min-width: 8; margin-right: 1; }
+    SimulationPane #sim-steps { width: 9; margin-right: 1; }
+    SimulationPane #sim-progress { height: 1; width: 1fr; }
+    SimulationPane #sim-progress Bar { width: 1fr; }
+    SimulationPane .spark-label { width: auto; color: $text-muted; }
+    SimulationPane Sparkline { width: 1fr; height: 1; }
+    SimulationPane #spark-faults > .sparkline--max-color { color: $error; }
+    SimulationPane #spark-faults > .sparkline--min-color { color: $warning; }
+    SimulationPane #sim-replay { color: $accent; height: 1; text-wrap: nowrap;
+                                 text-overflow: ellipsis; }
+    SimulationPane #log-filter { height: 1; }
+    SimulationPane #sim-log { height: 1fr; border: none; padding: 0; }
+    SimulationPane #fault-table { height: 1fr; }
     """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.seed = 0
+        self.speed = CLOCK_SPEEDS[0]
+        self.probabilities = {t: SIM_FAULT_PROBABILITY_DEFAULT for t in FaultType}
+        self.enabled: dict[FaultType, FaultConfig] = {}
+        self.simulation: Simulation | None = None
+        self.lines: list[str] = []
+        self.ops_per_sec: float | None = None
+        self.buckets: dict[int, list[int]] = {}  # simulated minute: [ops, faults]
+        self.faults_changed_mid_run = False
+        self._pending: list[str] = []
+        self._faults_total = 0
+        self._cancel_wanted = False
+        self._run_active = False
+        self._resources = AsyncExitStack()
+
+    # Layout
 
     def compose(self) -> ComposeResult:
         store = self.app.store
-        seed = "none (not a simulated store)" if store.seed is None else str(store.seed)
-        yield Label(f"seed   {seed}", id="sim-seed")
-        yield Label(self._clock_text(store.clock.now_ms()), id="sim-clock")
-        yield Label("Stepping the clock, faults and workloads arrive with the simulation "
-                    "console.", id="sim-note")
+        settings = getattr(self.app, "settings", None)  # any App with a `store` will do
+        self.seed = store.seed if store.seed is not None else getattr(settings, "seed", 0)
+        yield Static(id="sim-header")
+        with Horizontal(id="sim-controls"):
+            for label, ms in (("+1s", 1000), ("+1m", 60_000), ("+1h", 3_600_000)):
+                yield Button(label, id=f"step-{ms}", compact=True)
+            yield Button("+…", id="step-custom", compact=True)
+            yield Button("▶ run", id="toggle-clock", compact=True)
+            yield Button(f"{self.speed}×", id="speed", compact=True)
+        yield Static(self._notice(), id="sim-notice")
+        with Horizontal(classes="row"):
+            yield Label("steps")
+            yield Input(str(SIM_STEPS_DEFAULT), id="sim-steps", compact=True, type="integer")
+            yield Button("Run", id="run-steps", compact=True)
+            yield Button("Cancel", id="cancel-run", compact=True, disabled=True)
+            yield ProgressBar(total=SIM_STEPS_DEFAULT, id="sim-progress", show_eta=False)
+        with Horizontal(classes="row"):
+            yield Label("ops", classes="spark-label")
+            yield Sparkline([], id="spark-ops")
+            yield Label(" faults", classes="spark-label")
+            yield Sparkline([], id="spark-faults")
+        yield Static(id="sim-replay")
+        with TabbedContent(id="sim-tabs"):
+            with TabPane("Log", id="tab-log"):
+                yield Input(placeholder="filter the log (working.set, faults=, VIOLATION)",
+                            id="log-filter", compact=True)
+                yield OptionList(id="sim-log")
+            with TabPane("Faults", id="tab-faults"):
+                yield DataTable(id="fault-table", cursor_type="row", zebra_stripes=True)
 
-    def _clock_text(self, now_ms: int) -> str:
-        kind = "simulated" if self.app.store.seed is not None else "system"
-        return f"clock  {format_ms(now_ms)} UTC ({kind})"
+    def on_mount(self) -> None:
+        table = self.query_one("#fault-table", DataTable)
+        table.add_column("on", key="on", width=3)
+        table.add_column("fault", key="fault")
+        table.add_column("p", key="p", width=6)
+        table.add_column("fired", key="fired", width=6)
+        for fault in FaultType:
+            table.add_row("·", str(fault), self._probability_text(fault), "0", key=str(fault))
+        sim_clock = self._sim_clock() is not None
+        for button in self.query("#sim-controls Button"):
+            button.disabled = not sim_clock
+        self._show_clock_state()
+        self._show_status()
+
+    def _sim_clock(self) -> SimClock | None:
+        clock = self.app.store.clock
+        return clock if isinstance(clock, SimClock) else None
+
+    def _config(self, steps: int = 0) -> SimulationConfig:
+        """The run the console is making: its seed, faults in force and scratch store."""
+        url = "sim://" if self.app.store.seed is not None else self.app.store.url
+        faults = tuple(self.enabled[t] for t in FaultType if t in self.enabled)
+        return SimulationConfig(self.seed, steps, faults, url)
+
+    def _notice(self) -> str:
+        config = self._config()
+        if self.app.store.seed is not None:
+            where = "in its own sim store"
+        else:
+            where = "this store, never the inspected agent"
+        text = f"Workloads: scratch agent {config.agent}, {where}."
+        if self._sim_clock() is None:
+            text = "Clock controls are off: this store runs on the system clock. " + text
+        return text
+
+    # The header: seed, clock, faults, steps, ops/s, violations
+
+    def _show_status(self) -> None:
+        now = self.app.store.clock.now_ms()
+        result = self.simulation.result if self.simulation else None
+        steps = result.steps_run if result else 0
+        violations = len(result.violations) if result else 0
+        rate = "–" if self.ops_per_sec is None else f"{self.ops_per_sec:,.0f}"
+        faults = len(self.enabled)
+        plural = "s" if faults > 1 else ""
+        fault_badge = f"[$warning]⚡{faults} fault{plural} on[/]" if faults \
+            else "[$text-muted]no faults[/]"
+        violation_badge = f"[b $error]{violations} violations[/]" if violations \
+            else "[$success]0 violations[/]"
+        self.query_one("#sim-header", Static).update(
+            f"seed [b]{self.seed}[/] · {format_ms(now)} UTC · {self._clock_state()}\n"
+            f"{fault_badge} · steps {steps:,} · {rate} ops/s · {violation_badge}")
+        self.query_one("#sim-replay", Static).update(self._replay_text())
+
+    def _clock_state(self) -> str:
+        if self._sim_clock() is None:
+            return "system clock"
+        speed = getattr(self.app, "clock_speed", 0)
+        return f"▶ running {speed}×" if speed else f"paused ({self.speed}×)"
+
+    def _show_clock_state(self) -> None:
+        running = bool(getattr(self.app, "clock_speed", 0))
+        self.query_one("#toggle-clock", Button).label = "‖ pause" if running else "▶ run"
+        self.query_one("#speed", Button).label = f"{self.speed}×"
+
+    def replay_command(self) -> str:
+        steps = self.simulation.result.steps_run if self.simulation else 0
+        return self._config(steps).replay_command()
+
+    def _replay_text(self) -> str:
+        note = " [$warning](faults changed mid-run: the replay differs)[/]" \
+            if self.faults_changed_mid_run else ""
+        return f"[$text-muted]replay (y copies):[/] {self.replay_command()}{note}"
 
     def on_clock_moved(self, message: ClockMoved) -> None:
-        self.query_one("#sim-clock", Label).update(self._clock_text(message.now_ms))
+        self._show_status()
+
+    # Clock
+
+    def action_step_clock(self, ms: int) -> None:
+        clock = self._sim_clock()
+        if clock is None:
+            self.notify("This store runs on the system clock; open a sim:// store to step it.",
+                        severity="warning")
+            return
+        while ms > 0:
+            chunk = min(ms, DST_TIME_ADVANCE_MS_MAX)
+            clock.advance(chunk)
+            ms -= chunk
+        self._clock_moved()
+
+    def _clock_moved(self) -> None:
+        if hasattr(self.app, "clock_moved"):
+            self.app.clock_moved()
+        else:
+            self.post_message(ClockMoved(self.app.store.clock.now_ms()))
+
+    def action_step_custom(self) -> None:
+        if self._sim_clock() is None:
+            self.action_step_clock(0)
+            return
+
+        async def apply(text: str) -> None:
+            self.action_step_clock(parse_duration(text))
+
+        self.app.push_screen(PromptScreen("Step the clock", "Advance the simulated clock by "
+                                          "(90s, 5m, 2h, 1d):", "10m", apply))
+
+    def action_toggle_clock(self) -> None:
+        if self._sim_clock() is None or not hasattr(self.app, "clock_speed"):
+            self.action_step_clock(0)
+            return
+        self.app.clock_speed = 0 if self.app.clock_speed else self.speed
+        self._show_clock_state()
+        self._show_status()
+
+    def action_next_speed(self) -> None:
+        self.speed = CLOCK_SPEEDS[(CLOCK_SPEEDS.index(self.speed) + 1) % len(CLOCK_SPEEDS)]
+        if getattr(self.app, "clock_speed", 0):
+            self.app.clock_speed = self.speed
+        self._show_clock_state()
+        self._show_status()
+
+    @on(Button.Pressed, "#sim-controls Button")
+    def _clock_button(self, event: Button.Pressed) -> None:
+        event.stop()
+        name = event.button.id
+        if name == "step-custom":
+            self.action_step_custom()
+        elif name == "toggle-clock":
+            self.action_toggle_clock()
+        elif name == "speed":
+            self.action_next_speed()
+        else:
+            self.action_step_clock(int(name.removeprefix("step-")))
+
+    # Faults
+
+    def _probability_text(self, fault: FaultType) -> str:
+        return f"{self.probabilities[fault]:g}"
+
+    def _selected_fault(self) -> FaultType:
+        table = self.query_one("#fault-table", DataTable)
+        return list(FaultType)[table.cursor_row]
+
+    def set_fault(self, fault: FaultType, on: bool, probability: float | None = None) -> None:
+        """Turn one fault type on or off (at a probability); the running simulation sees it."""
+        if probability is not None:
+            FaultConfig(fault, probability)  # refuses a bad probability before changing anything
+            self.probabilities[fault] = probability
+        injector = self.simulation.injector if self.simulation else None
+        if on:
+            self.enabled[fault] = FaultConfig(fault, self.probabilities[fault])
+            if injector is not None:
+                injector.set_config(self.enabled[fault])
+        else:
+            self.enabled.pop(fault, None)
+            if injector is not None:
+                injector.remove(fault)
+        if self.simulation is not None and self.simulation.result.steps_run:
+            self.faults_changed_mid_run = True
+        table = self.query_one("#fault-table", DataTable)
+        table.update_cell(str(fault), "on", "●" if on else "·")
+        table.update_cell(str(fault), "p", self._probability_text(fault))
+        self._show_status()
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one("#sim-tabs", TabbedContent).active = tab
+        self.query_one("#log-filter" if tab == "tab-log" else "#fault-table").focus()
+
+    def _faults_shown(self) -> bool:
+        """True when the fault table is in view; otherwise brings it into view first."""
+        if self.query_one("#sim-tabs", TabbedContent).active == "tab-faults":
+            return True
+        self.action_show_tab("tab-faults")
+        return False
+
+    def action_toggle_fault(self) -> None:
+        if not self._faults_shown():
+            return
+        fault = self._selected_fault()
+        self.set_fault(fault, fault not in self.enabled)
+
+    def action_fault_probability(self) -> None:
+        if not self._faults_shown():
+            return
+        fault = self._selected_fault()
+
+        async def apply(text: str) -> None:
+            try:
+                probability = float(text)
+            except ValueError:
+                raise ValueError(f"expected a number between 0 and 1, got {text!r}") from None
+            self.set_fault(fault, True, probability)
+
+        self.app.push_screen(PromptScreen(f"Probability of {fault}", "Fire on each operation "
+                                          "it targets with probability (0 to 1):",
+                                          self._probability_text(fault), apply))
+
+    @on(DataTable.RowSelected, "#fault-table")
+    def _fault_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_toggle_fault()
+
+    def _show_fault_counts(self) -> None:
+        if self.simulation is None:
+            return
+        table = self.query_one("#fault-table", DataTable)
+        fired = self.simulation.result.faults
+        for fault in FaultType:
+            table.update_cell(str(fault), "fired", str(fired[str(fault)]))
+
+    # Workload runs
+
+    def action_run_steps(self) -> None:
+        try:
+            steps = parse_steps(self.query_one("#sim-steps", Input).value)
+        except ValueError as error:
+            self.notify(str(error), title="Run", severity="error")
+            return
+        self.run_workload(steps)
+
+    def action_cancel_run(self) -> None:
+        self._cancel_wanted = True
+
+    @on(Button.Pressed, "#run-steps")
+    def _run_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_run_steps()
+
+    @on(Button.Pressed, "#cancel-run")
+    def _cancel_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_cancel_run()
+
+    @on(Input.Submitted, "#sim-steps")
+    def _steps_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_run_steps()
+
+    async def _opened(self) -> Simulation:
+        """The simulation of the current seed, opened on its scratch store (once)."""
+        if self.simulation is None:
+            store = self.app.store
+            if store.seed is None and self._config().agent == store.agent:
+                raise InvalidInputError(f"the scratch agent {store.agent} is the agent being "
+                                        "inspected; N picks another seed")
+            simulation = Simulation(self._config(), log=lambda line: self._pending.append(line))
+            await self._resources.enter_async_context(simulation.opened())
+            self.simulation = simulation
+        return self.simulation
+
+    async def _close(self) -> None:
+        await self._resources.aclose()
+        self._resources = AsyncExitStack()
+        self.simulation = None
+
+    def _busy(self) -> bool:
+        if self._run_active:
+            self.notify("A workload run is going; k cancels it.", title="Run", severity="warning")
+        return self._run_active
+
+    @work(group="sim-run", exit_on_error=False)
+    async def run_workload(self, steps: int) -> None:
+        """Run `steps` more workload steps of the current simulation."""
+        if not self._busy():
+            await self._run(steps)
+
+    async def _run(self, steps: int) -> None:
+        """Each step checked against the model; a cancel stops between steps."""
+        self._run_active, self._cancel_wanted = True, False
+        bar = self.query_one("#sim-progress", ProgressBar)
+        bar.update(total=steps, progress=0)
+        self.query_one("#cancel-run", Button).disabled = False
+        done = 0
+        started = self.perf_counter()
+        try:
+            simulation = await self._opened()
+            while done < steps and not self._cancel_wanted:
+                violation = await simulation.step(simulation.workload.next_op())
+                done += 1
+                self._count_step(simulation)
+                if violation is not None:
+                    break
+                if done % SIM_PROGRESS_EVERY_STEPS == 0:
+                    bar.update(progress=done)
+                    self._flush_log()
+                    await asyncio.sleep(0)  # the screen redraws and a cancel gets through
+        except UmiError as error:
+            report_error(self, "run the workload", error)
+        finally:
+            self._run_active = False
+            elapsed = self.perf_counter() - started
+            if done:
+                self.ops_per_sec = done / elapsed if elapsed > 0 else None
+            bar.update(progress=done)
+            self.query_one("#cancel-run", Button).disabled = True
+            self._flush_log()
+            self._show_fault_counts()
+            self._show_status()
+        if self._cancel_wanted:
+            self.notify(f"Cancelled after {done:,} of {steps:,} steps.", title="Run")
+
+    def _count_step(self, simulation: Simulation) -> None:
+        minute = simulation.clock.now_ms() // SPARK_BUCKET_MS
+        fired = sum(simulation.result.faults.values())
+        bucket = self.buckets.setdefault(minute, [0, fired])
+        bucket[0] += 1
+        self._faults_total = fired
+        if len(self.buckets) > SPARK_BUCKETS_COUNT_MAX:
+            del self.buckets[next(iter(self.buckets))]
+
+    def _spark_data(self) -> tuple[list[int], list[int]]:
+        ops = [bucket[0] for bucket in self.buckets.values()]
+        starts = [bucket[1] for bucket in self.buckets.values()]
+        ends = starts[1:] + [self._faults_total]
+        return ops, [end - start for start, end in zip(starts, ends)]
+
+    # The event log
+
+    def _flush_log(self) -> None:
+        pending, self._pending = self._pending, []
+        self.lines += pending
+        wanted = self.query_one("#log-filter", Input).value
+        log = self.query_one("#sim-log", OptionList)
+        log.add_options([self._option(line) for line in pending if self._matches(line, wanted)])
+        excess = log.option_count - SIM_LOG_SHOWN_COUNT_MAX
+        if excess > 0:
+            for _ in range(excess):
+                log.remove_option_at_index(0)
+        ops, faults = self._spark_data()
+        self.query_one("#spark-ops", Sparkline).data = ops
+        self.query_one("#spark-faults", Sparkline).data = faults
+
+    @staticmethod
+    def _matches(line: str, wanted: str) -> bool:
+        return wanted.casefold() in line.casefold()
+
+    @staticmethod
+    def _option(line: str) -> Option:
+        """One log line; its clock reads as a date and time, not milliseconds."""
+        step, clock_ms, rest = (line.split(" ", 2) + ["", ""])[:3]
+        if step.isdigit() and clock_ms.isdigit():
+            line = f"{step} {format_ms(int(clock_ms))[5:]} {rest}"
+        text = line.replace("[", r"\[")
+        if is_violation(line):
+            return Option(f"[b $error]{text}[/]")
+        if " faults=" in line:
+            return Option(f"[$warning]{text}[/]")
+        return Option(text)
+
+    def shown_lines(self) -> list[str]:
+        """The log lines the filter lets through (the last SIM_LOG_SHOWN_COUNT_MAX)."""
+        wanted = self.query_one("#log-filter", Input).value
+        return [line for line in self.lines if self._matches(line, wanted)
+                ][-SIM_LOG_SHOWN_COUNT_MAX:]
+
+    @on(Input.Changed, "#log-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        log = self.query_one("#sim-log", OptionList)
+        log.clear_options()
+        log.add_options([self._option(line) for line in self.shown_lines()])
+
+    def action_next_violation(self) -> None:
+        shown = self.shown_lines()
+        log = self.query_one("#sim-log", OptionList)
+        start = -1 if log.highlighted is None else log.highlighted
+        later = [i for i, line in enumerate(shown) if i > start and is_violation(line)]
+        earlier = [i for i, line in enumerate(shown) if i <= start and is_violation(line)]
+        if not later and not earlier:
+            self.notify("No violation in the log.", title="Violations")
+            return
+        self.query_one("#sim-tabs", TabbedContent).active = "tab-log"
+        log.highlighted = (later or earlier)[0]
+        log.focus()
+
+    # Replay, new seed, reproduce
+
+    async def _reset(self, seed: int) -> None:
+        await self._close()
+        self.seed = seed
+        self.lines, self._pending, self.buckets = [], [], {}
+        self._faults_total = 0
+        self.ops_per_sec = None
+        self.faults_changed_mid_run = False
+        self.query_one("#sim-log", OptionList).clear_options()
+        self.query_one("#sim-progress", ProgressBar).update(progress=0)
+        self.query_one("#sim-notice", Static).update(self._notice())
+        self._flush_log()
+        for fault in FaultType:
+            self.query_one("#fault-table", DataTable).update_cell(str(fault), "fired", "0")
+        self._show_status()
+
+    def action_replay(self) -> None:
+        steps = self.simulation.result.steps_run if self.simulation else 0
+
+        async def apply(text: str) -> None:
+            self.replay_to(parse_steps(text))
+
+        self.app.push_screen(PromptScreen("Replay", f"Reset to seed {self.seed} and run to "
+                                          "step:", str(steps or SIM_STEPS_DEFAULT), apply))
+
+    @work(group="sim-run", exit_on_error=False)
+    async def replay_to(self, steps: int) -> None:
+        """Start over from the seed (faults as now) and run `steps` steps."""
+        if not self._busy():
+            await self._reset(self.seed)
+            await self._run(steps)
+
+    @work(group="sim-run", exit_on_error=False)
+    async def action_new_seed(self) -> None:
+        if self._busy():
+            return
+        seed = next_seed(self.seed)
+        assert 0 <= seed <= SIM_SEED_MAX
+        await self._reset(seed)
+        self.notify(f"New seed {seed}; replay with UMI_SEED={seed}", title="Simulation")
+
+    def action_copy_command(self) -> None:
+        command = self.replay_command()
+        self.app.copy_to_clipboard(command)
+        self.notify(command, title="Copied the replay command")
+
+    async def on_unmount(self) -> None:
+        await self._resources.aclose()
+
