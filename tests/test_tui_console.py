@@ -94,12 +94,15 @@ async def test_run_pause_and_speed_drive_the_apps_tick():
         app._wall_ms -= 1_000  # as if a second went by
         app.tick()
         assert clock.now_ms() - start >= 10_000
+        await settle(pilot)
+        assert pane.simulation.result.steps_run >= 10  # running also runs 10 workload steps a tick
         await pilot.press("space")
         assert app.clock_speed == 0
-        start = clock.now_ms()
+        start, steps = clock.now_ms(), pane.simulation.result.steps_run
         app._wall_ms -= 1_000
         app.tick()
-        assert clock.now_ms() == start
+        await settle(pilot)
+        assert clock.now_ms() == start and pane.simulation.result.steps_run == steps
         await pilot.press("x", "x", "x")
         assert str(pane.query_one("#speed", Button).label) == "1×"
 

@@ -81,7 +81,7 @@ class SimulationPane(Widget, can_focus=True):
         Binding("m", "step_clock(60000)", "Clock +1 min"),
         Binding("h", "step_clock(3600000)", "Clock +1 h"),
         Binding("c", "step_custom", "Clock + custom amount"),
-        Binding("space", "toggle_clock", "Run/pause the clock"),
+        Binding("space", "toggle_clock", "Run/pause the simulation"),
         Binding("x", "next_speed", "Clock speed"),
         Binding("r", "run_steps", "Run N workload steps"),
         Binding("k", "cancel_run", "Cancel the workload run"),
@@ -248,6 +248,9 @@ class SimulationPane(Widget, can_focus=True):
 
     def on_clock_moved(self, message: ClockMoved) -> None:
         self._show_status()
+        speed = getattr(self.app, "clock_speed", 0)
+        if speed and self._sim_clock() is not None and not self._run_active:
+            self.run_workload(speed)  # running: `speed` workload steps each tick, as time flows
 
     # Clock
 
@@ -287,6 +290,13 @@ class SimulationPane(Widget, can_focus=True):
         self.app.clock_speed = 0 if self.app.clock_speed else self.speed
         self._show_clock_state()
         self._show_status()
+
+    def _pause_on_violation(self) -> None:
+        if getattr(self.app, "clock_speed", 0):
+            self.app.clock_speed = 0
+            self._show_clock_state()
+            self.notify("Paused at a violation; v jumps to it.", title="Simulation",
+                        severity="error")
 
     def action_next_speed(self) -> None:
         self.speed = CLOCK_SPEEDS[(CLOCK_SPEEDS.index(self.speed) + 1) % len(CLOCK_SPEEDS)]
@@ -454,6 +464,7 @@ class SimulationPane(Widget, can_focus=True):
                 done += 1
                 self._count_step(simulation)
                 if violation is not None:
+                    self._pause_on_violation()
                     break
                 if done % SIM_PROGRESS_EVERY_STEPS == 0:
                     bar.update(progress=done)
