@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Button, DataTable, Input, OptionList, ProgressBar
 
-from umi_store import open_store
+from umi_store import SimClock, open_store
 from umi_store.dst.faults import FaultType
 from umi_tui.app import UmiApp
 from umi_tui.panes.simulation import SimulationPane, next_seed, parse_duration
@@ -79,6 +79,21 @@ def test_durations_read_like_a_person_writes_them():
     for bad in ("", "-1s", "0s", "1y", "400d"):
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+async def test_a_clock_following_real_time_runs_no_workload_until_space_starts_it():
+    app = UmiApp(Settings(demo=True, seed=TEST_SEED), clock=SimClock(), follow_wall_clock=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await open_console(pilot)
+        app._wall_ms -= 1_000
+        app.tick()
+        await settle(pilot)
+        assert pane.simulation is None  # the demo's clock runs; the workload waits for space
+        await pilot.press("space", "space")  # pause the real-time clock, then simulate
+        app._wall_ms -= 1_000
+        app.tick()
+        await settle(pilot)
+        assert pane.simulation.result.steps_run >= 1
 
 
 async def test_run_pause_and_speed_drive_the_apps_tick():

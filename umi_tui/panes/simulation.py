@@ -136,6 +136,7 @@ class SimulationPane(Widget, can_focus=True):
         self._faults_total = 0
         self._cancel_wanted = False
         self._run_active = False
+        self._simulating = False  # started with space: workload steps run as the clock runs
         self._resources = AsyncExitStack()
 
     # Layout
@@ -249,7 +250,7 @@ class SimulationPane(Widget, can_focus=True):
     def on_clock_moved(self, message: ClockMoved) -> None:
         self._show_status()
         speed = getattr(self.app, "clock_speed", 0)
-        if speed and self._sim_clock() is not None and not self._run_active:
+        if self._simulating and speed and not self._run_active:
             self.run_workload(speed)  # running: `speed` workload steps each tick, as time flows
 
     # Clock
@@ -288,10 +289,12 @@ class SimulationPane(Widget, can_focus=True):
             self.action_step_clock(0)
             return
         self.app.clock_speed = 0 if self.app.clock_speed else self.speed
+        self._simulating = bool(self.app.clock_speed)
         self._show_clock_state()
         self._show_status()
 
     def _pause_on_violation(self) -> None:
+        self._simulating = False
         if getattr(self.app, "clock_speed", 0):
             self.app.clock_speed = 0
             self._show_clock_state()
