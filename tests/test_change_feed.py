@@ -50,6 +50,21 @@ async def test_the_expiry_sweeper_stops_with_the_subscription(store):
     assert sweepers == []
 
 
+async def test_closing_the_store_stops_the_sweeper_of_a_feed_left_open(backend_name, tmp_path):
+    def sweepers() -> list[asyncio.Task]:
+        return [t for t in asyncio.all_tasks() if not t.done()
+                and getattr(t.get_coro(), "__qualname__", "") == "Store._sweep_expired_keys"]
+
+    async with open_store(store_url(backend_name, tmp_path), agent="left-open",
+                          clock=SimClock()) as store:
+        feed = store.for_agent("other").changes()
+        waiting = asyncio.ensure_future(anext(feed))
+        await asyncio.sleep(0.05)
+        assert len(sweepers()) == 1
+    assert sweepers() == []  # nothing keeps sweeping a closed store
+    waiting.cancel()
+
+
 async def test_a_live_key_is_not_swept(store):
     await store.working.set("k", b"v", ttl_ms=5_000)
     async with aclosing(store.changes()) as feed:

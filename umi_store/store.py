@@ -41,8 +41,10 @@ class Store:
     """An open store for one agent: its three tiers, its clock and its change feed."""
 
     def __init__(self, backend: Backend, agent: str, clock: Clock, seed: int | None,
-                 core_size_bytes_max: int) -> None:
+                 core_size_bytes_max: int,
+                 sweepers: set[asyncio.Task[None]] | None = None) -> None:
         self.backend = backend
+        self._sweepers = set() if sweepers is None else sweepers  # shared by for_agent views
         self.agent = agent
         self.clock = clock
         self.seed = seed
@@ -55,7 +57,7 @@ class Store:
     def for_agent(self, agent: str) -> Store:
         """The same storage, seen as another agent."""
         return Store(self.backend, _checked_agent(agent), self.clock, self.seed,
-                     self.core._context.core_size_bytes_max)
+                     self.core._context.core_size_bytes_max, self._sweepers)
 
     async def changes(self) -> AsyncIterator[ChangeEvent]:
         """Committed changes to this agent's memory, as they happen, from any process.
@@ -66,11 +68,19 @@ class Store:
         """
         async with self.backend.changes.subscribe(self.agent) as queue:
             sweeper = asyncio.create_task(self._sweep_expired_keys())
+            self._sweepers.add(sweeper)
             try:
                 while True:
                     yield await queue.get()
             finally:
+                self._sweepers.discard(sweeper)
                 await stop_background_task(sweeper)
+
+    async def _stop_sweepers(self) -> None:
+        """Stop the sweepers of feeds still open when the store closes."""
+        for sweeper in list(self._sweepers):
+            self._sweepers.discard(sweeper)
+            await stop_background_task(sweeper)
 
     async def _sweep_expired_keys(self) -> None:
         """Active expiry on the store clock: a bounded sweep every sweep interval."""
@@ -145,7 +155,9 @@ async def open_store(url: str, *, agent: str = "default", clock: Clock | None = 
         from .backends.faulty import FaultyBackend
         backend = FaultyBackend(backend, faults, clock)
     await backend.open()
+    store = Store(backend, agent, clock, seed, core_memory_size_bytes_max)
     try:
-        yield Store(backend, agent, clock, seed, core_memory_size_bytes_max)
+        yield store
     finally:
+        await store._stop_sweepers()
         await backend.close()
