@@ -105,6 +105,16 @@ async def test_corruption_is_detected_by_checksum_never_returned(backend_name, t
             await store.archival.search("payments")
 
 
+async def test_corruption_keeps_the_size_that_was_written(backend_name, tmp_path):
+    async with faulty_store(backend_name, tmp_path,
+                            FaultConfig("storage_corruption", 1.0, max_injections=2)
+                            ) as (store, inj, _):
+        await store.working.set("empty", b"")  # damaging it adds a byte to the stored value
+        await store.working.set("full", b"precious")
+        assert inj.counts["storage_corruption"] == 2
+        assert await store.working.used_bytes() == len("empty") + len("full") + len("precious")
+
+
 @pytest.mark.parametrize("fault", list(CLOCK_JUMPS_MS))
 async def test_clock_fault_moves_the_store_clock_by_its_amount(backend_name, tmp_path, fault):
     async with faulty_store(backend_name, tmp_path,

@@ -83,7 +83,7 @@ async def test_a_dropped_write_is_reported_with_seed_step_and_replay(monkeypatch
 
 async def test_returning_corrupted_bytes_is_a_violation(monkeypatch):
     from umi_store.backends import sim
-    monkeypatch.setattr(sim, "_verified_entry", lambda entry, checksum: entry)
+    monkeypatch.setattr(sim, "_verified_entry", lambda stored: stored.entry)
     faults = (FaultConfig("storage_corruption", 0.3),)
     _, result = await _run(SimulationConfig(5, 300, faults=faults))
     assert not result.ok
@@ -142,10 +142,12 @@ def _plant_crashes(monkeypatch, simulation: Simulation, every: int, *, half: boo
                 if crash:
                     simulation.injector.counts[FaultType.CRASH_AFTER_COMMIT] += 1
                     table, key, _ = tx._undo[-1]
-                    if half and table is tx._rows.working and len(table[key][0].value) > 1:
-                        entry = table[key][0]
-                        cut = entry.value[: len(entry.value) // 2]
-                        table[key] = (replace(entry, value=cut), checksum(cut))
+                    if half and table is tx._rows.working and len(table[key].entry.value) > 1:
+                        stored = table[key]
+                        value = stored.entry.value
+                        cut = replace(stored.entry, value=value[: len(value) // 2])
+                        table[key] = replace(stored, entry=cut, checksum=checksum(cut.value),
+                                             size_bytes=cut.size_bytes)
                     elif not half and writes % (2 * every) == 0:
                         raise StorageError("planted crash before commit", outcome_unknown=True)
         if crash:

@@ -54,9 +54,7 @@ def test_edit_with_a_limit_error(snap_compare):
         await settle(pilot)
         await pilot.press("e")
         await settle(pilot)
-        editor = pilot.app.screen.query_one(TextArea)
-        editor.cursor_blink = False
-        editor.text = "Too long. " * (CORE_MEMORY_BLOCK_SIZE_BYTES_MAX // 10 + 1)
+        pilot.app.screen.query_one(TextArea).text = "Too long. " * (CORE_MEMORY_BLOCK_SIZE_BYTES_MAX // 10 + 1)
         await pilot.press("ctrl+s")
         await settle(pilot)
 
@@ -68,6 +66,5 @@ def test_xml_preview(snap_compare):
         await settle(pilot)
         await pilot.press("p")
         await settle(pilot)
-        pilot.app.screen.query_one("#xml-text", TextArea).cursor_blink = False
 
     assert snap_compare(make_app(), terminal_size=(120, 40), run_before=preview)

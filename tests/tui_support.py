@@ -50,10 +50,15 @@ def make_app(*, demo: bool = True, url: str = f"sim://?seed={TEST_SEED}",
 
 
 async def settle(pilot: Pilot) -> None:
-    """Wait until every worker but the endless change feed is done, and the screen drawn."""
+    """Wait until every worker but the endless change feed is done, and the screen drawn.
+
+    Text cursors stop blinking (they stay shown), so a slow machine that takes over half a
+    second to settle draws the same screen as a fast one."""
     for _ in range(3):
         await pilot.pause()
         finite = [w for w in pilot.app.workers if w.group != "store-changes"]
         if finite:  # (an empty list would mean: wait for every worker, forever)
             await pilot.app.workers.wait_for_complete(finite)
+    for editor in pilot.app.screen.query("Input, TextArea"):
+        editor.cursor_blink = False
     await pilot.pause()

@@ -25,9 +25,17 @@ class _StoredEntity:
 
 
 @dataclass(slots=True)
+class _StoredEntry:
+    """A working row as the SQL backends keep it: the size is recorded at write."""
+    entry: WorkingEntry
+    checksum: int
+    size_bytes: int
+
+
+@dataclass(slots=True)
 class _AgentRows:
     core: dict[BlockType, tuple[MemoryBlock, int]] = field(default_factory=dict)
-    working: dict[str, tuple[WorkingEntry, int]] = field(default_factory=dict)
+    working: dict[str, _StoredEntry] = field(default_factory=dict)
     entities: dict[str, _StoredEntity] = field(default_factory=dict)
 
 
@@ -89,10 +97,11 @@ class SimTx:
     # working
     async def working_get(self, key: str) -> WorkingEntry | None:
         stored = self._rows.working.get(key)
-        return None if stored is None else _verified_entry(*stored)
+        return None if stored is None else _verified_entry(stored)
 
     async def working_put(self, entry: WorkingEntry) -> None:
-        self._set(self._rows.working, entry.key, (entry, checksum(entry.value)))
+        self._set(self._rows.working, entry.key,
+                  _StoredEntry(entry, checksum(entry.value), entry.size_bytes))
 
     async def working_delete(self, key: str) -> bool:
         if key not in self._rows.working:
@@ -101,18 +110,19 @@ class SimTx:
         return True
 
     async def working_list(self, prefix: str, now_ms: int, limit: int) -> list[WorkingEntry]:
-        keys = sorted(k for k, (e, _) in self._rows.working.items()
-                      if k.startswith(prefix) and e.expires_at_ms > now_ms)
-        return [_verified_entry(*self._rows.working[k]) for k in keys[:limit]]
+        keys = sorted(k for k, stored in self._rows.working.items()
+                      if k.startswith(prefix) and stored.entry.expires_at_ms > now_ms)
+        return [_verified_entry(self._rows.working[k]) for k in keys[:limit]]
 
     async def working_usage(self, now_ms: int | None, exclude_key: str | None) -> tuple[int, int]:
-        entries = [e for k, (e, _) in self._rows.working.items() if k != exclude_key
-                   and (now_ms is None or e.expires_at_ms > now_ms)]
-        return sum(e.size_bytes for e in entries), len(entries)
+        rows = [stored for k, stored in self._rows.working.items() if k != exclude_key
+                and (now_ms is None or stored.entry.expires_at_ms > now_ms)]
+        return sum(stored.size_bytes for stored in rows), len(rows)
 
     async def working_delete_expired(self, now_ms: int, limit: int) -> list[str]:
-        lapsed = sorted((e.expires_at_ms, k) for k, (e, _) in self._rows.working.items()
-                        if e.expires_at_ms <= now_ms)
+        lapsed = sorted((stored.entry.expires_at_ms, k)
+                        for k, stored in self._rows.working.items()
+                        if stored.entry.expires_at_ms <= now_ms)
         keys = sorted(key for _, key in lapsed[:max(0, limit)])
         for key in keys:
             self._set(self._rows.working, key, _MISSING)
@@ -171,8 +181,8 @@ class SimTx:
             stored = self._rows.working.get(key)
             if stored is None:
                 return False
-            entry, sum_ = stored
-            self._set(self._rows.working, key, (replace(entry, value=damaged_bytes(entry.value)), sum_))
+            damaged = replace(stored.entry, value=damaged_bytes(stored.entry.value))
+            self._set(self._rows.working, key, replace(stored, entry=damaged))
         else:
             stored = self._rows.entities.get(key)
             if stored is None:
@@ -187,9 +197,9 @@ def _verified_block(block: MemoryBlock, sum_: int) -> MemoryBlock:
     return block
 
 
-def _verified_entry(entry: WorkingEntry, sum_: int) -> WorkingEntry:
-    verified(entry.value, sum_, f"working key {entry.key!r}")
-    return entry
+def _verified_entry(stored: _StoredEntry) -> WorkingEntry:
+    verified(stored.entry.value, stored.checksum, f"working key {stored.entry.key!r}")
+    return stored.entry
 
 
 def _verified_entity(stored: _StoredEntity) -> Entity:

@@ -28,6 +28,7 @@ from ..messages import StoreChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.entity_detail import EntityDetailScreen
 from ..screens.entity_edit import EntityEditScreen
+from ..widgets.fitting import fit_when_sized
 from ..widgets.highlight import highlighted, snippet
 
 ARCHIVAL_PANE_PAGE_ROWS = 50
@@ -95,8 +96,7 @@ class ArchivalPane(Widget):
         return self
 
     def on_mount(self) -> None:
-        self._layout_columns()
-        self.call_after_refresh(self._layout_columns)  # again once the real width is known
+        fit_when_sized(self, self._layout_columns)
         self.app.theme_changed_signal.subscribe(self, lambda _: self._show_page(force=True))
         self.table.loading = True
         self._ask(debounce=False)

@@ -30,6 +30,7 @@ from ..messages import ClockMoved, StoreChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.expire_key import ExpireKeyScreen
 from ..screens.set_key import SetKeyScreen
+from ..widgets.fitting import fit_when_sized
 from ..widgets.histogram import Histogram
 from ..widgets.sizes import format_bytes
 from ..widgets.ttl import TTL_BUCKET_LABELS, humanize_ttl, next_change_ms, ttl_bucket, ttl_urgency
@@ -112,8 +113,7 @@ class WorkingPane(Widget):
 
     def on_mount(self) -> None:
         self._now_ms = self.app.store.clock.now_ms()
-        self._layout_columns()
-        self.call_after_refresh(self._layout_columns)  # again once the real width is known
+        fit_when_sized(self, self._layout_columns)
         self.app.theme_changed_signal.subscribe(self, lambda _: self._render_page(force=True))
         self.table.loading = True
         self._reload()
