@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import deque
 from contextlib import AsyncExitStack
 from time import perf_counter
 
@@ -36,6 +37,7 @@ SIM_STEPS_DEFAULT = 100
 SIM_FAULT_PROBABILITY_DEFAULT = 0.01
 SIM_PROGRESS_EVERY_STEPS = 10  # the bar, header and log catch up this often during a run
 SIM_LOG_SHOWN_COUNT_MAX = 1_000  # the log shows the last lines that match the filter
+SIM_LOG_KEPT_COUNT_MAX = 100_000  # older lines are dropped (R replays to any step)
 SPARK_BUCKET_MS = 60_000  # one sparkline bar per simulated minute
 SPARK_BUCKETS_COUNT_MAX = 60
 NEW_SEED_MAX = 2**32 - 1
@@ -128,7 +130,7 @@ class SimulationPane(Widget, can_focus=True):
         self.probabilities = {t: SIM_FAULT_PROBABILITY_DEFAULT for t in FaultType}
         self.enabled: dict[FaultType, FaultConfig] = {}
         self.simulation: Simulation | None = None
-        self.lines: list[str] = []
+        self.lines: deque[str] = deque(maxlen=SIM_LOG_KEPT_COUNT_MAX)
         self.ops_per_sec: float | None = None
         self.buckets: dict[int, list[int]] = {}  # simulated minute: [ops, faults]
         self.faults_changed_mid_run = False
@@ -507,7 +509,7 @@ class SimulationPane(Widget, can_focus=True):
 
     def _flush_log(self) -> None:
         pending, self._pending = self._pending, []
-        self.lines += pending
+        self.lines.extend(pending)
         wanted = self.query_one("#log-filter", Input).value
         log = self.query_one("#sim-log", OptionList)
         log.add_options([self._option(line) for line in pending if self._matches(line, wanted)])
@@ -567,7 +569,8 @@ class SimulationPane(Widget, can_focus=True):
     async def _reset(self, seed: int) -> None:
         await self._close()
         self.seed = seed
-        self.lines, self._pending, self.buckets = [], [], {}
+        self.lines.clear()
+        self._pending, self.buckets = [], {}
         self._faults_total = 0
         self.ops_per_sec = None
         self.faults_changed_mid_run = False
