@@ -8,7 +8,7 @@ from textual.widgets import DataTable, Input, Static
 from tests.tui_harness import PaneHarness
 from tests.tui_support import settle
 from umi_store import DeterministicRng, FaultConfig, FaultInjector
-from umi_tui.panes.working import WORKING_PANE_PAGE_ROWS, WorkingPane
+from umi_tui.panes.working import WORKING_PANE_PAGE_ROWS, WorkingPane, middle_truncated
 from umi_tui.screens.confirm import ConfirmScreen
 from umi_tui.screens.set_key import SetKeyScreen
 from umi_tui.widgets.ttl import humanize_ttl, next_change_ms, parse_ttl
@@ -47,6 +47,30 @@ async def test_keys_show_size_and_ttl_in_first_unit():
         assert shown["tool:weather"][3] == "5h"
         assert shown["user:[bold]name"][0] == "user:[bold]name"  # text, never markup
         assert shown["user:[bold]name"][3] == "2d"
+
+
+async def test_long_keys_that_share_a_prefix_stay_apart():
+    async def long_keys(store) -> None:
+        for index in (7, 8):
+            await store.working.set(f"scratch:customer_statements:{index}", b"v")
+
+    app = harness(seed=long_keys)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        shown = [row[0] for row in rows(app).values()]
+        assert len(shown) == 2 and shown[0] != shown[1]
+        assert all(key.startswith("scratch:") and "…" in key for key in shown)
+        assert [key[-2:] for key in shown] == [":7", ":8"]
+
+
+@pytest.mark.parametrize("text, width, cut", [
+    ("session:goal", 12, "session:goal"),
+    ("scratch:customer_statements:12", 15, "scratch…ents:12"),
+    ("日本語のキー:12345", 9, "日本…2345"),  # wide characters count two cells
+    ("日本語のキー:12345", 10, "日本…2345"),  # and are never cut in half
+])
+def test_keys_are_cut_in_the_middle_to_their_width(text, width, cut):
+    assert middle_truncated(text, width) == cut
 
 
 async def test_countdown_follows_the_clock_and_expired_key_leaves():

@@ -14,6 +14,7 @@ import bisect
 import heapq
 import itertools
 
+from rich.cells import cell_len, set_cell_size
 from rich.style import Style
 from rich.text import Text
 from textual import on, work
@@ -48,6 +49,20 @@ def value_preview(value: bytes) -> str:
     """The start of a value as one line of text."""
     text = value[:VALUE_PREVIEW_CHARS_MAX * 4].decode("utf-8", "replace")
     return text[:VALUE_PREVIEW_CHARS_MAX].replace("\n", "⏎").replace("\t", " ")
+
+
+def middle_truncated(text: str, width: int) -> str:
+    """`text` in at most `width` cells, cut in the middle: keys sharing a prefix stay apart."""
+    if cell_len(text) <= width:
+        return text
+    tail, tail_cells = [], 0
+    for char in reversed(text):
+        if tail_cells + cell_len(char) > (width - 1) // 2:
+            break
+        tail.append(char)
+        tail_cells += cell_len(char)
+    head = set_cell_size(text, width - 1 - tail_cells).rstrip()
+    return head + "…" + "".join(reversed(tail))
 
 
 class WorkingPane(Widget):
@@ -266,7 +281,7 @@ class WorkingPane(Widget):
         return self.get_component_rich_style(component, partial=True)
 
     def _row(self, entry: WorkingEntry) -> tuple[Text, Text, Text, Text]:
-        return (Text(entry.key, no_wrap=True, overflow="ellipsis"),
+        return (Text(middle_truncated(entry.key, self._widths[0]), no_wrap=True),
                 Text(value_preview(entry.value), style=self._style("working-pane--value"),
                      no_wrap=True, overflow="ellipsis"),
                 Text(format_bytes(entry.size_bytes), justify="right"),
