@@ -115,7 +115,7 @@ class SimulationPane(Widget, can_focus=True):
     SimulationPane .spark-label { width: auto; color: $text-muted; }
     SimulationPane Sparkline { width: 1fr; height: 1; }
     SimulationPane #spark-faults > .sparkline--max-color { color: $error; }
-    SimulationPane #spark-faults > .sparkline--min-color { color: $warning; }
+    SimulationPane #spark-faults > .sparkline--min-color { color: $warning 30%; }
     SimulationPane #sim-replay { color: $accent; height: 1; text-wrap: nowrap;
                                  text-overflow: ellipsis; }
     SimulationPane #log-filter { height: 1; }
