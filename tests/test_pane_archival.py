@@ -61,6 +61,19 @@ async def test_empty_query_lists_recent_entities_with_the_count():
         assert status(app) == "4 entities, newest first · 1–4 · 4.2 ms"
 
 
+async def test_an_empty_store_says_how_to_add_an_entity():
+    async def nothing(store) -> None:
+        pass
+
+    app = harness(seed=nothing)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert status(app) == "no entities yet; c creates one · 4.2 ms"
+        app.pane.query_one("#archival-type", Select).value = EntityType.TASK
+        await settle(pilot)
+        assert status(app).startswith("no task entities yet; c creates one")
+
+
 async def test_search_highlights_the_match_with_case_folding():
     app = harness()
     async with app.run_test(size=SIZE) as pilot:

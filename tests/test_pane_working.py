@@ -49,6 +49,19 @@ async def test_keys_show_size_and_ttl_in_first_unit():
         assert shown["user:[bold]name"][3] == "2d"
 
 
+async def test_an_empty_working_memory_says_how_to_set_a_key():
+    async def nothing(store) -> None:
+        pass
+
+    app = harness(seed=nothing)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert totals(app).endswith("· s sets a key")
+        await pilot.press("s")
+        await settle(pilot)
+        assert isinstance(app.screen, SetKeyScreen)
+
+
 async def test_long_keys_that_share_a_prefix_stay_apart():
     async def long_keys(store) -> None:
         for index in (7, 8):

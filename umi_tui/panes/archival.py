@@ -224,6 +224,9 @@ class ArchivalPane(Widget):
     def _status_line(self) -> str:
         if self._query and not self._results:
             return f"no matches for {self._query!r} · {self._elapsed_ms:.1f} ms"
+        if not self._results:
+            kind = f"{self._entity_type.value} " if self._entity_type else ""
+            return f"no {kind}entities yet; c creates one · {self._elapsed_ms:.1f} ms"
         start = self._page * ARCHIVAL_PANE_PAGE_ROWS
         shown = (f"{start + 1:,}–{start + len(self._shown):,}" if self._shown else "none")
         if self._query:

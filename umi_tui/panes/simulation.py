@@ -204,10 +204,10 @@ class SimulationPane(Widget, can_focus=True):
         if self.app.store.seed is not None:
             where = "in its own sim store"
         else:
-            where = "this store, never the inspected agent"
+            where = "in this store, never the inspected one"
         text = f"Workloads: scratch agent {config.agent}, {where}."
         if self._sim_clock() is None:
-            text = "Clock controls are off: this store runs on the system clock. " + text
+            text = "Clock controls off (system clock). " + text
         return text
 
     # The header: seed, clock, faults, steps, ops/s, violations

@@ -321,6 +321,8 @@ class WorkingPane(Widget):
                          f"{format_bytes(WORKING_MEMORY_SIZE_BYTES_MAX)}")
         if self._prefix:
             parts.append(f"{len(self._sorted):,} match")
+        elif self._totals is not None and not self._sorted:
+            parts.append("s sets a key")
         if len(self._sorted) > WORKING_PANE_PAGE_ROWS:
             start = self._page * WORKING_PANE_PAGE_ROWS
             parts.append(f"rows {start + 1:,}–{start + len(self._shown):,} (n/p)")
