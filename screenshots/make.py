@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent))  # the checkout's tests/, for their settle()
 SHOTS = {  # name: (terminal size, theme, keys pressed after the demo has loaded)
     "app-120x40": ((120, 40), "umi-dark", []),
     "app-80x24": ((80, 24), "umi-dark", []),
@@ -21,7 +23,7 @@ SHOTS = {  # name: (terminal size, theme, keys pressed after the demo has loaded
     "app-dusk": ((120, 40), "umi-dusk", []),
     "core-maximised": ((100, 24), "umi-dark", ["j", "j", "z"]),
     "working-maximised": ((120, 40), "umi-dark", ["2", "z"]),
-    "archival-search": ((120, 40), "umi-dark", ["3", *"follow up"]),
+    "archival-search": ((120, 40), "umi-dark", ["3", "slash", *"follow up"]),
     "help": ((120, 40), "umi-dark", ["f1"]),
     "palette": ((120, 40), "umi-dark", ["ctrl+p", *"core"]),
     "xml-preview": ((120, 40), "umi-dark", ["p"]),
@@ -35,20 +37,15 @@ async def shoot(name: str, size: tuple[int, int], theme: str, keys: list[str]) -
     from umi_tui.app import UmiApp
     from umi_tui.settings import Settings
 
+    from tests.tui_support import settle  # the tests' wait: workers done, cursors steady
+
     app = UmiApp(Settings(demo=True, seed=42, theme=theme), clock=SimClock(),
                  follow_wall_clock=False)
     app.animation_level = "none"
     async with app.run_test(size=size) as pilot:
-        for batch in ([], keys):
-            await pilot.press(*batch)
-            for _ in range(3):
-                await pilot.pause()
-                finite = [w for w in app.workers if w.group != "store-changes"]
-                if finite:
-                    await app.workers.wait_for_complete(finite)
-        for editor in app.screen.query("TextArea"):
-            editor.cursor_blink = False
-        await pilot.pause()
+        await settle(pilot)
+        await pilot.press(*keys)
+        await settle(pilot)
         return app.export_screenshot(title=f"umi-tui: {name}")
 
 
