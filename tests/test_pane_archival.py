@@ -62,10 +62,7 @@ async def test_empty_query_lists_recent_entities_with_the_count():
 
 
 async def test_an_empty_store_says_how_to_add_an_entity():
-    async def nothing(store) -> None:
-        pass
-
-    app = harness(seed=nothing)
+    app = harness(seed=None)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert status(app) == "no entities yet; c creates one · 4.2 ms"

@@ -50,10 +50,7 @@ async def test_keys_show_size_and_ttl_in_first_unit():
 
 
 async def test_an_empty_working_memory_says_how_to_set_a_key():
-    async def nothing(store) -> None:
-        pass
-
-    app = harness(seed=nothing)
+    app = harness(seed=None)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert totals(app).endswith("· s sets a key")
