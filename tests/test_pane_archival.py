@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import io
 
+import pytest
+
 from rich.console import Console
 from textual.widgets import DataTable, Input, Select, Static, TextArea
 
 from tests.tui_harness import PaneHarness
-from tests.tui_support import FixedTimer, settle
+from tests.tui_support import FixedTimer, fitting_columns, settle
 from umi_store import DeterministicRng, Entity, EntityType, FaultConfig, FaultInjector
 from umi_tui.panes.archival import ArchivalPane
 from umi_tui.screens.confirm import ConfirmScreen
@@ -69,6 +71,15 @@ async def test_an_empty_store_says_how_to_add_an_entity():
         app.pane.query_one("#archival-type", Select).value = EntityType.TASK
         await settle(pilot)
         assert status(app).startswith("no task entities yet; c creates one")
+
+
+@pytest.mark.parametrize("width, columns", [(60, ["type", "name", "content"]),
+                                            (38, ["name", "content"])])
+async def test_name_and_content_fit_and_a_narrow_pane_drops_the_type(width, columns):
+    app = harness()
+    async with app.run_test(size=(width, 19)) as pilot:
+        await settle(pilot)
+        assert fitting_columns(app.pane.query_one(DataTable)) == columns
 
 
 async def test_search_highlights_the_match_with_case_folding():

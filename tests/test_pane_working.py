@@ -6,7 +6,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from tests.tui_harness import PaneHarness
-from tests.tui_support import settle
+from tests.tui_support import fitting_columns, settle
 from umi_store import DeterministicRng, FaultConfig, FaultInjector
 from umi_tui.panes.working import WORKING_PANE_PAGE_ROWS, WorkingPane, middle_truncated
 from umi_tui.screens.confirm import ConfirmScreen
@@ -57,6 +57,16 @@ async def test_an_empty_working_memory_says_how_to_set_a_key():
         await pilot.press("s")
         await settle(pilot)
         assert isinstance(app.screen, SetKeyScreen)
+
+
+@pytest.mark.parametrize("width, columns", [(60, ["key", "value", "size", "ttl"]),
+                                            (38, ["key", "size", "ttl"])])
+async def test_size_and_ttl_always_fit_and_a_narrow_pane_drops_the_value(width, columns):
+    app = harness()
+    async with app.run_test(size=(width, 19)) as pilot:
+        await settle(pilot)
+        assert fitting_columns(app.pane.query_one(DataTable)) == columns
+        assert rows(app)["session:goal"][-1] == "42s"
 
 
 async def test_long_keys_that_share_a_prefix_stay_apart():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 from umi_store import FaultInjector, SimClock
 from umi_tui.app import UmiApp
@@ -62,3 +63,10 @@ async def settle(pilot: Pilot) -> None:
     for editor in pilot.app.screen.query("Input, TextArea"):
         editor.cursor_blink = False
     await pilot.pause()
+
+
+def fitting_columns(table: DataTable) -> list[str]:
+    """The table's column keys, once it is checked that all fit its width (no sideways scroll)."""
+    used = sum(column.get_render_width(table) for column in table.columns.values())
+    assert used <= table.scrollable_content_region.width, f"the columns need {used} cells"
+    return [str(key.value) for key in table.columns]

@@ -28,13 +28,14 @@ from ..messages import StoreChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.entity_detail import EntityDetailScreen
 from ..screens.entity_edit import EntityEditScreen
-from ..widgets.fitting import fit_when_sized
+from ..widgets.fitting import COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized
 from ..widgets.highlight import highlighted, snippet
 
 ARCHIVAL_PANE_PAGE_ROWS = 50
 ARCHIVAL_SEARCH_DEBOUNCE_SECS = 0.15
 ARCHIVAL_CHANGES_DEBOUNCE_SECS = 0.25
 COLUMN_TYPE_WIDTH = 12
+COLUMNS_TEXT_WIDTH_MIN = 24  # name + content; narrower than this with a type column, it goes
 
 
 class ArchivalPane(Widget):
@@ -75,7 +76,7 @@ class ArchivalPane(Widget):
         self._shown: list[Entity] = []
         self._shown_query = ""
         self._changes_pending = False
-        self._widths = (0, 0)
+        self._widths = (0, 0, 0)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="archival-bar"):
@@ -171,16 +172,25 @@ class ArchivalPane(Widget):
     # ---- drawing -------------------------------------------------------------------------
 
     def _layout_columns(self) -> None:
-        room = max(24, self.size.width - COLUMN_TYPE_WIDTH - 6 - 2)
-        widths = (max(12, room * 2 // 5), max(10, room - room * 2 // 5))
+        """Split the width between name and content; when narrow, drop the type column (the
+        type filter still shows it) to keep both readable. Re-add columns when that changes."""
+        room = self.size.width - 2 * COLUMN_PADDING_WIDTH - SCROLLBAR_WIDTH
+        type_width = COLUMN_TYPE_WIDTH
+        if room - COLUMN_TYPE_WIDTH - COLUMN_PADDING_WIDTH >= COLUMNS_TEXT_WIDTH_MIN:
+            room -= COLUMN_TYPE_WIDTH + COLUMN_PADDING_WIDTH
+        else:
+            type_width = 0
+        room = max(room, COLUMNS_TEXT_WIDTH_MIN // 2)
+        widths = (type_width, room * 2 // 5, room - room * 2 // 5)
         if widths == self._widths:
             return
         self._widths = widths
         table = self.table
         table.clear(columns=True)
-        table.add_column("type", key="type", width=COLUMN_TYPE_WIDTH)
-        table.add_column("name", key="name", width=widths[0])
-        table.add_column("content", key="content", width=widths[1])
+        if type_width:
+            table.add_column("type", key="type", width=type_width)
+        table.add_column("name", key="name", width=widths[1])
+        table.add_column("content", key="content", width=widths[2])
         self._show_page(force=True)
 
     def _page_entities(self) -> list[Entity]:
@@ -200,26 +210,28 @@ class ArchivalPane(Widget):
                 self._shown_query == self._query:
             for before, entity in zip(self._shown, page):
                 if before != entity:
-                    for column, cell in zip(("type", "name", "content"), self._row(entity)):
+                    for column, cell in self._row(entity).items():
                         table.update_cell(entity.id, column, cell)
         else:
             table.clear()
             for entity in page:
-                table.add_row(*self._row(entity), key=entity.id)
+                table.add_row(*self._row(entity).values(), key=entity.id)
             if selected is not None and selected.id in ids:
                 table.move_cursor(row=ids.index(selected.id), animate=False)
         self._shown, self._shown_query = page, self._query
         table.loading = False
         self._set_status(self._status_line())
 
-    def _row(self, entity: Entity) -> tuple[Text, Text, Text]:
+    def _row(self, entity: Entity) -> dict[str, Text]:
+        """The cells of `entity`'s row, by column key, for the columns shown."""
         match = self.get_component_rich_style("archival-pane--match", partial=True)
         muted = self.get_component_rich_style("archival-pane--muted", partial=True)
-        return (Text(entity.entity_type.value, style=muted),
-                highlighted(entity.name, self._query, match),
-                highlighted(snippet(entity.content, self._query, name=entity.name,
-                                    lead=self._widths[1] // 3),
-                            self._query, match, base=muted))
+        cells = {"type": Text(entity.entity_type.value, style=muted)} if self._widths[0] else {}
+        cells["name"] = highlighted(entity.name, self._query, match)
+        cells["content"] = highlighted(snippet(entity.content, self._query, name=entity.name,
+                                               lead=self._widths[2] // 3),
+                                       self._query, match, base=muted)
+        return cells
 
     def _status_line(self) -> str:
         if self._query and not self._results:

@@ -31,7 +31,7 @@ from ..messages import ClockMoved, StoreChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.expire_key import ExpireKeyScreen
 from ..screens.set_key import SetKeyScreen
-from ..widgets.fitting import fit_when_sized
+from ..widgets.fitting import COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized
 from ..widgets.histogram import Histogram
 from ..widgets.sizes import format_bytes
 from ..widgets.ttl import TTL_BUCKET_LABELS, humanize_ttl, next_change_ms, ttl_bucket, ttl_urgency
@@ -43,6 +43,8 @@ WORKING_FILTER_DEBOUNCE_SECS = 0.15
 VALUE_PREVIEW_CHARS_MAX = 200
 COLUMN_SIZE_WIDTH = 9
 COLUMN_TTL_WIDTH = 4
+COLUMN_KEY_WIDTH_MIN = 8
+COLUMNS_VALUE_ROOM_WIDTH_MIN = 24  # narrower, the value column's room goes to the key
 
 
 def value_preview(value: bytes) -> str:
@@ -258,16 +260,23 @@ class WorkingPane(Widget):
     # ---- drawing -------------------------------------------------------------------------
 
     def _layout_columns(self) -> None:
-        """Split the width between key and value; re-add the columns when it changes."""
-        room = max(20, self.size.width - COLUMN_SIZE_WIDTH - COLUMN_TTL_WIDTH - 8 - 2)
-        widths = (max(10, room * 9 // 20), max(8, room - room * 9 // 20))
+        """Split the width between key and value, or when narrow drop the value and give the
+        key its room, so size and ttl always show; re-add the columns when that changes."""
+        room = (self.size.width - COLUMN_SIZE_WIDTH - COLUMN_TTL_WIDTH
+                - 3 * COLUMN_PADDING_WIDTH - SCROLLBAR_WIDTH)
+        if room >= COLUMNS_VALUE_ROOM_WIDTH_MIN:
+            text_room = room - COLUMN_PADDING_WIDTH
+            widths = (text_room * 9 // 20, text_room - text_room * 9 // 20)
+        else:
+            widths = (max(COLUMN_KEY_WIDTH_MIN, room), 0)
         if widths == self._widths:
             return
         self._widths = widths
         table = self.table
         table.clear(columns=True)
         table.add_column("key", key="key", width=widths[0])
-        table.add_column("value", key="value", width=widths[1])
+        if widths[1]:
+            table.add_column("value", key="value", width=widths[1])
         table.add_column(Text("size", justify="right"), key="size", width=COLUMN_SIZE_WIDTH)
         table.add_column(Text("ttl", justify="right"), key="ttl", width=COLUMN_TTL_WIDTH)
         self._render_page(force=True)
@@ -280,12 +289,15 @@ class WorkingPane(Widget):
     def _style(self, component: str) -> Style:
         return self.get_component_rich_style(component, partial=True)
 
-    def _row(self, entry: WorkingEntry) -> tuple[Text, Text, Text, Text]:
-        return (Text(middle_truncated(entry.key, self._widths[0]), no_wrap=True),
-                Text(value_preview(entry.value), style=self._style("working-pane--value"),
-                     no_wrap=True, overflow="ellipsis"),
-                Text(format_bytes(entry.size_bytes), justify="right"),
-                self._ttl_cell(entry))
+    def _row(self, entry: WorkingEntry) -> dict[str, Text]:
+        """The cells of `entry`'s row, by column key, for the columns shown."""
+        cells = {"key": Text(middle_truncated(entry.key, self._widths[0]), no_wrap=True)}
+        if self._widths[1]:
+            cells["value"] = Text(value_preview(entry.value), no_wrap=True, overflow="ellipsis",
+                                  style=self._style("working-pane--value"))
+        cells["size"] = Text(format_bytes(entry.size_bytes), justify="right")
+        cells["ttl"] = self._ttl_cell(entry)
+        return cells
 
     def _render_page(self, changed: set[str] = frozenset(), *, force: bool = False) -> None:
         """Show the current page: rebuild its rows only if they are other keys than before."""
@@ -298,14 +310,13 @@ class WorkingPane(Widget):
         table = self.table
         if target == self._shown and not force:
             for key in changed & set(target):
-                for column, cell in zip(("key", "value", "size", "ttl"),
-                                        self._row(self._entries[key])):
+                for column, cell in self._row(self._entries[key]).items():
                     table.update_cell(key, column, cell)
         else:
             selected = self.selected_key
             table.clear()
             for key in target:
-                table.add_row(*self._row(self._entries[key]), key=key)
+                table.add_row(*self._row(self._entries[key]).values(), key=key)
             self._shown = list(target)
             if selected in self._entries and selected in target:
                 table.move_cursor(row=target.index(selected), animate=False)

@@ -6,6 +6,9 @@ from typing import Callable
 
 from textual.widget import Widget
 
+COLUMN_PADDING_WIDTH = 2  # a DataTable's cell padding, one each side
+SCROLLBAR_WIDTH = 2
+
 
 def fit_when_sized(widget: Widget, fit: Callable[[], None]) -> None:
     """Call `fit` now, and again after each refresh until `widget` has been given a width.
