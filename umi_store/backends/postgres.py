@@ -13,18 +13,20 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
 from ..errors import StorageError, StoreUnavailableError
-from ..integrity import checksum, damaged_bytes, damaged_text, verified, verified_text
-from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, BlockType, ChangeEvent, ChangeKind, Entity,
-                      EntityType, MemoryBlock, Tier, WorkingEntry)
-from .base import ChangeHub
+from ..integrity import damaged_bytes, damaged_text
+from ..models import BlockType, ChangeEvent, ChangeKind, Entity, EntityType, MemoryBlock, Tier, WorkingEntry
+from . import rows
+from .base import ChangeHub, Tx
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 2
 POSTGRES_POOL_CONNECTIONS_MAX = 8
@@ -117,24 +119,24 @@ _MIGRATIONS: dict[int, list[str]] = {
 }
 TABLES = ("core_blocks", "working", "entities")
 
-ENTITY_COLUMNS = ("id, entity_type, name, content, metadata, embedding, created_at, "
-                  "updated_at, checksum")
-ENTITY_PUT_SQL = (
-    "INSERT INTO entities (agent, id, entity_type, name, content, metadata, embedding, "
-    "created_at, updated_at, checksum, name_folded, content_folded) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-    "ON CONFLICT (agent, id) DO UPDATE SET entity_type = excluded.entity_type, "
-    "name = excluded.name, content = excluded.content, metadata = excluded.metadata, "
-    "embedding = excluded.embedding, created_at = excluded.created_at, "
-    "updated_at = excluded.updated_at, checksum = excluded.checksum, "
-    "name_folded = excluded.name_folded, content_folded = excluded.content_folded")
+
+def _dollar(number: int) -> str:
+    return f"${number}"
+
+
+ENTITY_COLUMNS = rows.columns(rows.ENTITY_COLUMNS)
+ENTITY_PUT_SQL = rows.upsert_sql("entities", "id", rows.ENTITY_PUT_COLUMNS, _dollar)
 ENTITY_SEARCH_SQL = (
     f"SELECT {ENTITY_COLUMNS} FROM entities WHERE agent = $1 "
     "AND ($2::text IS NULL OR entity_type = $2) "
     "AND (name_folded LIKE '%' || $3 || '%' ESCAPE '\\' "
     "OR content_folded LIKE '%' || $3 || '%' ESCAPE '\\') "
     "ORDER BY updated_at DESC, id LIMIT $4")
-_RENDER_INDEX = {t: i for i, t in enumerate(BLOCK_TYPES_IN_RENDER_ORDER)}
+_ENTITY_SELECT = f"SELECT {ENTITY_COLUMNS} FROM entities WHERE agent = $1"
+_CORE_SELECT = f"SELECT {rows.columns(rows.CORE_COLUMNS)} FROM core_blocks WHERE agent = $1"
+_WORKING_SELECT = f"SELECT {rows.columns(rows.WORKING_COLUMNS)} FROM working WHERE agent = $1"
+_CORE_PUT = rows.upsert_sql("core_blocks", "block_type", rows.CORE_COLUMNS, _dollar)
+_WORKING_PUT = rows.upsert_sql("working", "key", rows.WORKING_PUT_COLUMNS, _dollar)
 
 # SQLSTATEs after which a retry may succeed: serialization, deadlock, too many connections,
 # the server shutting down or out of resources, a cancelled (timed-out) statement.
@@ -172,40 +174,13 @@ def like_literal(text: str) -> str:
 
 def entity_row(agent: str, entity: Entity) -> tuple:
     """The parameters of ENTITY_PUT_SQL for `entity`: checksum and folded text included."""
-    embedding = None if entity.embedding is None else [float(x) for x in entity.embedding]
-    return (agent, entity.id, EntityType(entity.entity_type).value, entity.name, entity.content,
-            json.dumps(dict(entity.metadata), sort_keys=True, ensure_ascii=False), embedding,
-            entity.created_at, entity.updated_at, checksum(entity.content.encode()),
-            entity.name.casefold(), entity.content.casefold())
+    return rows.entity_params(agent, entity, embedding_as_json=False)
 
 
 def agent_lock_key(agent: str) -> int:
     """The advisory lock key (a signed bigint) that serialises the writers of `agent`."""
     return int.from_bytes(hashlib.blake2b(agent.encode(), digest_size=8).digest(), "big",
                           signed=True)
-
-
-def _block_from_row(row: Any) -> MemoryBlock:
-    (block_type, content, label, importance, version, created_at, updated_at, sum_) = row
-    verified_text(content, sum_, f"core block {block_type}")
-    return MemoryBlock(BlockType(block_type), content, label, importance, version,
-                       created_at, updated_at)
-
-
-def _entry_from_row(row: Any) -> WorkingEntry:
-    key, value, ttl_ms, expires_at_ms, updated_at, sum_ = row
-    verified(value, sum_, f"working key {key!r}")
-    return WorkingEntry(key, bytes(value), ttl_ms, expires_at_ms, updated_at)
-
-
-def _entity_from_row(row: Any) -> Entity:
-    (entity_id, entity_type, name, content, metadata, embedding, created_at, updated_at,
-     sum_) = row
-    verified_text(content, sum_, f"entity {entity_id}")
-    return Entity(entity_type=EntityType(entity_type), name=name, content=content, id=entity_id,
-                  metadata=json.loads(metadata),
-                  embedding=None if embedding is None else tuple(embedding),
-                  created_at=created_at, updated_at=updated_at)
 
 
 def _row_count(status: str) -> int:
@@ -240,33 +215,20 @@ class PostgresTx:
         with _mapped_errors():
             return await self._conn.fetchrow(sql, *params)
 
-    # core
-    _CORE_COLUMNS = ("block_type, content, label, importance, version, created_at, updated_at, "
-                     "checksum")
+    async def run(self, body: Callable[[Tx], Awaitable[T]]) -> T:
+        return await body(self)
 
+    # core
     async def core_get(self, block_type: BlockType) -> MemoryBlock | None:
-        row = await self._fetchrow(
-            f"SELECT {self._CORE_COLUMNS} FROM core_blocks WHERE agent = $1 AND block_type = $2",
-            self.agent, BlockType(block_type).value)
-        return None if row is None else _block_from_row(row)
+        row = await self._fetchrow(f"{_CORE_SELECT} AND block_type = $2",
+                                   self.agent, BlockType(block_type).value)
+        return None if row is None else rows.block_from_row(row)
 
     async def core_list(self) -> list[MemoryBlock]:
-        rows = await self._fetch(
-            f"SELECT {self._CORE_COLUMNS} FROM core_blocks WHERE agent = $1", self.agent)
-        rows.sort(key=lambda r: _RENDER_INDEX[BlockType(r[0])])
-        return [_block_from_row(r) for r in rows]
+        return [rows.block_from_row(r) for r in await self._fetch(_CORE_SELECT, self.agent)]
 
     async def core_put(self, block: MemoryBlock) -> None:
-        await self._execute(
-            "INSERT INTO core_blocks (agent, block_type, content, label, importance, version, "
-            "created_at, updated_at, checksum) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-            "ON CONFLICT (agent, block_type) DO UPDATE SET content = excluded.content, "
-            "label = excluded.label, importance = excluded.importance, "
-            "version = excluded.version, created_at = excluded.created_at, "
-            "updated_at = excluded.updated_at, checksum = excluded.checksum",
-            self.agent, BlockType(block.block_type).value, block.content, block.label,
-            float(block.importance), block.version, block.created_at, block.updated_at,
-            checksum(block.content.encode()))
+        await self._execute(_CORE_PUT, *rows.block_params(self.agent, block))
 
     async def core_delete(self, block_type: BlockType) -> bool:
         status = await self._execute(
@@ -275,25 +237,22 @@ class PostgresTx:
         return _row_count(status) > 0
 
     # working
-    _WORKING_COLUMNS = "key, value, ttl_ms, expires_at_ms, updated_at, checksum"
-
     async def working_get(self, key: str) -> WorkingEntry | None:
-        row = await self._fetchrow(
-            f"SELECT {self._WORKING_COLUMNS} FROM working WHERE agent = $1 AND key = $2",
-            self.agent, key)
-        return None if row is None else _entry_from_row(row)
+        row = await self._fetchrow(f"{_WORKING_SELECT} AND key = $2", self.agent, key)
+        return None if row is None else rows.entry_from_row(row)
 
     async def working_put(self, entry: WorkingEntry) -> None:
-        value = bytes(entry.value)
-        await self._execute(
-            "INSERT INTO working (agent, key, value, ttl_ms, expires_at_ms, updated_at, "
-            "checksum, size_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-            "ON CONFLICT (agent, key) DO UPDATE SET value = excluded.value, "
-            "ttl_ms = excluded.ttl_ms, expires_at_ms = excluded.expires_at_ms, "
-            "updated_at = excluded.updated_at, checksum = excluded.checksum, "
-            "size_bytes = excluded.size_bytes",
-            self.agent, entry.key, value, entry.ttl_ms, entry.expires_at_ms, entry.updated_at,
-            checksum(value), entry.size_bytes)
+        await self._execute(_WORKING_PUT, *rows.entry_params(self.agent, entry))
+
+    async def working_put_many(self, entries: list[WorkingEntry]) -> None:
+        with _mapped_errors():
+            await self._conn.executemany(_WORKING_PUT,
+                                         [rows.entry_params(self.agent, e) for e in entries])
+
+    async def working_sizes(self, keys: Iterable[str]) -> dict[str, int]:
+        found = await self._fetch("SELECT key, size_bytes FROM working WHERE agent = $1 "
+                                  "AND key = ANY($2::text[])", self.agent, list(keys))
+        return {key: int(size) for key, size in found}
 
     async def working_delete(self, key: str) -> bool:
         status = await self._execute("DELETE FROM working WHERE agent = $1 AND key = $2",
@@ -301,11 +260,10 @@ class PostgresTx:
         return _row_count(status) > 0
 
     async def working_list(self, prefix: str, now_ms: int, limit: int) -> list[WorkingEntry]:
-        rows = await self._fetch(
-            f"SELECT {self._WORKING_COLUMNS} FROM working WHERE agent = $1 "
-            "AND starts_with(key, $2) AND expires_at_ms > $3 ORDER BY key LIMIT $4",
-            self.agent, prefix, now_ms, max(0, limit))
-        return [_entry_from_row(r) for r in rows]
+        found = await self._fetch(
+            f"{_WORKING_SELECT} AND starts_with(key, $2) AND expires_at_ms > $3 "
+            "ORDER BY key LIMIT $4", self.agent, prefix, now_ms, max(0, limit))
+        return [rows.entry_from_row(r) for r in found]
 
     async def working_usage(self, now_ms: int | None, exclude_key: str | None) -> tuple[int, int]:
         if now_ms is None:  # every stored entry: the kept totals, less the excluded key
@@ -324,26 +282,35 @@ class PostgresTx:
     async def working_delete_expired(self, now_ms: int, limit: int) -> list[str]:
         """Remove up to `limit` lapsed entries, earliest deadline first, then key order;
         return their keys in key order."""
-        rows = await self._fetch(
+        found = await self._fetch(
             "DELETE FROM working WHERE agent = $1 AND key IN (SELECT key FROM working "
             "WHERE agent = $1 AND expires_at_ms <= $2 ORDER BY expires_at_ms, key LIMIT $3) "
             "RETURNING key", self.agent, now_ms, max(0, limit))
-        return sorted(r[0] for r in rows)
+        return sorted(r[0] for r in found)
 
     async def working_clear(self) -> list[str]:
-        rows = await self._fetch("DELETE FROM working WHERE agent = $1 RETURNING key",
-                                 self.agent)
-        return sorted(r[0] for r in rows)
+        found = await self._fetch("DELETE FROM working WHERE agent = $1 RETURNING key",
+                                  self.agent)
+        return sorted(r[0] for r in found)
 
     # archival
     async def entity_get(self, entity_id: str) -> Entity | None:
-        row = await self._fetchrow(
-            f"SELECT {ENTITY_COLUMNS} FROM entities WHERE agent = $1 AND id = $2",
-            self.agent, entity_id)
-        return None if row is None else _entity_from_row(row)
+        row = await self._fetchrow(f"{_ENTITY_SELECT} AND id = $2", self.agent, entity_id)
+        return None if row is None else rows.entity_from_row(row)
+
+    async def entity_get_many(self, entity_ids: Iterable[str]) -> dict[str, Entity]:
+        found = await self._fetch(f"{_ENTITY_SELECT} AND id = ANY($2::text[])", self.agent,
+                                  list(entity_ids))
+        entities = [rows.entity_from_row(r) for r in found]
+        return {entity.id: entity for entity in entities}
 
     async def entity_put(self, entity: Entity) -> None:
         await self._execute(ENTITY_PUT_SQL, *entity_row(self.agent, entity))
+
+    async def entity_put_many(self, entities: list[Entity]) -> None:
+        with _mapped_errors():
+            await self._conn.executemany(ENTITY_PUT_SQL,
+                                         [entity_row(self.agent, e) for e in entities])
 
     async def entity_delete(self, entity_id: str) -> bool:
         status = await self._execute("DELETE FROM entities WHERE agent = $1 AND id = $2",
@@ -352,12 +319,11 @@ class PostgresTx:
 
     async def entity_list(self, entity_type: EntityType | None, limit: int,
                           offset: int) -> list[Entity]:
-        rows = await self._fetch(
-            f"SELECT {ENTITY_COLUMNS} FROM entities WHERE agent = $1 "
-            "AND ($2::text IS NULL OR entity_type = $2) ORDER BY updated_at DESC, id "
-            "LIMIT $3 OFFSET $4",
+        found = await self._fetch(
+            f"{_ENTITY_SELECT} AND ($2::text IS NULL OR entity_type = $2) "
+            "ORDER BY updated_at DESC, id LIMIT $3 OFFSET $4",
             self.agent, _type_value(entity_type), max(0, limit), max(0, offset))
-        return [_entity_from_row(r) for r in rows]
+        return [rows.entity_from_row(r) for r in found]
 
     async def entity_count(self, entity_type: EntityType | None) -> int:
         row = await self._fetchrow(
@@ -367,9 +333,9 @@ class PostgresTx:
 
     async def entity_search(self, folded_query: str, entity_type: EntityType | None,
                             limit: int) -> list[Entity]:
-        rows = await self._fetch(ENTITY_SEARCH_SQL, self.agent, _type_value(entity_type),
-                                 like_literal(folded_query), max(0, limit))
-        return [_entity_from_row(r) for r in rows]
+        found = await self._fetch(ENTITY_SEARCH_SQL, self.agent, _type_value(entity_type),
+                                  like_literal(folded_query), max(0, limit))
+        return [rows.entity_from_row(r) for r in found]
 
     # fault injection
     _CORRUPTIBLE = {Tier.CORE: ("core_blocks", "content", "block_type"),
@@ -557,25 +523,30 @@ class PostgresBackend:
         if events:
             self.changes.publish(agent, events)
 
+    async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
+        async with self.transaction(agent, write=write) as tx:
+            return await body(tx)
+
     async def _commit(self, tx: PostgresTx, conn: asyncpg.Connection,
                       events: list[ChangeEvent]) -> None:
+        """NOTIFY the events and COMMIT, in one round trip (NOTIFY is sent at commit)."""
+        notify = "".join(f"SELECT pg_notify('{CHANGE_FEED_CHANNEL}', {_sql_literal(payload)}); "
+                         for payload in change_payloads(self.origin, tx.agent, events))
         try:
-            payloads = change_payloads(self.origin, tx.agent, events)
-            if payloads:
-                await tx._execute(
-                    "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload",
-                    CHANGE_FEED_CHANNEL, payloads)
-        except BaseException:
-            await _rollback(conn)
-            raise
-        try:
-            await conn.execute("COMMIT")
+            await conn.execute(notify + "COMMIT")
         except _OPERATION_ERRORS as exc:
             await _rollback(conn)
             error = storage_error(exc)
             # A connection lost during COMMIT leaves the outcome unknown.
             error.outcome_unknown = not isinstance(exc, asyncpg.PostgresError)
             raise error from exc
+
+
+def _sql_literal(ascii_text: str) -> str:
+    """`ascii_text` as an escape-string literal (E'…', whatever standard_conforming_strings
+    says), for a statement sent without parameters."""
+    assert ascii_text.isascii(), "change payloads are ASCII JSON"
+    return "E'" + ascii_text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 async def _reset(conn: asyncpg.Connection) -> None:

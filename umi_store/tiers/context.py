@@ -9,7 +9,7 @@ from typing import TypeVar
 from ..backends.base import Backend, Tx
 from ..constants import STORAGE_RETRY_COUNT_MAX, STORAGE_RETRY_DELAY_MS_BASE, STORAGE_RETRY_DELAY_MS_MAX
 from ..dst.clock import Clock
-from ..errors import StorageError
+from ..errors import InvalidInputError, StorageError
 
 T = TypeVar("T")
 
@@ -19,12 +19,35 @@ def retry_delay_ms(retry: int) -> int:
     return min(STORAGE_RETRY_DELAY_MS_MAX, STORAGE_RETRY_DELAY_MS_BASE * 2 ** retry)
 
 
+class OpenBatch:
+    """The one transaction of a `store.batch()`: every operation of the batch runs in it.
+
+    An operation that fails may have done part of its work, so the first failure poisons
+    the batch: later operations refuse, and the batch rolls back as a whole.
+    """
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+        self.failure: BaseException | None = None
+
+    async def run(self, body: Callable[[Tx], Awaitable[T]]) -> T:
+        if self.failure is not None:
+            raise InvalidInputError("this batch already failed and will be rolled back; "
+                                    f"its first failure: {self.failure}")
+        try:
+            return await self.tx.run(body)
+        except BaseException as exc:
+            self.failure = exc
+            raise
+
+
 @dataclass(frozen=True, slots=True)
 class TierContext:
     backend: Backend
     agent: str
     clock: Clock
     core_size_bytes_max: int
+    batch: OpenBatch | None = None  # inside store.batch(): the transaction every body joins
 
     async def read(self, body: Callable[[Tx], Awaitable[T]]) -> T:
         """Run `body` in a read transaction, retried whole on a transient storage error."""
@@ -39,11 +62,12 @@ class TierContext:
         return await self._run(body, write=True)
 
     async def _run(self, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
+        if self.batch is not None:  # no retry: the batch's earlier work is in this transaction
+            return await self.batch.run(body)
         retry = 0
         while True:
             try:
-                async with self.backend.transaction(self.agent, write=write) as tx:
-                    return await body(tx)
+                return await self.backend.run(self.agent, body, write=write)
             except StorageError as exc:
                 if not exc.transient or exc.outcome_unknown or retry >= STORAGE_RETRY_COUNT_MAX:
                     raise
