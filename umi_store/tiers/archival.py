@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from ..backends.base import Tx
@@ -64,23 +64,65 @@ def _checked(entity: Entity) -> Entity:
     return replace(entity, entity_type=entity_type)
 
 
+def _stamped(entity: Entity, existing: Entity | None, now: int, keep_metadata: bool) -> Entity:
+    """`entity` as stored at `now` over `existing`: created_at kept, and with
+    `keep_metadata` the metadata too."""
+    stored = replace(entity, created_at=existing.created_at if existing else now, updated_at=now,
+                     metadata=existing.metadata if existing and keep_metadata
+                     else entity.metadata)
+    assert stored.created_at <= stored.updated_at, "created before updated"
+    return stored
+
+
 class ArchivalMemory:
     def __init__(self, context: TierContext) -> None:
         self._context = context
 
-    async def remember(self, content: str, entity_type: EntityType | str,
-                       name: str | None = None,
-                       metadata: Mapping[str, str] | None = None) -> Entity:
-        """Store `content`; the same (type, name) updates the entity it named before."""
+    def _draft(self, content: str, entity_type: EntityType | str, name: str | None,
+               metadata: Mapping[str, str] | None) -> Entity:
         entity_type = parse_enum(EntityType, entity_type, "entity type")
         if not isinstance(content, str):
             raise InvalidInputError("entity content must be text")
         name = derive_name(content) if name is None else name
         if not name.strip():
             raise InvalidInputError("nothing to remember: the content and the name are empty")
-        draft = Entity(entity_type, name, content, entity_id(self._context.agent, entity_type, name),
-                       metadata or {})
+        return Entity(entity_type, name, content, entity_id(self._context.agent, entity_type, name),
+                      metadata or {})
+
+    async def remember(self, content: str, entity_type: EntityType | str,
+                       name: str | None = None,
+                       metadata: Mapping[str, str] | None = None) -> Entity:
+        """Store `content`; the same (type, name) updates the entity it named before."""
+        draft = self._draft(content, entity_type, name, metadata)
         return await self._upsert(draft, must_exist=False, keep_metadata=metadata is None)
+
+    async def remember_many(self, items: Iterable[tuple]) -> list[Entity]:
+        """`remember` each item, `(content, entity_type[, name[, metadata]])`, in one
+        transaction: all of them, or none when any is refused."""
+        drafts: list[tuple[Entity, bool]] = []
+        for item in items:
+            if not isinstance(item, tuple) or not 2 <= len(item) <= 4:
+                raise InvalidInputError("each item is (content, entity_type[, name[, metadata]])")
+            content, entity_type, name, metadata = item + (None,) * (4 - len(item))
+            drafts.append((_checked(self._draft(content, entity_type, name, metadata)),
+                           metadata is None))
+        ctx = self._context
+
+        async def body(tx: Tx) -> list[Entity]:
+            existing = await tx.entity_get_many({draft.id for draft, _ in drafts})
+            now = ctx.clock.now_ms()
+            stored = []
+            for draft, keep_metadata in drafts:
+                entity = _stamped(draft, existing.get(draft.id), now, keep_metadata)
+                existing[entity.id] = entity  # a later item of the same name updates it
+                stored.append(entity)
+            await tx.entity_put_many(stored)
+            for entity in stored:
+                tx.emit(ChangeEvent(Tier.ARCHIVAL, ChangeKind.SET, entity.id, now))
+            return stored
+        if not drafts:
+            return []
+        return await ctx.write(body)
 
     async def store(self, entity: Entity) -> Entity:
         """Upsert by id; an entity without an id gets its deterministic one."""
@@ -100,14 +142,9 @@ class ArchivalMemory:
             existing = await tx.entity_get(entity.id)
             if existing is None and must_exist:
                 raise NotFoundError(f"no entity with id {entity.id}")
-            now = ctx.clock.now_ms()
-            stored = replace(entity, created_at=existing.created_at if existing else now,
-                             updated_at=now,
-                             metadata=existing.metadata if existing and keep_metadata
-                             else entity.metadata)
+            stored = _stamped(entity, existing, ctx.clock.now_ms(), keep_metadata)
             await tx.entity_put(stored)
-            tx.emit(ChangeEvent(Tier.ARCHIVAL, ChangeKind.SET, stored.id, now))
-            assert stored.created_at <= stored.updated_at, "created before updated"
+            tx.emit(ChangeEvent(Tier.ARCHIVAL, ChangeKind.SET, stored.id, stored.updated_at))
             return stored
         return await ctx.write(body)
 

@@ -8,6 +8,7 @@ which emits an `expired` event. set() resets the TTL; incr() and append() keep i
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable, Mapping
 
 from ..backends.base import Tx
 from ..constants import (WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_ENTRY_SIZE_BYTES_MAX,
@@ -56,6 +57,45 @@ def _checked_ttl(ttl_ms: int) -> int:
     return ttl_ms
 
 
+class _Room:
+    """Working-memory totals as a sequence of puts sees them: bytes and keys stored, and
+    the recorded size of the keys about to be written (a put replaces its key's bytes)."""
+
+    def __init__(self, used_bytes: int, count: int, sizes: dict[str, int]) -> None:
+        self.used_bytes = used_bytes
+        self.count = count
+        self.sizes = sizes
+
+    def refusal(self, entries: list[WorkingEntry]) -> str | None:
+        """Why putting `entries` one by one would break a limit, or None if it would not."""
+        used, count, sizes = self.used_bytes, self.count, dict(self.sizes)
+        for entry in entries:
+            replaced = sizes.get(entry.key)
+            used += entry.size_bytes - (replaced or 0)
+            count += replaced is None
+            if used > WORKING_MEMORY_SIZE_BYTES_MAX:
+                return (f"working memory would hold {used} bytes; the limit is "
+                        f"{WORKING_MEMORY_SIZE_BYTES_MAX}")
+            if count > WORKING_MEMORY_ENTRIES_COUNT_MAX:
+                return (f"working memory holds {count - 1} keys; the limit is "
+                        f"{WORKING_MEMORY_ENTRIES_COUNT_MAX}")
+            sizes[entry.key] = entry.size_bytes
+        return None
+
+
+async def _make_room(tx: Tx, room: Callable[[], Awaitable[_Room]], entries: list[WorkingEntry],
+                     now: int) -> None:
+    """Make sure `entries` fit, reclaiming expired keys first if they would not otherwise
+    (each an `expired` event); LimitExceededError if they still do not fit."""
+    if (await room()).refusal(entries) is None:
+        return
+    for key in await tx.working_delete_expired(now, WORKING_MEMORY_ENTRIES_COUNT_MAX):
+        tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.EXPIRED, key, now))
+    refusal = (await room()).refusal(entries)
+    if refusal is not None:
+        raise LimitExceededError(refusal)
+
+
 class WorkingMemory:
     def __init__(self, context: TierContext) -> None:
         self._context = context
@@ -65,19 +105,9 @@ class WorkingMemory:
 
     async def _put(self, tx: Tx, entry: WorkingEntry, now: int) -> WorkingEntry:
         """Store `entry`, reclaiming expired keys first if it would not fit otherwise."""
-        used, count = await tx.working_usage(None, entry.key)
-        if used + entry.size_bytes > WORKING_MEMORY_SIZE_BYTES_MAX or \
-                count + 1 > WORKING_MEMORY_ENTRIES_COUNT_MAX:
-            for key in await tx.working_delete_expired(now, WORKING_MEMORY_ENTRIES_COUNT_MAX):
-                tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.EXPIRED, key, now))
-            used, count = await tx.working_usage(None, entry.key)
-        if used + entry.size_bytes > WORKING_MEMORY_SIZE_BYTES_MAX:
-            raise LimitExceededError(
-                f"working memory would hold {used + entry.size_bytes} bytes; the limit is "
-                f"{WORKING_MEMORY_SIZE_BYTES_MAX}")
-        if count + 1 > WORKING_MEMORY_ENTRIES_COUNT_MAX:
-            raise LimitExceededError(f"working memory holds {count} keys; the limit is "
-                                     f"{WORKING_MEMORY_ENTRIES_COUNT_MAX}")
+        async def room() -> _Room:
+            return _Room(*await tx.working_usage(None, entry.key), {})
+        await _make_room(tx, room, [entry], now)
         await tx.working_put(entry)
         tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.SET, entry.key, now))
         assert entry.expires_at_ms > now, "a stored entry is live"
@@ -97,6 +127,34 @@ class WorkingMemory:
         async def body(tx: Tx) -> WorkingEntry:
             now = self._now()
             return await self._put(tx, WorkingEntry(key, value, ttl_ms, now + ttl_ms, now), now)
+        return await self._context.write(body)
+
+    async def set_many(self, items: Mapping[str, bytes | str],
+                       ttl_ms: int | None = None) -> list[WorkingEntry]:
+        """Store every key of `items` for `ttl_ms` (default 1 h), in one transaction: all of
+        them or, when any breaks a limit (counted as if set one by one), none."""
+        if not isinstance(items, Mapping):
+            raise InvalidInputError("set_many takes a mapping of keys to values")
+        checked = [(_checked_key(key), _checked_value(value)) for key, value in items.items()]
+        ttl_ms = WORKING_MEMORY_TTL_MS_DEFAULT if ttl_ms is None else _checked_ttl(ttl_ms)
+        if ttl_ms <= 0:
+            raise InvalidInputError(f"ttl_ms must be positive, got {ttl_ms}")
+
+        async def body(tx: Tx) -> list[WorkingEntry]:
+            now = self._now()
+            entries = [WorkingEntry(key, value, ttl_ms, now + ttl_ms, now)
+                       for key, value in checked]
+
+            async def room() -> _Room:
+                used, count = await tx.working_usage(None, None)
+                return _Room(used, count, await tx.working_sizes(key for key, _ in checked))
+            await _make_room(tx, room, entries, now)
+            await tx.working_put_many(entries)
+            for entry in entries:
+                tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.SET, entry.key, now))
+            return entries
+        if not checked:
+            return []
         return await self._context.write(body)
 
     async def get(self, key: str) -> bytes | None:
