@@ -30,7 +30,7 @@ from .base import ChangeHub, Tx, completed, stop_background_task
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Search scans this many newest entities before it asks the trigram index.
 SEARCH_RECENT_SCAN_ROWS_MAX = 2_000
 _log = logging.getLogger("umi_store.sqlite")
@@ -113,6 +113,32 @@ _MIGRATIONS: dict[int, list[str]] = {
         f"""CREATE TRIGGER IF NOT EXISTS change_log_trim AFTER INSERT ON change_log BEGIN
             DELETE FROM change_log WHERE seq <= new.seq - {CHANGE_FEED_LOG_ROWS_MAX};
         END""",
+    ],
+    # Per-agent working-memory totals kept by triggers, so the room check every write makes
+    # reads two rows instead of summing every entry.
+    3: [
+        """CREATE TABLE IF NOT EXISTS working_totals (
+            agent TEXT PRIMARY KEY,
+            size_bytes INTEGER NOT NULL,
+            entries INTEGER NOT NULL
+        )""",
+        """CREATE TRIGGER IF NOT EXISTS working_totals_ai AFTER INSERT ON working BEGIN
+            INSERT OR IGNORE INTO working_totals (agent, size_bytes, entries)
+            VALUES (new.agent, 0, 0);
+            UPDATE working_totals SET size_bytes = size_bytes + new.size_bytes,
+                entries = entries + 1 WHERE agent = new.agent;
+        END""",
+        """CREATE TRIGGER IF NOT EXISTS working_totals_au AFTER UPDATE OF size_bytes ON working
+        BEGIN
+            UPDATE working_totals SET size_bytes = size_bytes - old.size_bytes + new.size_bytes
+            WHERE agent = new.agent;
+        END""",
+        """CREATE TRIGGER IF NOT EXISTS working_totals_ad AFTER DELETE ON working BEGIN
+            UPDATE working_totals SET size_bytes = size_bytes - old.size_bytes,
+                entries = entries - 1 WHERE agent = old.agent;
+        END""",
+        "INSERT OR IGNORE INTO working_totals (agent, size_bytes, entries) "
+        "SELECT agent, SUM(size_bytes), COUNT(*) FROM working GROUP BY agent",
     ],
 }
 _CHANGE_LOG_INSERT = ("INSERT INTO change_log (origin, agent, tier, kind, key, at_ms) "
@@ -234,6 +260,13 @@ class SqliteTx:
         return [e for e in entries if e.key.startswith(prefix)]
 
     async def working_usage(self, now_ms: int | None, exclude_key: str | None) -> tuple[int, int]:
+        if now_ms is None:  # every stored entry: the kept totals, less the excluded key
+            row = self._fetchone(
+                "SELECT t.size_bytes - COALESCE(w.size_bytes, 0), "
+                "t.entries - (w.key IS NOT NULL) FROM working_totals AS t "
+                "LEFT JOIN working AS w ON w.agent = t.agent AND w.key = ? "
+                "WHERE t.agent = ?", (exclude_key, self.agent))
+            return (0, 0) if row is None else (int(row[0]), int(row[1]))
         row = self._fetchone(
             "SELECT COALESCE(SUM(size_bytes), 0), COUNT(*) FROM working WHERE agent = ? "
             "AND (? IS NULL OR key != ?) AND (? IS NULL OR expires_at_ms > ?)",
