@@ -85,6 +85,13 @@ class Backend(Protocol):
         """Run `body` in a transaction of its own, committed when it returns: one storage
         operation, in as few round trips as the engine allows (SQLite: one thread hop)."""
 
+    async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
+                                  entries_max: int) -> bool | None:
+        """A shortcut for working.set where a body would cost several round trips: store
+        `entry` and publish its `set` event if, with it, the agent's stored keys stay within
+        both limits; False when they would not (nothing changed); None when this backend
+        has no shortcut (the tier then runs its full rule as a body)."""
+
 
 def completed(coroutine: Coroutine[Any, Any, T]) -> T:
     """The result of a coroutine that never suspends (its awaits are all synchronous work,

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from ..dst.clock import Clock
 from ..dst.faults import FaultInjector, FaultType, OpKind
 from ..errors import StorageError
-from ..models import Tier
+from ..models import Tier, WorkingEntry
 from .base import Backend, Tx
 
 T = TypeVar("T")
@@ -210,6 +210,10 @@ class FaultyBackend:
             yield tx
             crash = _crash_before_commit(tx)
         _crash_after_commit(crash)
+
+    async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
+                                  entries_max: int) -> bool | None:
+        return None  # faults are decided call by call: always the full rule
 
     async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
         crash: FaultType | None = None

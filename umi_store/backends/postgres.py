@@ -28,7 +28,7 @@ from .base import ChangeHub, Tx
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 POSTGRES_POOL_CONNECTIONS_MAX = 8
 POSTGRES_CONNECT_TIMEOUT_SECS = 10
 POSTGRES_COMMAND_TIMEOUT_SECS = 60
@@ -115,6 +115,42 @@ _MIGRATIONS: dict[int, list[str]] = {
         "INSERT INTO working_totals (agent, size_bytes, entries) "
         "SELECT agent, SUM(size_bytes), COUNT(*) FROM working GROUP BY agent "
         "ON CONFLICT (agent) DO NOTHING",
+    ],
+    # working.set in one round trip, when the entry fits without reclaiming expired keys:
+    # the agent's lock, the room check (tiers/working.py states the same rule), the upsert
+    # and the NOTIFY, run in the caller's implicit transaction. False: nothing changed.
+    3: [
+        """CREATE OR REPLACE FUNCTION umi_working_put_if_room(
+            p_agent text, p_lock_key bigint, p_key text, p_value bytea, p_ttl_ms bigint,
+            p_expires_at_ms bigint, p_updated_at bigint, p_checksum bigint,
+            p_size_bytes bigint, p_size_bytes_max bigint, p_entries_max bigint,
+            p_channel text, p_payload text) RETURNS boolean
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            replaced bigint;
+            used bigint;
+            entries bigint;
+        BEGIN
+            PERFORM pg_advisory_xact_lock(p_lock_key);
+            SELECT size_bytes INTO replaced FROM working WHERE agent = p_agent AND key = p_key;
+            SELECT t.size_bytes, t.entries INTO used, entries FROM working_totals AS t
+            WHERE t.agent = p_agent;
+            used := COALESCE(used, 0) - COALESCE(replaced, 0) + p_size_bytes;
+            entries := COALESCE(entries, 0) - (replaced IS NOT NULL)::int + 1;
+            IF used > p_size_bytes_max OR entries > p_entries_max THEN
+                RETURN false;
+            END IF;
+            INSERT INTO working AS w (agent, key, value, ttl_ms, expires_at_ms, updated_at,
+                                      checksum, size_bytes)
+            VALUES (p_agent, p_key, p_value, p_ttl_ms, p_expires_at_ms, p_updated_at,
+                    p_checksum, p_size_bytes)
+            ON CONFLICT (agent, key) DO UPDATE SET value = excluded.value,
+                ttl_ms = excluded.ttl_ms, expires_at_ms = excluded.expires_at_ms,
+                updated_at = excluded.updated_at, checksum = excluded.checksum,
+                size_bytes = excluded.size_bytes;
+            PERFORM pg_notify(p_channel, p_payload);
+            RETURN true;
+        END $$""",
     ],
 }
 TABLES = ("core_blocks", "working", "entities")
@@ -407,6 +443,8 @@ class PostgresBackend:
         self.changes = ChangeHub()
         self.origin = f"{os.getpid()}:{id(self)}"
         self._pool: asyncpg.Pool | None = None
+        self._own: asyncpg.Connection | None = None  # a pooled connection kept for itself
+        self._own_busy = False
         self._listener: asyncpg.Connection | None = None
         self._relisten: asyncio.Task | None = None
 
@@ -484,6 +522,10 @@ class PostgresBackend:
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
+        own, self._own = self._own, None
+        if own is not None and pool is not None and _usable(own):
+            with suppress(*_OPERATION_ERRORS):
+                await pool.release(own)
         relisten, self._relisten = self._relisten, None
         if relisten is not None and not relisten.done():
             relisten.cancel()
@@ -497,13 +539,37 @@ class PostgresBackend:
                 await pool.close()
 
     @asynccontextmanager
-    async def transaction(self, agent: str, *, write: bool) -> AsyncIterator[PostgresTx]:
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection for one operation: the backend's own when it is free (no pool
+        bookkeeping on the common, one-at-a-time path), else one from the pool."""
         pool = self._pool
         if pool is None:
             raise StoreUnavailableError(f"{self.masked_url} is not open")
+        own = self._own
+        if own is not None and not _usable(own):  # dropped or terminated: take a fresh one
+            self._own = None
+            with suppress(asyncpg.InterfaceError):  # a terminated one went back already
+                await pool.release(own)
+        elif own is not None and not self._own_busy:
+            self._own_busy = True
+            try:
+                yield own
+            finally:
+                self._own_busy = False
+            return
         with _mapped_errors():
             conn = await pool.acquire()
         try:
+            yield conn
+        finally:
+            if self._own is None and self._pool is pool and _usable(conn):
+                self._own = conn  # kept as the backend's own, not released
+            else:
+                await pool.release(conn)
+
+    @asynccontextmanager
+    async def transaction(self, agent: str, *, write: bool) -> AsyncIterator[PostgresTx]:
+        async with self._connection() as conn:
             tx = PostgresTx(conn, agent)
             try:
                 if write:
@@ -518,10 +584,23 @@ class PostgresBackend:
             events = list(tx.events)
             if write:
                 await self._commit(tx, conn, events)
-        finally:
-            await pool.release(conn)
         if events:
             self.changes.publish(agent, events)
+
+    async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
+                                  entries_max: int) -> bool | None:
+        event = ChangeEvent(Tier.WORKING, ChangeKind.SET, entry.key, entry.updated_at)
+        payload, = change_payloads(self.origin, agent, [event])
+        async with self._connection() as conn:
+            with _mapped_errors():
+                stored = await conn.fetchval(
+                    "SELECT umi_working_put_if_room($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+                    "$11, $12, $13)", agent, agent_lock_key(agent),
+                    *rows.entry_params(agent, entry)[1:], size_bytes_max, entries_max,
+                    CHANGE_FEED_CHANNEL, payload)
+        if stored:
+            self.changes.publish(agent, [event])
+        return stored
 
     async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
         async with self.transaction(agent, write=write) as tx:
@@ -547,6 +626,14 @@ def _sql_literal(ascii_text: str) -> str:
     says), for a statement sent without parameters."""
     assert ascii_text.isascii(), "change payloads are ASCII JSON"
     return "E'" + ascii_text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _usable(conn: asyncpg.Connection) -> bool:
+    """Whether a pooled connection is still attached and open."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:  # terminated: its pool took it back
+        return False
 
 
 async def _reset(conn: asyncpg.Connection) -> None:

@@ -578,6 +578,10 @@ class SqliteBackend:
             self.changes.publish(agent, events)
         return result
 
+    async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
+                                  entries_max: int) -> bool | None:
+        return None  # a body is one hop already
+
     @asynccontextmanager
     async def transaction(self, agent: str, *, write: bool) -> AsyncIterator[Tx]:
         async with self._lock:

@@ -53,21 +53,31 @@ class TierContext:
         """Run `body` in a read transaction, retried whole on a transient storage error."""
         return await self._run(body, write=False)
 
-    async def write(self, body: Callable[[Tx], Awaitable[T]]) -> T:
+    async def write(self, body: Callable[[Tx], Awaitable[T]],
+                    shortcut: Callable[[Backend], Awaitable[T | None]] | None = None) -> T:
         """Run `body` in a write transaction, retried whole on a transient storage error.
 
         Only the whole transaction is retried (a failed statement poisons a Postgres
         transaction), and never an ambiguous outcome: a retry could apply it twice.
+        `shortcut`, outside a batch, is tried first: a backend's one-round-trip form of the
+        same rule for the common case; None from it means "run the body".
         """
+        if shortcut is not None and self.batch is None:
+            done = await self._retried(lambda: shortcut(self.backend))
+            if done is not None:
+                return done
         return await self._run(body, write=True)
 
     async def _run(self, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
         if self.batch is not None:  # no retry: the batch's earlier work is in this transaction
             return await self.batch.run(body)
+        return await self._retried(lambda: self.backend.run(self.agent, body, write=write))
+
+    async def _retried(self, attempt: Callable[[], Awaitable[T]]) -> T:
         retry = 0
         while True:
             try:
-                return await self.backend.run(self.agent, body, write=write)
+                return await attempt()
             except StorageError as exc:
                 if not exc.transient or exc.outcome_unknown or retry >= STORAGE_RETRY_COUNT_MAX:
                     raise

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 
-from ..backends.base import Tx
+from ..backends.base import Backend, Tx
 from ..constants import (WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_ENTRY_SIZE_BYTES_MAX,
                          WORKING_MEMORY_KEY_BYTES_MAX, WORKING_MEMORY_SIZE_BYTES_MAX,
                          WORKING_MEMORY_TTL_SECS_DEFAULT, WORKING_MEMORY_TTL_SECS_MAX)
@@ -127,7 +127,15 @@ class WorkingMemory:
         async def body(tx: Tx) -> WorkingEntry:
             now = self._now()
             return await self._put(tx, WorkingEntry(key, value, ttl_ms, now + ttl_ms, now), now)
-        return await self._context.write(body)
+
+        async def shortcut(backend: Backend) -> WorkingEntry | None:
+            now = self._now()
+            entry = WorkingEntry(key, value, ttl_ms, now + ttl_ms, now)
+            stored = await backend.working_put_if_room(
+                self._context.agent, entry, WORKING_MEMORY_SIZE_BYTES_MAX,
+                WORKING_MEMORY_ENTRIES_COUNT_MAX)
+            return entry if stored else None
+        return await self._context.write(body, shortcut)
 
     async def set_many(self, items: Mapping[str, bytes | str],
                        ttl_ms: int | None = None) -> list[WorkingEntry]:
