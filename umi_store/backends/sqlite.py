@@ -352,10 +352,12 @@ class SqliteTx:
                 "LIMIT ?", (*scope, *literal, limit))
         elif len(found) < limit:  # a rarer match: the trigram index finds the candidates
             phrase = '"' + folded_query.replace('"', '""') + '"'
+            # CROSS JOIN keeps the index's candidates the outer loop: the planner would
+            # otherwise walk every row of the agent in date order to skip the sort.
             found = self._fetchall(
-                "SELECT e.rid FROM entities AS e WHERE e.rid IN (SELECT rowid FROM "
-                f"entities_fts WHERE entities_fts MATCH ?) AND {scoped} AND {exact} "
-                f"{newest_first} LIMIT ?", (phrase, *scope, *literal, limit))
+                "SELECT e.rid FROM (SELECT rowid AS rid FROM entities_fts WHERE entities_fts "
+                f"MATCH ?) AS m CROSS JOIN entities AS e ON e.rid = m.rid WHERE {scoped} AND "
+                f"{exact} {newest_first} LIMIT ?", (phrase, *scope, *literal, limit))
         if not found:
             return []
         hits = self._fetchall(
