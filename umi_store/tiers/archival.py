@@ -13,7 +13,7 @@ from ..constants import (EMBEDDING_DIMENSIONS_COUNT, ENTITY_CONTENT_BYTES_MAX,
                          SEARCH_RESULTS_COUNT_MAX)
 from ..errors import InvalidInputError, LimitExceededError, NotFoundError
 from ..models import ChangeEvent, ChangeKind, Entity, EntityType, Tier, checked_text, parse_enum
-from .context import TierContext
+from .context import TierContext, emit_each
 
 ENTITY_ID_NAMESPACE = uuid.UUID("6f1d2a3e-4b5c-5d6e-8f70-8192a3b4c5d6")
 
@@ -106,6 +106,8 @@ class ArchivalMemory:
             content, entity_type, name, metadata = item + (None,) * (4 - len(item))
             drafts.append((_checked(self._draft(content, entity_type, name, metadata)),
                            metadata is None))
+        if not drafts:
+            return []
         ctx = self._context
 
         async def body(tx: Tx) -> list[Entity]:
@@ -117,11 +119,8 @@ class ArchivalMemory:
                 existing[entity.id] = entity  # a later item of the same name updates it
                 stored.append(entity)
             await tx.entity_put_many(stored)
-            for entity in stored:
-                tx.emit(ChangeEvent(Tier.ARCHIVAL, ChangeKind.SET, entity.id, now))
+            emit_each(tx, Tier.ARCHIVAL, ChangeKind.SET, [e.id for e in stored], now)
             return stored
-        if not drafts:
-            return []
         return await ctx.write(body)
 
     async def store(self, entity: Entity) -> Entity:

@@ -16,7 +16,7 @@ from ..constants import (WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_ENTRY_
                          WORKING_MEMORY_TTL_SECS_DEFAULT, WORKING_MEMORY_TTL_SECS_MAX)
 from ..errors import InvalidInputError, LimitExceededError
 from ..models import ChangeEvent, ChangeKind, Tier, WorkingEntry, checked_text
-from .context import TierContext
+from .context import TierContext, emit_each
 
 WORKING_MEMORY_TTL_MS_DEFAULT = WORKING_MEMORY_TTL_SECS_DEFAULT * 1000
 WORKING_MEMORY_TTL_MS_MAX = WORKING_MEMORY_TTL_SECS_MAX * 1000
@@ -89,8 +89,8 @@ async def _make_room(tx: Tx, room: Callable[[], Awaitable[_Room]], entries: list
     (each an `expired` event); LimitExceededError if they still do not fit."""
     if (await room()).refusal(entries) is None:
         return
-    for key in await tx.working_delete_expired(now, WORKING_MEMORY_ENTRIES_COUNT_MAX):
-        tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.EXPIRED, key, now))
+    emit_each(tx, Tier.WORKING, ChangeKind.EXPIRED,
+              await tx.working_delete_expired(now, WORKING_MEMORY_ENTRIES_COUNT_MAX), now)
     refusal = (await room()).refusal(entries)
     if refusal is not None:
         raise LimitExceededError(refusal)
@@ -148,6 +148,9 @@ class WorkingMemory:
         if ttl_ms <= 0:
             raise InvalidInputError(f"ttl_ms must be positive, got {ttl_ms}")
 
+        if not checked:
+            return []
+
         async def body(tx: Tx) -> list[WorkingEntry]:
             now = self._now()
             entries = [WorkingEntry(key, value, ttl_ms, now + ttl_ms, now)
@@ -158,11 +161,8 @@ class WorkingMemory:
                 return _Room(used, count, await tx.working_sizes(key for key, _ in checked))
             await _make_room(tx, room, entries, now)
             await tx.working_put_many(entries)
-            for entry in entries:
-                tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.SET, entry.key, now))
+            emit_each(tx, Tier.WORKING, ChangeKind.SET, [key for key, _ in checked], now)
             return entries
-        if not checked:
-            return []
         return await self._context.write(body)
 
     async def get(self, key: str) -> bytes | None:
@@ -291,8 +291,7 @@ class WorkingMemory:
         async def body(tx: Tx) -> int:
             now = self._now()
             keys = await tx.working_delete_expired(now, limit)
-            for key in keys:
-                tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.EXPIRED, key, now))
+            emit_each(tx, Tier.WORKING, ChangeKind.EXPIRED, keys, now)
             return len(keys)
         return await self._context.write(body)
 
@@ -311,7 +310,6 @@ class WorkingMemory:
         async def body(tx: Tx) -> int:
             now = self._now()
             keys = await tx.working_clear()
-            for key in keys:
-                tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.DELETE, key, now))
+            emit_each(tx, Tier.WORKING, ChangeKind.DELETE, keys, now)
             return len(keys)
         return await self._context.write(body)
