@@ -12,8 +12,8 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..integrity import checksum, verified, verified_text
-from ..models import BlockType, Entity, EntityType, MemoryBlock, WorkingEntry
+from ..integrity import checksum, damaged_bytes, damaged_text, verified, verified_text
+from ..models import BlockType, Entity, EntityType, MemoryBlock, Tier, WorkingEntry
 
 CORE_COLUMNS = ("block_type", "content", "label", "importance", "version", "created_at",
                 "updated_at", "checksum")
@@ -90,3 +90,25 @@ def entity_from_row(row: Sequence[Any]) -> Entity:
                   metadata=json.loads(metadata),
                   embedding=None if embedding is None else tuple(embedding),
                   created_at=created_at, updated_at=updated_at)
+
+
+_CORRUPTIBLE = {Tier.CORE: ("core_blocks", "content", "block_type"),
+                Tier.WORKING: ("working", "value", "key"),
+                Tier.ARCHIVAL: ("entities", "content", "id")}
+
+
+def corruption_sql(tier: Tier, key: str, placeholder: Placeholder) -> tuple[str, str, str]:
+    """(SELECT of the stored value by agent and key, UPDATE setting it from the first
+    parameter, the row's key) for damaging one row: fault injection."""
+    table, column, key_column = _CORRUPTIBLE[Tier(tier)]
+    select = (f"SELECT {column} FROM {table} WHERE agent = {placeholder(1)} "
+              f"AND {key_column} = {placeholder(2)}")
+    update = (f"UPDATE {table} SET {column} = {placeholder(1)} WHERE agent = {placeholder(2)} "
+              f"AND {key_column} = {placeholder(3)}")
+    return select, update, BlockType(key).value if tier is Tier.CORE else key
+
+
+def damaged(stored: bytes | str) -> bytes | str:
+    """The stored value with its first bit flipped, checksum left as it was."""
+    return damaged_bytes(bytes(stored)) if isinstance(stored, (bytes, memoryview)) \
+        else damaged_text(stored)
