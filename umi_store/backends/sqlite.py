@@ -409,9 +409,8 @@ def _commit(db: sqlite3.Connection, tx: SqliteTx, origin: str, write: bool) -> N
         return
     try:
         if tx.events:
-            db.executemany(_CHANGE_LOG_INSERT, [
-                (origin, tx.agent, e.tier.value, e.kind.value, e.key, e.at_ms)
-                for e in tx.events])
+            db.executemany(_CHANGE_LOG_INSERT, [  # the StrEnum members bind as their text
+                (origin, tx.agent, e.tier, e.kind, e.key, e.at_ms) for e in tx.events])
         db.execute("COMMIT")
     except sqlite3.Error as exc:
         _rollback(db, tx, write)

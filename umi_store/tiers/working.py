@@ -71,7 +71,8 @@ class _Room:
         used, count, sizes = self.used_bytes, self.count, dict(self.sizes)
         for entry in entries:
             replaced = sizes.get(entry.key)
-            used += entry.size_bytes - (replaced or 0)
+            size = entry.size_bytes
+            used += size - (replaced or 0)
             count += replaced is None
             if used > WORKING_MEMORY_SIZE_BYTES_MAX:
                 return (f"working memory would hold {used} bytes; the limit is "
@@ -79,7 +80,7 @@ class _Room:
             if count > WORKING_MEMORY_ENTRIES_COUNT_MAX:
                 return (f"working memory holds {count - 1} keys; the limit is "
                         f"{WORKING_MEMORY_ENTRIES_COUNT_MAX}")
-            sizes[entry.key] = entry.size_bytes
+            sizes[entry.key] = size
         return None
 
 
