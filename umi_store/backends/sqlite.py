@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -398,6 +399,27 @@ class SqliteTx:
         return True
 
 
+# os.umask is process-wide: one lock keeps two stores' save-and-restore from interleaving.
+_UMASK_LOCK = threading.Lock()
+DATABASE_FILE_UMASK = 0o077  # a database file Umi creates is the owner's only (0600)
+
+
+class _PrivateFileConnection(sqlite3.Connection):
+    """A connection whose database file, created as it opens, is readable by its owner only.
+
+    SQLite gives the -wal and -shm files the database file's mode, so they are private too.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        with _UMASK_LOCK:
+            previous = os.umask(DATABASE_FILE_UMASK)
+            os.umask(previous | DATABASE_FILE_UMASK)  # keep any stricter bits of the caller's
+            try:
+                super().__init__(*args, **kwargs)
+            finally:
+                os.umask(previous)
+
+
 class SqliteBackend:
     """A SQLite file (or :memory:) behind one connection; transactions are serialised."""
 
@@ -415,16 +437,13 @@ class SqliteBackend:
     async def open(self) -> None:
         if self._conn is not None:
             return
-        if self.path != ":memory:":
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-                os.close(fd)
-            except OSError as exc:
-                reason = exc.strerror or str(exc)
-                raise StoreUnavailableError(f"cannot open {self.url}: {reason}") from None
+        # Never os.open/os.close the database file: closing any descriptor of it drops every
+        # POSIX lock this process holds on it, those of other open stores included.
+        creating = self.path != ":memory:" and not os.path.exists(self.path)
+        factory = _PrivateFileConnection if creating else sqlite3.Connection
         conn: aiosqlite.Connection | None = None
         try:
-            conn = await aiosqlite.connect(self.path, isolation_level=None)
+            conn = await aiosqlite.connect(self.path, isolation_level=None, factory=factory)
             await conn.execute("PRAGMA busy_timeout=5000")
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute("PRAGMA synchronous=NORMAL")
