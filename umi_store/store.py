@@ -19,6 +19,7 @@ from .errors import InvalidInputError, StorageError
 from .models import ChangeEvent, checked_text
 from .tiers import ArchivalMemory, CoreMemory, WorkingMemory
 from .tiers.context import TierContext
+from .validation import whole_number_argument
 
 AGENT_NAME_BYTES_MAX = 64
 _log = logging.getLogger("umi_store")
@@ -144,6 +145,12 @@ async def open_store(url: str, *, agent: str = "default", clock: Clock | None = 
     `faults`, every storage operation first asks the injector what fires.
     """
     agent = _checked_agent(agent)
+    if clock is not None and not isinstance(clock, Clock):
+        raise InvalidInputError(f"clock must be a Clock (now_ms, sleep, advance, elapse), "
+                                f"got {type(clock).__name__}")
+    if faults is not None and not isinstance(faults, FaultInjector):
+        raise InvalidInputError(f"faults must be a FaultInjector, got {type(faults).__name__}")
+    whole_number_argument(core_memory_size_bytes_max, "core_memory_size_bytes_max")
     if not CORE_MEMORY_SIZE_BYTES_MIN <= core_memory_size_bytes_max <= CORE_MEMORY_SIZE_BYTES_MAX:
         raise InvalidInputError(
             f"core memory size must be {CORE_MEMORY_SIZE_BYTES_MIN}–{CORE_MEMORY_SIZE_BYTES_MAX} "
