@@ -26,9 +26,10 @@ def entity_id(agent: str, entity_type: EntityType, name: str) -> str:
 
 
 def derive_name(content: str) -> str:
-    """First line, trimmed; cut at a word with "..." when 50 characters or longer."""
+    """First line, trimmed: whole up to 50 characters, else cut at a word with "..." (still
+    at most 50 characters)."""
     line = content.strip().split("\n", 1)[0].strip()
-    if len(line) < ENTITY_NAME_DERIVED_CHARS_MAX:
+    if len(line) <= ENTITY_NAME_DERIVED_CHARS_MAX:
         return line
     head = line[:ENTITY_NAME_DERIVED_CHARS_MAX - 2]  # one past the room, to see a word end
     cut = head.rsplit(" ", 1)[0] if " " in head else head[:-1]
