@@ -25,17 +25,29 @@ AGENT_NAME_BYTES_MAX = 64
 _log = logging.getLogger("umi_store")
 
 
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ***, safe to show and log."""
+def _with_password(url: str, password: str | None) -> str:
+    """The URL with any password replaced by `password`, or left out when None."""
+    secret = "" if password is None else f":{password}"
     try:
         parts = urlsplit(url)
     except ValueError:
-        return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+        return re.sub(r"//([^:/@]*):[^@]*@", rf"//\1{secret}@", url)
     if parts.password is None:
         return url
     netloc = parts.netloc.rsplit("@", 1)
     user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+    return urlunsplit(parts._replace(netloc=f"{user}{secret}@{netloc[1]}"))
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ***, safe to show and log."""
+    return _with_password(url, "***")
+
+
+def url_without_password(url: str) -> str:
+    """The URL with any password left out: safe to show, and it still connects where libpq
+    finds the password itself (PGPASSWORD, ~/.pgpass), as asyncpg does."""
+    return _with_password(url, None)
 
 
 class Store:
