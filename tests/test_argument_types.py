@@ -62,6 +62,15 @@ METHODS = {
 }
 
 
+@pytest.mark.parametrize("field, value", [
+    ("metadata", 5), ("metadata", "k=v"), ("embedding", "0.1"), ("embedding", 5),
+    ("embedding", [None]), ("embedding", ["x"]),
+])
+def test_an_entity_with_wrong_typed_metadata_or_embedding_is_invalid_input(field, value):
+    with pytest.raises(InvalidInputError, match=field):
+        entity(**{field: value})
+
+
 def public_methods_with_parameters() -> set[str]:
     found = set()
     for prefix, cls in (("core.", CoreMemory), ("working.", WorkingMemory),
