@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..errors import InvalidInputError
@@ -119,6 +121,16 @@ class FaultInjector:
         self._targeted: dict[tuple[str, OpKind], tuple[FaultConfig, ...]] = {}
         self.counts: Counter[FaultType] = Counter()
         self.record: list[FaultType] | None = None
+        self._muted = False
+
+    @contextmanager
+    def muted(self) -> Iterator[None]:
+        """No fault fires (and no draw is made) inside: for reads that only check."""
+        muted, self._muted = self._muted, True
+        try:
+            yield
+        finally:
+            self._muted = muted
 
     @property
     def configs(self) -> list[FaultConfig]:
@@ -150,6 +162,8 @@ class FaultInjector:
 
     def decide(self, operation: str, kind: OpKind) -> FaultType | None:
         """Draw once per config that targets this operation; the first that fires wins."""
+        if self._muted:
+            return None
         for config in self._configs_targeting(operation, kind):
             if config.max_injections is not None and \
                     self.counts[config.fault_type] >= config.max_injections:

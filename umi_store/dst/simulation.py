@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -43,6 +43,15 @@ SETTLE_OP = Op("working.cleanup_expired")
 _NOTHING_FIRED: Counter[str] = Counter()  # never changed: the faults of a quiet step
 _WORKING_KEY_SET = frozenset(WORKING_KEYS)
 _BLOCK_TYPE_SET = frozenset(BlockType)
+# The tier each model operation may change; the others (reads, the clock) change nothing.
+_TIER_CHANGED_BY: dict[str, Tier] = {
+    **dict.fromkeys(["working.set", "working.delete", "working.expire", "working.touch",
+                     "working.incr", "working.append", "working.cleanup_expired",
+                     "working.clear"], Tier.WORKING),
+    **dict.fromkeys(["core.set_block", "core.delete_block", "core.set_importance"], Tier.CORE),
+    **dict.fromkeys(["archival.remember", "archival.store", "archival.update",
+                     "archival.forget"], Tier.ARCHIVAL),
+}
 _Candidate = tuple[ModelState, ModelState, bool]  # (the state before, after, applied)
 
 
@@ -152,15 +161,6 @@ class _RecordingClock(SimClock):
         return now
 
 
-@contextmanager
-def _faults_muted(injector: FaultInjector) -> Iterator[None]:
-    configs, injector.configs = injector.configs, []
-    try:
-        yield
-    finally:
-        injector.configs = configs
-
-
 @dataclass(slots=True)
 class _View:
     """What a read-back saw: rows by key (DAMAGED where a read refused), and totals."""
@@ -226,7 +226,8 @@ class Simulation:
         self.workload = Workload(rng.fork("workload"), config.agent)
         self.clock = _RecordingClock()
         self.result = SimulationResult(config)
-        self._model = ReferenceModel(config.agent, config.core_size_bytes_max)
+        self._core_size_bytes_max = config.core_size_bytes_max
+        self._model = ReferenceModel(config.agent, self._core_size_bytes_max)
         self._states = [ModelState()]  # more than one while an ambiguous outcome is unresolved
         self._store = None
         self._events: asyncio.Queue[ChangeEvent] | None = None
@@ -258,8 +259,8 @@ class Simulation:
         config = self.config
         async with open_store(_scheme_url(config.url, config.seed), agent=config.agent,
                               clock=self.clock, faults=self.injector,
-                              core_memory_size_bytes_max=config.core_size_bytes_max) as store:
-            with _faults_muted(self.injector):
+                              core_memory_size_bytes_max=self._core_size_bytes_max) as store:
+            with self.injector.muted():
                 await self._reset(store)
             async with store.backend.changes.subscribe(config.agent) as events:
                 self._store, self._events = store, events
@@ -277,7 +278,7 @@ class Simulation:
         full = (step + 1) % self._full_check_every == 0
         violation = await self._step(self._store, step, op, full)
         if violation is None and len(self._states) > DST_MODEL_STATES_SETTLE_COUNT:
-            with _faults_muted(self.injector):  # expired keys are what the states disagree on
+            with self.injector.muted():  # expired keys are what the states disagree on
                 violation = await self._step(self._store, step, SETTLE_OP, full)
         self.result.steps_run = step + 1
         if violation is None and full:
@@ -291,7 +292,7 @@ class Simulation:
         if self._fully_checked_steps == self.result.steps_run or self._last_op is None:
             return None
         step, op = self.result.steps_run - 1, self._last_op
-        with _faults_muted(self.injector):
+        with self.injector.muted():
             try:
                 view = await _read_back(self._store, self.workload)
             except UmiError as raised:
@@ -299,7 +300,7 @@ class Simulation:
                     step, op, "the store reads back at the end",
                     f"{type(raised).__name__}: {raised}"))
         now = self.clock.now_ms()
-        core_max = self.config.core_size_bytes_max
+        core_max = self._core_size_bytes_max
         differences = [_difference(state, view, now, core_max) for state in self._states]
         if all(d is not None for d in differences):
             return self._recorded(self._violation(
@@ -380,18 +381,24 @@ class Simulation:
             self._log_step(step, clock_before, op, outcome, fired)
             return self._violation(step, op, problem(), outcome())
         now = clock.now_ms()
-        changes = [_changed_rows(origin, state) for origin, state, _ in candidates]
-        named = _named_rows(op, alternatives)
-        with _faults_muted(injector):
-            try:
-                view = await _read_back(store, self.workload) if full else \
-                    await _read_rows(store, _scope(changes, named, self._states, now))
-            except UmiError as raised:
-                self._log_step(step, clock_before, op, outcome, fired)
-                return self._violation(step, op, "the store reads back after the step",
-                                       f"{type(raised).__name__}: {raised}")
-        core_max = self.config.core_size_bytes_max
-        differences = [_difference(state, view, now, core_max) for _, state, _ in candidates]
+        tier = _TIER_CHANGED_BY.get(op.name)
+        changes = [_changed_rows(tier, origin, state) if tier is not None else {}
+                   for origin, state, _ in candidates]
+        named = _named_rows(op, tier, alternatives)
+        scope = None if full else _scope(changes, named, self._states, now)
+        differences: list[str | None] = [None] * len(candidates)
+        if scope is None or scope.core or scope.working or scope.entities:
+            with injector.muted():
+                try:
+                    view = await _read_back(store, self.workload) if scope is None else \
+                        await _read_rows(store, scope)
+                except UmiError as raised:
+                    self._log_step(step, clock_before, op, outcome, fired)
+                    return self._violation(step, op, "the store reads back after the step",
+                                           f"{type(raised).__name__}: {raised}")
+            core_max = self._core_size_bytes_max
+            differences = [_difference(state, view, now, core_max)
+                           for _, state, _ in candidates]
         matching = [(candidate, change) for candidate, change, difference
                     in zip(candidates, changes, differences) if difference is None]
 
@@ -490,30 +497,29 @@ def _same(expected: object, actual: object) -> bool:
     return type(expected) is type(actual) and expected == actual
 
 
-def _changed_rows(before: ModelState, after: ModelState) -> dict[Row, bool]:
-    """The rows an outcome changed (the model reuses a row's object until it changes it),
-    each with whether it is still stored after."""
-    changed: dict[Row, bool] = {}
-    for tier, old, new in ((Tier.CORE, before.core, after.core),
-                           (Tier.WORKING, before.working, after.working),
-                           (Tier.ARCHIVAL, before.entities, after.entities)):
-        if len(old) == len(new) and all(new.get(k) is row for k, row in old.items()):
-            continue
-        for key in old.keys() | new.keys():
-            if old.get(key) is not new.get(key):
-                changed[(tier, key)] = key in new
-    return changed
+def _changed_rows(tier: Tier, before: ModelState, after: ModelState) -> dict[Row, bool]:
+    """The rows of `tier` an outcome changed (the model reuses a row's object until it
+    changes it), each with whether it is still stored after."""
+    old, new = {Tier.CORE: (before.core, after.core),
+                Tier.WORKING: (before.working, after.working),
+                Tier.ARCHIVAL: (before.entities, after.entities)}[tier]
+    return {(tier, key): key in new for key in old.keys() | new.keys()
+            if old.get(key) is not new.get(key)}
 
 
-def _named_rows(op: Op, alternatives: list[tuple[ModelState, Alternative]]) -> set[Row]:
-    """The rows the operation names or an allowed outcome wrote: the step may touch them
-    (and emit a change event for them) even where no outcome changes them."""
+def _named_rows(op: Op, tier: Tier | None,
+                alternatives: list[tuple[ModelState, Alternative]]) -> set[Row]:
+    """The rows a changing operation names or an allowed outcome wrote: the step may touch
+    them (and emit a change event for them) even where no outcome changes them. A read
+    changes nothing, and what it returns is checked already."""
+    if tier is None:
+        return set()
     named = {a.written for _, a in alternatives if a.written is not None}
     kwargs = op.kwargs
-    if op.name.startswith("working."):
+    if tier is Tier.WORKING:
         if kwargs.get("key") in _WORKING_KEY_SET:
             named.add((Tier.WORKING, kwargs["key"]))
-    elif op.name.startswith("core."):
+    elif tier is Tier.CORE:
         if kwargs.get("block_type") in _BLOCK_TYPE_SET:
             named.add((Tier.CORE, BlockType(kwargs["block_type"])))
     elif "entity_id" in kwargs:
@@ -523,11 +529,13 @@ def _named_rows(op: Op, alternatives: list[tuple[ModelState, Alternative]]) -> s
 
 @dataclass(frozen=True, slots=True)
 class _Scope:
-    """The rows an incremental check reads back, and whether the totals they feed are read."""
+    """The rows an incremental check reads back, and whether working usage is read (when
+    an outcome changed working memory or a key's deadline passed)."""
 
     core: tuple[BlockType, ...]
     working: tuple[str, ...]
     entities: tuple[str, ...]
+    working_usage: bool
 
 
 def _scope(changes: list[dict[Row, bool]], named: set[Row], origins: list[ModelState],
@@ -538,13 +546,21 @@ def _scope(changes: list[dict[Row, bool]], named: set[Row], origins: list[ModelS
     rows = set(named)
     for change in changes:
         rows.update(change)
+    changed_working = any(tier is Tier.WORKING for change in changes for tier, _ in change)
     for origin in origins:
-        rows.update((Tier.WORKING, k) for k, e in origin.working.items()
-                    if 0 < e.expires_at_ms <= now_ms)
+        lapsed = [k for k, e in origin.working.items() if 0 < e.expires_at_ms <= now_ms]
+        if lapsed:
+            rows.update((Tier.WORKING, k) for k in lapsed)
+            changed_working = True
+    if not rows:
+        return _NOTHING_TO_READ
     core = tuple(t for t in BlockType if (Tier.CORE, t) in rows)
     working = tuple(sorted(k for tier, k in rows if tier is Tier.WORKING))
     entities = tuple(sorted(k for tier, k in rows if tier is Tier.ARCHIVAL))
-    return _Scope(core, working, entities)
+    return _Scope(core, working, entities, changed_working)
+
+
+_NOTHING_TO_READ = _Scope((), (), (), False)
 
 
 async def _one_by_one(keys, read) -> dict:
@@ -567,6 +583,7 @@ async def _read_rows(store, scope: _Scope) -> _View:
     working: dict = {}
     if scope.working:
         working = await _one_by_one(scope.working, store.working.entry)
+    if scope.working_usage:
         working_bytes = await store.working.used_bytes()
         working_count = await store.working.entry_count()
     entities: dict = {}
@@ -662,6 +679,8 @@ def _limit_broken(view: _View, state: ModelState, core_max: int) -> str | None:
             view.working_bytes > WORKING_MEMORY_SIZE_BYTES_MAX or
             view.working_count > WORKING_MEMORY_ENTRIES_COUNT_MAX):
         return f"working memory over its limits: {view.working_bytes}B, {view.working_count} keys"
+    if view.scope is not None and not view.scope.core:
+        return None  # no core row was read: they held what the model holds when last read
     blocks = view.core if view.scope is None else \
         {**{t: b for t, b in state.core.items() if t not in view.scope.core}, **view.core}
     sizes = [b.size_bytes for b in blocks.values() if isinstance(b, MemoryBlock)]
