@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ..constants import (CORE_MEMORY_BLOCK_SIZE_BYTES_MAX, CORE_MEMORY_SIZE_BYTES_MAX,
-                         CORE_MEMORY_SIZE_BYTES_MIN,
-                         DST_FULL_CHECK_INTERVAL_STEPS, DST_SIMULATION_STEPS_MAX,
-                         ENTITY_LIST_COUNT_MAX,
+                         CORE_MEMORY_SIZE_BYTES_MIN, DST_FULL_CHECK_INTERVAL_STEPS,
+                         DST_SIMULATION_STEPS_MAX, ENTITY_LIST_COUNT_MAX,
                          WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_SIZE_BYTES_MAX)
 from ..errors import CorruptionError, InvalidInputError, StorageError, UmiError
 from ..models import (BlockType, ChangeEvent, ChangeKind, Entity, MemoryBlock, Tier,
                       WorkingEntry)
+from ..store import mask_url, open_store
 from .clock import SimClock
 from .config import SIM_SEED_MAX
 from .faults import FaultConfig, FaultInjector, FaultType
@@ -113,7 +113,6 @@ class SimulationConfig:
         if self.swarm:
             parts.append("--swarm")
         if self.url != "sim://":
-            from ..store import mask_url
             parts.append(mask_url(self.url))
         return " ".join(parts)
 
@@ -255,7 +254,6 @@ class Simulation:
     @asynccontextmanager
     async def opened(self) -> AsyncIterator[Simulation]:
         """The store opened and its scratch agent emptied; `step` works inside."""
-        from ..store import open_store
         config = self.config
         async with open_store(_scheme_url(config.url, config.seed), agent=config.agent,
                               clock=self.clock, faults=self.injector,
