@@ -233,6 +233,11 @@ class Simulation:
         self._fully_checked_steps = 0  # steps_run when the whole agent last read back clean
         self._last_op: Op | None = None
 
+    @property
+    def store(self):
+        """The open store inside opened() (None outside)."""
+        return self._store
+
     async def run(self) -> SimulationResult:
         """Open the store, run every step of the config (stopping at a violation), check
         the whole agent once more at the end, close."""
