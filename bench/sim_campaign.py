@@ -20,6 +20,7 @@ import time
 
 from umi_store.dst import Simulation, SimulationConfig
 from umi_store.dst.campaign import campaign_seeds, run_campaign
+from umi_store.dst.simulation import execute_op
 from umi_store.errors import UmiError
 
 BASELINE_SEEDS_COUNT_MAX = 50
@@ -35,14 +36,11 @@ async def unchecked_ops_per_sec(template: SimulationConfig, seeds: range) -> flo
         drawn = [simulation.workload.next_op() for _ in range(template.steps)]
         async with simulation.opened() as opened:
             store = opened.store
+            assert store is not None
             started = time.perf_counter()
             for op in drawn:
                 try:
-                    if op.name == "clock.advance":
-                        store.clock.advance(op.kwargs["ms"])
-                    else:
-                        tier, method = op.name.split(".")
-                        await getattr(getattr(store, tier), method)(**op.kwargs)
+                    await execute_op(store, op)
                 except UmiError:
                     pass
             elapsed += time.perf_counter() - started

@@ -11,6 +11,8 @@ from umi_store.dst import SimulationConfig
 from umi_store.dst.campaign import campaign_seeds, run_campaign
 from umi_tui.sim_command import main
 
+from .test_checker_mutations import _on_call
+
 
 def _sim(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
@@ -28,16 +30,10 @@ def test_a_clean_campaign_runs_every_seed_and_says_so():
 
 
 def test_a_campaign_stops_at_the_first_violation_with_its_replay_command(monkeypatch):
-    real_put = SimTx.working_put
-    puts = 0
+    async def dropped(self, entry):
+        return None
 
-    async def drops_the_twentieth_write(self, entry):
-        nonlocal puts
-        puts += 1
-        if puts != 20:
-            await real_put(self, entry)
-
-    monkeypatch.setattr(SimTx, "working_put", drops_the_twentieth_write)
+    monkeypatch.setattr(SimTx, "working_put", _on_call(20, SimTx.working_put, dropped))
     code, out, _ = _sim("--campaign", "50", "--seed", "7", "--steps", "60")
     assert code == 1
     assert out.count("VIOLATION") == 1

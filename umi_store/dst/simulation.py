@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..constants import (CORE_MEMORY_BLOCK_SIZE_BYTES_MAX, CORE_MEMORY_SIZE_BYTES_MAX,
@@ -26,7 +27,7 @@ from ..constants import (CORE_MEMORY_BLOCK_SIZE_BYTES_MAX, CORE_MEMORY_SIZE_BYTE
 from ..errors import CorruptionError, InvalidInputError, StorageError, UmiError
 from ..models import (BlockType, ChangeEvent, ChangeKind, Entity, MemoryBlock, Tier,
                       WorkingEntry)
-from ..store import mask_url, open_store
+from ..store import Store, mask_url, open_store
 from .clock import SimClock
 from .config import SIM_SEED_MAX
 from .faults import FaultConfig, FaultInjector, FaultType
@@ -228,13 +229,13 @@ class Simulation:
         self._core_size_bytes_max = config.core_size_bytes_max
         self._model = ReferenceModel(config.agent, self._core_size_bytes_max)
         self._states = [ModelState()]  # more than one while an ambiguous outcome is unresolved
-        self._store = None
+        self._store: Store | None = None
         self._events: asyncio.Queue[ChangeEvent] | None = None
         self._fully_checked_steps = 0  # steps_run when the whole agent last read back clean
         self._last_op: Op | None = None
 
     @property
-    def store(self):
+    def store(self) -> Store | None:
         """The open store inside opened() (None outside)."""
         return self._store
 
@@ -355,13 +356,13 @@ class Simulation:
         value: object = None
         error: Exception | None = None
         try:
-            value = await _execute(store, op)
+            value = await execute_op(store, op)
         except UmiError as raised:
             error = raised
         except Exception as raised:  # noqa: BLE001 - an untyped error is what we report
             self._drained_events()
-            self._log_step(step, clock_before, op, lambda: f"untyped {type(raised).__name__}",
-                           _NOTHING_FIRED)
+            untyped = f"untyped {type(raised).__name__}"
+            self._log_step(step, clock_before, op, lambda: untyped, _NOTHING_FIRED)
             return self._violation(step, op, "a value or a typed UmiError",
                                    f"{type(raised).__name__}: {raised}")
         events = self._drained_events()
@@ -435,14 +436,18 @@ class Simulation:
                   + (f" faults={faults}" if faults else ""))
 
 
-async def _execute(store, op: Op) -> object:
+async def execute_op(store: Store, op: Op) -> object:
+    """Run one workload operation on the store; what it returns."""
     if op.name == "clock.advance":
-        return store.clock.advance(op.kwargs["ms"])
+        ms = op.kwargs["ms"]
+        assert isinstance(ms, int), "the workload advances the clock by whole ms"
+        return store.clock.advance(ms)
     tier, method = op.name.split(".")
     return await getattr(getattr(store, tier), method)(**op.kwargs)
 
 
 def _with_damage(alternative: Alternative) -> Alternative:
+    assert alternative.written is not None, "only a written row can be damaged"
     damaged = alternative.state.copy()
     damaged.corrupted.add(alternative.written)
     return Alternative(alternative.result, damaged, alternative.written)
@@ -503,9 +508,14 @@ def _same(expected: object, actual: object) -> bool:
 def _changed_rows(tier: Tier, before: ModelState, after: ModelState) -> dict[Row, bool]:
     """The rows of `tier` an outcome changed (the model reuses a row's object until it
     changes it), each with whether it is still stored after."""
-    old, new = {Tier.CORE: (before.core, after.core),
-                Tier.WORKING: (before.working, after.working),
-                Tier.ARCHIVAL: (before.entities, after.entities)}[tier]
+    old: dict[Any, object]
+    new: dict[Any, object]
+    if tier is Tier.CORE:
+        old, new = before.core, after.core  # type: ignore[assignment]
+    elif tier is Tier.WORKING:
+        old, new = before.working, after.working  # type: ignore[assignment]
+    else:
+        old, new = before.entities, after.entities  # type: ignore[assignment]
     return {(tier, key): key in new for key in old.keys() | new.keys()
             if old.get(key) is not new.get(key)}
 
@@ -519,14 +529,15 @@ def _named_rows(op: Op, tier: Tier | None,
         return set()
     named = {a.written for _, a in alternatives if a.written is not None}
     kwargs = op.kwargs
-    if tier is Tier.WORKING:
-        if kwargs.get("key") in _WORKING_KEY_SET:
-            named.add((Tier.WORKING, kwargs["key"]))
-    elif tier is Tier.CORE:
-        if kwargs.get("block_type") in _BLOCK_TYPE_SET:
-            named.add((Tier.CORE, BlockType(kwargs["block_type"])))
-    elif "entity_id" in kwargs:
-        named.add((Tier.ARCHIVAL, kwargs["entity_id"]))
+    key = kwargs.get("key")
+    block_type = kwargs.get("block_type")
+    entity_id = kwargs.get("entity_id")
+    if tier is Tier.WORKING and isinstance(key, str) and key in _WORKING_KEY_SET:
+        named.add((Tier.WORKING, key))
+    elif tier is Tier.CORE and isinstance(block_type, str) and block_type in _BLOCK_TYPE_SET:
+        named.add((Tier.CORE, BlockType(block_type)))
+    elif tier is Tier.ARCHIVAL and isinstance(entity_id, str):
+        named.add((Tier.ARCHIVAL, entity_id))
     return named
 
 
