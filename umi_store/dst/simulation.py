@@ -27,7 +27,7 @@ from ..constants import (CORE_MEMORY_BLOCK_SIZE_BYTES_MAX, CORE_MEMORY_SIZE_BYTE
 from ..errors import CorruptionError, InvalidInputError, StorageError, UmiError
 from ..models import (BlockType, ChangeEvent, ChangeKind, Entity, MemoryBlock, Tier,
                       WorkingEntry)
-from ..store import Store, mask_url, open_store
+from ..store import Store, open_store, url_without_password
 from .clock import SimClock
 from .config import SIM_SEED_MAX
 from .faults import FaultConfig, FaultInjector, FaultType
@@ -114,7 +114,7 @@ class SimulationConfig:
         if self.swarm:
             parts.append("--swarm")
         if self.url != "sim://":
-            parts.append(mask_url(self.url))
+            parts.append(url_without_password(self.url))
         return " ".join(parts)
 
 
