@@ -19,7 +19,8 @@ def test_umi_store_does_not_import_textual():
         assert not re.search(r"^\s*(import|from) textual", path.read_text(), re.M), path
 
 
-HARNESS_MODULES = ("umi_store.dst.model", "umi_store.dst.workload", "umi_store.dst.simulation")
+HARNESS_MODULES = ("umi_store.dst.model", "umi_store.dst.workload", "umi_store.dst.simulation",
+                   "umi_store.dst.campaign")
 
 
 def test_importing_the_store_loads_no_simulation_harness():
@@ -29,7 +30,8 @@ def test_importing_the_store_loads_no_simulation_harness():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, f"import umi_store loaded the harness: {run.stdout}"
     harness = {STORE / "dst" / f"{m.rsplit('.', 1)[1]}.py" for m in HARNESS_MODULES}
-    importing = re.compile(r"^\s*(from|import) \S*\b(model|workload|simulation)\b", re.M)
+    importing = re.compile(r"^\s*(from|import) \S*\b(model|workload|simulation|campaign)\b",
+                           re.M)
     production = [p for p in STORE.rglob("*.py")
                   if p not in harness and p != STORE / "dst" / "__init__.py"]
     assert [p for p in production if importing.search(p.read_text())] == [], \

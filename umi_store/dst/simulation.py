@@ -2,11 +2,14 @@
 
 Each step draws an operation, runs it on the store (faults firing), and asks the model
 which outcomes SPEC §2 allows at each time the store's clock told during the call. The
-result must be one of them; then the whole agent is read back (faults muted) and must
-equal an allowed state. An ambiguous failure (`outcome_unknown`) may leave the state
-before or after the operation, never anything else; when the read-back cannot tell
-which (an expired key is invisible), every state that fits is kept until a later step
-decides. Every step writes one event-log line.
+result must be one of them; then what the step could have changed is read back (faults
+muted) and must equal an allowed state, and the change events the step published must
+name exactly the rows it changed. Every DST_FULL_CHECK_INTERVAL_STEPS steps, and at the
+end of a run, the whole agent is read back instead. An ambiguous failure
+(`outcome_unknown`) may leave the state before or after the operation, never anything
+else; when the read-back cannot tell which (an expired key is invisible), every state that
+fits is kept until a later step decides. Every step writes one event-log line, formatted
+only when a log is kept.
 """
 
 from __future__ import annotations
