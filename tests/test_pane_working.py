@@ -12,6 +12,7 @@ from umi_tui.panes.working import WORKING_PANE_PAGE_ROWS, WorkingPane, middle_tr
 from umi_tui.screens.confirm import ConfirmScreen
 from umi_tui.screens.set_key import SetKeyScreen
 from umi_tui.widgets.ttl import humanize_ttl, next_change_ms, parse_ttl
+from umi_tui.widgets.value_text import escaped, is_plain_text, unescaped
 
 SECOND_MS, MINUTE_MS, HOUR_MS, DAY_MS = 1_000, 60_000, 3_600_000, 86_400_000
 SIZE = (60, 19)
@@ -161,6 +162,81 @@ async def test_enter_edits_the_selected_key():
         await pilot.press("ctrl+a", "ctrl+k", *"4", "enter")
         await settle(pilot)
         assert await app.store.working.get("session:step") == b"4"
+
+
+async def test_edit_changes_value_and_ttl_only_the_key_is_not_editable():
+    app = harness()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.pane.query_one(DataTable).focus()
+        await pilot.press("down", "e")
+        assert isinstance(app.screen, SetKeyScreen)
+        assert not app.screen.query("Input#key"), "the key's name is shown, not edited"
+        assert str(app.screen.query_one("#key", Static).render()) == "session:step"
+        await pilot.press("ctrl+a", "ctrl+k", *"4", "tab", "ctrl+a", "ctrl+k", *"2h", "enter")
+        await settle(pilot)
+        entries = await app.store.working.entries()
+        assert [e.key for e in entries] == ["session:goal", "session:step", "tool:weather",
+                                            "user:[bold]name"]
+        assert await app.store.working.get("session:step") == b"4"
+        assert await app.store.working.ttl_ms("session:step") == 2 * HOUR_MS
+
+
+async def seed_binary(store) -> None:
+    await store.working.set("blob", b"\xff\x00ab\\\xc3\xa9", ttl_ms=DAY_MS)
+
+
+async def test_a_binary_value_is_shown_escaped_and_saved_unchanged_writes_nothing():
+    app = harness(seed=seed_binary)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        before = await app.store.working.entry("blob")
+        app.advance(5 * SECOND_MS)
+        await settle(pilot)
+        app.pane.query_one(DataTable).focus()
+        await pilot.press("e")
+        assert app.screen.query_one("#value", Input).value == r"\xff\x00ab\\é"
+        labels = " ".join(str(label.render()) for label in app.screen.query(".dialog--field"))
+        assert "escaped bytes" in labels
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is app.screen_stack[0]
+        assert await app.store.working.entry("blob") == before, "nothing was written"
+        await pilot.press("e", "end", *r"\x01", "enter")
+        await settle(pilot)
+        assert await app.store.working.get("blob") == b"\xff\x00ab\\\xc3\xa9\x01"
+
+
+async def test_a_bad_escape_is_refused_in_the_modal():
+    app = harness(seed=seed_binary)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.pane.query_one(DataTable).focus()
+        await pilot.press("e", "end", *r"\q", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, SetKeyScreen)
+        assert "unknown escape" in str(app.screen.query_one(".dialog--error").render())
+        assert await app.store.working.get("blob") == b"\xff\x00ab\\\xc3\xa9"
+
+
+async def test_an_untouched_ttl_field_keeps_the_exact_deadline():
+    async def long_lived(store) -> None:
+        await store.working.set("plan", b"walk", ttl_ms=2 * DAY_MS + 22 * HOUR_MS + 1_234)
+
+    app = harness(seed=long_lived)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        deadline = (await app.store.working.entry("plan")).expires_at_ms
+        app.advance(90 * SECOND_MS)
+        await settle(pilot)
+        app.pane.query_one(DataTable).focus()
+        await pilot.press("e")
+        assert app.screen.query_one("#ttl", Input).value == "2d21h58m32s"
+        await pilot.press("end", *" fast", "enter")
+        await settle(pilot)
+        entry = await app.store.working.entry("plan")
+        assert entry.value == b"walk fast"
+        assert entry.expires_at_ms == deadline
 
 
 async def test_delete_asks_first_and_removes_the_key():
@@ -358,3 +434,14 @@ def test_ttl_text_is_read_in_units(text, ms):
 def test_unreadable_ttl_text_is_refused(text):
     with pytest.raises(ValueError):
         parse_ttl(text)
+
+
+@pytest.mark.parametrize("value", [b"", b"plain", "Zoë · 東京".encode(), b"\xff\xfe", b"a\\b",
+                                   b"\x00\n\t\r\x7f", "\u0085".encode(), b"\xc3"])
+def test_escaped_values_read_back_as_the_same_bytes(value):
+    assert unescaped(escaped(value)) == value
+
+
+def test_only_utf8_text_without_control_characters_is_edited_as_text():
+    assert is_plain_text("Zoë".encode()) and is_plain_text(b"a\\b")
+    assert not is_plain_text(b"\xff") and not is_plain_text(b"two\nlines")

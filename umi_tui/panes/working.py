@@ -23,7 +23,7 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
-from umi_store import Tier, UmiError, WorkingEntry
+from umi_store import InvalidInputError, Tier, UmiError, WorkingEntry
 from umi_store.constants import WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_SIZE_BYTES_MAX
 
 from ..feedback import report_error
@@ -35,6 +35,7 @@ from ..widgets.fitting import COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_si
 from ..widgets.histogram import Histogram
 from ..widgets.sizes import format_bytes
 from ..widgets.ttl import TTL_BUCKET_LABELS, humanize_ttl, next_change_ms, ttl_bucket, ttl_urgency
+from ..widgets.value_text import escaped, holds_stray_bytes
 
 WORKING_PANE_PAGE_ROWS = 100
 WORKING_DUE_SLACK_COUNT = 1024  # superseded schedule entries tolerated before compaction
@@ -48,9 +49,12 @@ COLUMNS_VALUE_ROOM_WIDTH_MIN = 24  # narrower, the value column's room goes to t
 
 
 def value_preview(value: bytes) -> str:
-    """The start of a value as one line of text."""
-    text = value[:VALUE_PREVIEW_CHARS_MAX * 4].decode("utf-8", "replace")
-    return text[:VALUE_PREVIEW_CHARS_MAX].replace("\n", "⏎").replace("\t", " ")
+    """The start of a value as one line of text; bytes that are not UTF-8 escaped (\\xNN)."""
+    start = value[:VALUE_PREVIEW_CHARS_MAX * 4]  # holds the first VALUE_PREVIEW_CHARS_MAX chars
+    text = start.decode("utf-8", "surrogateescape")[:VALUE_PREVIEW_CHARS_MAX]
+    if holds_stray_bytes(text):
+        text = escaped(text.encode("utf-8", "surrogateescape"))[:VALUE_PREVIEW_CHARS_MAX]
+    return text.replace("\n", "⏎").replace("\t", " ")
 
 
 def middle_truncated(text: str, width: int) -> str:
@@ -384,8 +388,8 @@ class WorkingPane(Widget):
             self.table.move_cursor(row=0, animate=False)
 
     def action_set_key(self) -> None:
-        async def save(key: str, value: str, ttl_ms: int) -> WorkingEntry:
-            return await self.app.store.working.set(key, value.encode(), ttl_ms)
+        async def save(key: str, value: bytes, ttl_ms: int | None) -> WorkingEntry:
+            return await self.app.store.working.set(key, value, ttl_ms)
         self.app.push_screen(SetKeyScreen(save),
                              lambda entry: self._after_change(entry and entry.key))
 
@@ -395,10 +399,14 @@ class WorkingPane(Widget):
             return
         entry = self._entries[key]
 
-        async def save(new_key: str, value: str, ttl_ms: int) -> WorkingEntry:
-            return await self.app.store.working.set(new_key, value.encode(), ttl_ms)
-        screen = SetKeyScreen(save, key=key, value=entry.value.decode("utf-8", "replace"),
-                              ttl=humanize_ttl(entry.remaining_ms(self._now_ms)))
+        async def save(key: str, value: bytes, ttl_ms: int | None) -> WorkingEntry:
+            if ttl_ms is None:  # the TTL field left as shown: keep the deadline to the ms
+                ttl_ms = entry.expires_at_ms - self.app.store.clock.now_ms()
+                if ttl_ms <= 0:
+                    raise InvalidInputError(f"{key} expired meanwhile; give it a TTL to set "
+                                            "it again")
+            return await self.app.store.working.set(key, value, ttl_ms)
+        screen = SetKeyScreen(save, entry=entry, remaining_ms=entry.remaining_ms(self._now_ms))
         self.app.push_screen(screen, lambda stored: self._after_change(stored and stored.key))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
