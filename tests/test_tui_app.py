@@ -98,6 +98,42 @@ async def test_a_pane_key_works_right_after_its_number_key():
         assert app.screen.focused is app.query_one("#archival").table
 
 
+@pytest.mark.parametrize("number, open_input, input_id, back_to", [
+    ("2", "slash", "working-filter", "working-table"),
+    ("3", "slash", "archival-query", "archival-table"),
+    ("4", "L", "log-filter", "sim-log"),
+])
+async def test_esc_leaves_a_search_box_and_the_number_key_goes_to_the_table(
+        number, open_input, input_id, back_to):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press(number, open_input, *"se")
+        assert app.screen.focused.id == input_id
+        await pilot.press("escape")
+        assert app.screen.focused.id == back_to
+        await pilot.press("slash" if number != "4" else "L")
+        assert app.screen.focused.id == input_id, "the pane's keys act again"
+        await pilot.click("#block-facts")  # leave the input for another pane with the mouse
+        await pilot.press(number)
+        assert app.screen.focused.id != input_id, "the number key focuses the pane, not its input"
+        pane = next(spec.name for spec in PANES if spec.key == number)
+        assert app.focused_frame().id == f"{pane}-frame"
+        assert app.query_one(f"#{input_id}").value == "se", "what was typed stays"
+
+
+async def test_esc_in_a_maximised_pane_leaves_the_search_box_then_restores_the_pane():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2", "z", "slash", *"cache")
+        await pilot.press("escape")
+        assert app.screen.focused.id == "working-table"
+        assert app.screen.maximized is app.query_one("#working-frame")
+        await pilot.press("escape")
+        assert app.screen.maximized is None
+
+
 async def test_z_maximises_the_focused_pane_and_restores_it():
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

@@ -30,6 +30,7 @@ from ..screens.entity_detail import EntityDetailScreen
 from ..screens.entity_edit import EntityEditScreen
 from ..widgets.fitting import COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized
 from ..widgets.highlight import highlighted, snippet
+from ..widgets.pane_input import PaneInput
 
 ARCHIVAL_PANE_PAGE_ROWS = 50
 ARCHIVAL_SEARCH_DEBOUNCE_SECS = 0.15
@@ -80,8 +81,8 @@ class ArchivalPane(Widget):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="archival-bar"):
-            yield Input(placeholder="search names and content  ( / )", id="archival-query",
-                        compact=True)
+            yield PaneInput(placeholder="search names and content  ( / )", id="archival-query",
+                            leave_to=lambda: self.table)
             yield Select([(t.value, t) for t in EntityType], prompt="all types",
                          id="archival-type", compact=True)
         yield DataTable(id="archival-table", cursor_type="row")

@@ -29,6 +29,7 @@ from umi_store.dst.simulation import Simulation, SimulationConfig
 from ..feedback import report_error
 from ..messages import ClockMoved
 from ..screens.prompt import PromptScreen
+from ..widgets.pane_input import PaneInput
 from .core import format_ms
 
 CLOCK_SPEEDS = (1, 10, 60, 600)
@@ -157,7 +158,8 @@ class SimulationPane(Widget, can_focus=True):
         yield Static(self._notice(), id="sim-notice")
         with Horizontal(classes="row"):
             yield Label("steps")
-            yield Input(str(SIM_STEPS_DEFAULT), id="sim-steps", compact=True, type="integer")
+            yield PaneInput(str(SIM_STEPS_DEFAULT), id="sim-steps", type="integer",
+                            leave_to=lambda: self)
             yield Button("Run", id="run-steps", compact=True)
             yield Button("Cancel", id="cancel-run", compact=True, disabled=True)
             yield ProgressBar(total=SIM_STEPS_DEFAULT, id="sim-progress", show_eta=False)
@@ -169,8 +171,8 @@ class SimulationPane(Widget, can_focus=True):
         yield Static(id="sim-replay")
         with TabbedContent(id="sim-tabs"):
             with TabPane("Log", id="tab-log"):
-                yield Input(placeholder="filter the log (working.set, faults=, VIOLATION)",
-                            id="log-filter", compact=True)
+                yield PaneInput(placeholder="filter the log (working.set, faults=, VIOLATION)",
+                                id="log-filter", leave_to=lambda: self.query_one("#sim-log"))
                 yield OptionList(id="sim-log")
             with TabPane("Faults", id="tab-faults"):
                 yield DataTable(id="fault-table", cursor_type="row", zebra_stripes=True)

@@ -33,6 +33,7 @@ from ..screens.expire_key import ExpireKeyScreen
 from ..screens.set_key import SetKeyScreen
 from ..widgets.fitting import COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized
 from ..widgets.histogram import Histogram
+from ..widgets.pane_input import PaneInput
 from ..widgets.sizes import format_bytes
 from ..widgets.ttl import TTL_BUCKET_LABELS, humanize_ttl, next_change_ms, ttl_bucket, ttl_urgency
 from ..widgets.value_text import escaped, holds_stray_bytes
@@ -118,7 +119,8 @@ class WorkingPane(Widget):
         self._totals_line = ""
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter by key prefix  ( / )", id="working-filter", compact=True)
+        yield PaneInput(placeholder="filter by key prefix  ( / )", id="working-filter",
+                        leave_to=lambda: self.table)
         yield DataTable(id="working-table", cursor_type="row")
         yield Histogram(TTL_BUCKET_LABELS, id="working-histogram")
         yield Static("", id="working-totals", markup=False)
