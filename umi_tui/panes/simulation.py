@@ -189,6 +189,7 @@ class SimulationPane(Widget, can_focus=True):
         for button in self.query("#sim-controls Button"):
             button.disabled = not sim_clock
         self._show_clock_state()
+        self._show_sparklines()
         self._show_status()
 
     def _sim_clock(self) -> SimClock | None:
@@ -234,12 +235,11 @@ class SimulationPane(Widget, can_focus=True):
     def _clock_state(self) -> str:
         if self._sim_clock() is None:
             return "system clock"
-        speed = getattr(self.app, "clock_speed", 0)
-        return f"▶ running {speed}×" if speed else f"paused ({self.speed}×)"
+        return f"▶ running {self.speed}×" if self._simulating else f"paused ({self.speed}×)"
 
     def _show_clock_state(self) -> None:
-        running = bool(getattr(self.app, "clock_speed", 0))
-        self.query_one("#toggle-clock", Button).label = "‖ pause" if running else "▶ run"
+        self.query_one("#toggle-clock", Button).label = "‖ pause" if self._simulating \
+            else "▶ run"
         self.query_one("#speed", Button).label = f"{self.speed}×"
 
     def replay_command(self) -> str:
@@ -292,14 +292,14 @@ class SimulationPane(Widget, can_focus=True):
         if self._sim_clock() is None or not hasattr(self.app, "clock_speed"):
             self.action_step_clock(0)
             return
-        self.app.clock_speed = 0 if self.app.clock_speed else self.speed
-        self._simulating = bool(self.app.clock_speed)
+        self._simulating = not self._simulating  # a clock that follows real time is not a run
+        self.app.clock_speed = self.speed if self._simulating else 0
         self._show_clock_state()
         self._show_status()
 
     def _pause_on_violation(self) -> None:
-        self._simulating = False
-        if getattr(self.app, "clock_speed", 0):
+        if self._simulating:
+            self._simulating = False
             self.app.clock_speed = 0
             self._show_clock_state()
             self.notify("Paused at a violation; v jumps to it.", title="Simulation",
@@ -307,7 +307,7 @@ class SimulationPane(Widget, can_focus=True):
 
     def action_next_speed(self) -> None:
         self.speed = CLOCK_SPEEDS[(CLOCK_SPEEDS.index(self.speed) + 1) % len(CLOCK_SPEEDS)]
-        if getattr(self.app, "clock_speed", 0):
+        if self._simulating:
             self.app.clock_speed = self.speed
         self._show_clock_state()
         self._show_status()
@@ -519,9 +519,15 @@ class SimulationPane(Widget, can_focus=True):
         if excess > 0:
             for _ in range(excess):
                 log.remove_option_at_index(0)
+        self._show_sparklines()
+
+    def _show_sparklines(self) -> None:
+        """Operations and faults per simulated minute; no fault line until a fault fires."""
         ops, faults = self._spark_data()
         self.query_one("#spark-ops", Sparkline).data = ops
-        self.query_one("#spark-faults", Sparkline).data = faults
+        spark_faults = self.query_one("#spark-faults", Sparkline)
+        spark_faults.data = faults
+        spark_faults.visible = any(faults)
 
     @staticmethod
     def _matches(line: str, wanted: str) -> bool:
