@@ -28,6 +28,7 @@ from ..messages import StoreChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.entity_detail import EntityDetailScreen
 from ..screens.entity_edit import EntityEditScreen
+from ..widgets.cell_style import cell_style
 from ..widgets.fitting import COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized
 from ..widgets.highlight import highlighted, snippet
 from ..widgets.pane_input import PaneInput
@@ -85,7 +86,8 @@ class ArchivalPane(Widget):
                             leave_to=lambda: self.table)
             yield Select([(t.value, t) for t in EntityType], prompt="all types",
                          id="archival-type", compact=True)
-        yield DataTable(id="archival-table", cursor_type="row")
+        yield DataTable(id="archival-table", cursor_type="row",
+                        cursor_background_priority="css")  # the cursor row: matches in bold
         yield Static("", id="archival-status", markup=False)
 
     @property
@@ -225,8 +227,8 @@ class ArchivalPane(Widget):
 
     def _row(self, entity: Entity) -> dict[str, Text]:
         """The cells of `entity`'s row, by column key, for the columns shown."""
-        match = self.get_component_rich_style("archival-pane--match", partial=True)
-        muted = self.get_component_rich_style("archival-pane--muted", partial=True)
+        match = self.get_component_rich_style("archival-pane--match")
+        muted = cell_style(self, "archival-pane--muted")
         cells = {"type": Text(entity.entity_type.value, style=muted)} if self._widths[0] else {}
         cells["name"] = highlighted(entity.name, self._query, match)
         cells["content"] = highlighted(snippet(entity.content, self._query, name=entity.name,

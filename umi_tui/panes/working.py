@@ -31,6 +31,7 @@ from ..messages import ClockMoved, StoreChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.expire_key import ExpireKeyScreen
 from ..screens.set_key import SetKeyScreen
+from ..widgets.cell_style import cell_style
 from ..widgets.fitting import COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized
 from ..widgets.histogram import Histogram
 from ..widgets.pane_input import PaneInput
@@ -293,7 +294,7 @@ class WorkingPane(Widget):
         return Text(humanize_ttl(remaining), style=style, justify="right")
 
     def _style(self, component: str) -> Style:
-        return self.get_component_rich_style(component, partial=True)
+        return cell_style(self, component)
 
     def _row(self, entry: WorkingEntry) -> dict[str, Text]:
         """The cells of `entry`'s row, by column key, for the columns shown."""
