@@ -84,6 +84,23 @@ async def test_long_keys_that_share_a_prefix_stay_apart():
         assert [key[-2:] for key in shown] == [":7", ":8"]
 
 
+async def test_the_key_column_takes_the_width_its_keys_need_and_the_value_is_cut():
+    async def statements(store) -> None:
+        for month in ("2025-11", "2025-12"):
+            await store.working.set(f"cache:statement:{month}", b"balance 184 302.17 EUR " * 4)
+
+    app = harness(seed=statements)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        shown = rows(app)
+        assert [row[0] for row in shown.values()] == ["cache:statement:2025-11",
+                                                      "cache:statement:2025-12"]
+        table = app.pane.query_one(DataTable)
+        assert table.columns["key"].width <= SIZE[0] // 2, "at most half the pane"
+        assert table.columns["value"].width >= 8, "the value keeps what is left"
+        assert fitting_columns(table) == ["key", "value", "size", "ttl"]
+
+
 @pytest.mark.parametrize("text, width, cut", [
     ("session:goal", 12, "session:goal"),
     ("scratch:customer_statements:12", 15, "scratch…ents:12"),

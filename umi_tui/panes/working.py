@@ -14,7 +14,7 @@ import bisect
 import heapq
 import itertools
 
-from rich.cells import cell_len, set_cell_size
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual import on, work
@@ -32,7 +32,8 @@ from ..screens.confirm import ConfirmScreen
 from ..screens.expire_key import ExpireKeyScreen
 from ..screens.set_key import SetKeyScreen
 from ..widgets.cell_style import cell_style
-from ..widgets.fitting import COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized
+from ..widgets.fitting import (COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized,
+                               label_first_widths, middle_truncated)
 from ..widgets.histogram import Histogram
 from ..widgets.pane_input import PaneInput
 from ..widgets.sizes import format_bytes
@@ -57,20 +58,6 @@ def value_preview(value: bytes) -> str:
     if holds_stray_bytes(text):
         text = escaped(text.encode("utf-8", "surrogateescape"))[:VALUE_PREVIEW_CHARS_MAX]
     return text.replace("\n", "⏎").replace("\t", " ")
-
-
-def middle_truncated(text: str, width: int) -> str:
-    """`text` in at most `width` cells, cut in the middle: keys sharing a prefix stay apart."""
-    if cell_len(text) <= width:
-        return text
-    tail, tail_cells = [], 0
-    for char in reversed(text):
-        if tail_cells + cell_len(char) > (width - 1) // 2:
-            break
-        tail.append(char)
-        tail_cells += cell_len(char)
-    head = set_cell_size(text, width - 1 - tail_cells).rstrip()
-    return head + "…" + "".join(reversed(tail))
 
 
 class WorkingPane(Widget):
@@ -117,6 +104,7 @@ class WorkingPane(Widget):
         self._syncing = False
         self._totals: tuple[int, int] | None = None
         self._widths: tuple[int, int] = (0, 0)
+        self._key_width_wanted = 0
         self._totals_line = ""
 
     def compose(self) -> ComposeResult:
@@ -266,27 +254,29 @@ class WorkingPane(Widget):
 
     # ---- drawing -------------------------------------------------------------------------
 
-    def _layout_columns(self) -> None:
-        """Split the width between key and value, or when narrow drop the value and give the
-        key its room, so size and ttl always show; re-add the columns when that changes."""
+    def _layout_columns(self) -> bool:
+        """Give the key the width of the longest key shown (up to half the pane) and the value
+        the rest; when narrow, drop the value and give the key its room, so size and ttl
+        always show. Re-add the columns when that changes (and say so)."""
         room = (self.size.width - COLUMN_SIZE_WIDTH - COLUMN_TTL_WIDTH
                 - 3 * COLUMN_PADDING_WIDTH - SCROLLBAR_WIDTH)
         if room >= COLUMNS_VALUE_ROOM_WIDTH_MIN:
-            text_room = room - COLUMN_PADDING_WIDTH
-            widths = (text_room * 9 // 20, text_room - text_room * 9 // 20)
+            widths = label_first_widths(room - COLUMN_PADDING_WIDTH, self._key_width_wanted,
+                                        self.size.width)
         else:
             widths = (max(COLUMN_KEY_WIDTH_MIN, room), 0)
         if widths == self._widths:
-            return
+            return False
         self._widths = widths
-        table = self.table
+        table, selected = self.table, self.selected_key
         table.clear(columns=True)
         table.add_column("key", key="key", width=widths[0])
         if widths[1]:
             table.add_column("value", key="value", width=widths[1])
         table.add_column(Text("size", justify="right"), key="size", width=COLUMN_SIZE_WIDTH)
         table.add_column(Text("ttl", justify="right"), key="ttl", width=COLUMN_TTL_WIDTH)
-        self._render_page(force=True)
+        self._render_page(force=True, selected=selected)
+        return True
 
     def _ttl_cell(self, entry: WorkingEntry) -> Text:
         remaining = entry.remaining_ms(self._now_ms)
@@ -306,21 +296,28 @@ class WorkingPane(Widget):
         cells["ttl"] = self._ttl_cell(entry)
         return cells
 
-    def _render_page(self, changed: set[str] = frozenset(), *, force: bool = False) -> None:
-        """Show the current page: rebuild its rows only if they are other keys than before."""
+    def _render_page(self, changed: set[str] = frozenset(), *, force: bool = False,
+                     selected: str | None = None) -> None:
+        """Show the current page: rebuild its rows only if they are other keys than before
+        (keeping the cursor on the `selected` key, by default the one under it)."""
         if not self.is_mounted:
             return
         pages = max(1, -(-len(self._sorted) // WORKING_PANE_PAGE_ROWS))
         self._page = min(self._page, pages - 1)
         start = self._page * WORKING_PANE_PAGE_ROWS
         target = self._sorted[start:start + WORKING_PANE_PAGE_ROWS]
+        wanted = max(map(cell_len, target), default=0)
+        if wanted != self._key_width_wanted:
+            self._key_width_wanted = wanted
+            if self._layout_columns():
+                return  # the columns were re-added, and the page drawn with them
         table = self.table
         if target == self._shown and not force:
             for key in changed & set(target):
                 for column, cell in self._row(self._entries[key]).items():
                     table.update_cell(key, column, cell)
         else:
-            selected = self.selected_key
+            selected = selected or self.selected_key
             table.clear()
             for key in target:
                 table.add_row(*self._row(self._entries[key]).values(), key=key)
