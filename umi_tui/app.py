@@ -17,7 +17,7 @@ from textual.containers import Container, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Input, Label, LoadingIndicator
+from textual.widgets import Header, Input, Label, LoadingIndicator
 
 from umi_store import FaultInjector, SimClock, Store, UmiError, mask_url, open_store
 from umi_store.constants import DST_TIME_ADVANCE_MS_MAX
@@ -33,6 +33,7 @@ from .panes.working import WorkingPane
 from .screens.help import HelpScreen
 from .settings import Settings, config_dir
 from .theming import SHIPPED_THEMES_DIR, load_themes
+from .widgets.footer import KeyFooter
 
 CLOCK_TICK_SECS = 1.0
 
@@ -108,7 +109,7 @@ class UmiApp(App[None]):
             with Vertical(id="loading"):
                 yield LoadingIndicator()
                 yield Label(f"Opening {mask_url(self.url)}…", id="loading-text")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._register_themes()

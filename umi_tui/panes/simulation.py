@@ -101,7 +101,9 @@ class SimulationPane(Widget, can_focus=True):
     SimulationPane { layout: vertical; }
     SimulationPane #sim-header { height: 2; }
     SimulationPane #sim-controls { height: 1; }
-    SimulationPane #sim-controls Button { margin-right: 1; min-width: 5; }
+    SimulationPane #sim-controls Button { margin-right: 1; min-width: 3; width: 3; }
+    SimulationPane #sim-controls #toggle-clock { width: 9; }
+    SimulationPane #sim-controls #speed { width: 6; }
     SimulationPane #sim-notice { color: $text-muted; height: auto; max-height: 2; }
     SimulationPane #sim-header { text-wrap: nowrap; text-overflow: ellipsis; }
     SimulationPane #sim-notice.-warning { color: $warning; }
@@ -188,6 +190,8 @@ class SimulationPane(Widget, can_focus=True):
         sim_clock = self._sim_clock() is not None
         for button in self.query("#sim-controls Button"):
             button.disabled = not sim_clock
+            if button.id and button.id.startswith("step-"):
+                button.styles.line_pad = 0  # so the row fits 80 columns (CSS refuses 0)
         self._show_clock_state()
         self._show_sparklines()
         self._show_status()
