@@ -304,7 +304,26 @@ async def test_prefix_filter_shows_only_matching_keys():
         await pilot.press("slash", *"session:")
         await settle(pilot)
         assert set(rows(app)) == {"session:goal", "session:step"}
-        assert "2 match" in totals(app)
+        assert totals(app).endswith("· 2 matches")
+        await pilot.press("ctrl+a", "ctrl+k", *"tool:")
+        await settle(pilot)
+        assert totals(app).endswith("· 1 match")
+
+
+async def test_a_key_set_while_the_filter_hides_it_says_so():
+    app = harness()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"session:", "enter", "s", *"plan:x", "tab", *"walk", "enter")
+        await settle(pilot)
+        assert await app.store.working.get("plan:x") == b"walk"
+        assert "plan:x" not in rows(app)
+        messages = [str(n.message) for n in app._notifications]
+        assert "set plan:x — hidden by the filter 'session:'" in messages
+        await pilot.press("s", *"session:new", "tab", *"v", "enter")  # shown: nothing to say
+        await settle(pilot)
+        assert "session:new" in rows(app)
+        assert not any("session:new" in str(n.message) for n in app._notifications)
 
 
 async def test_totals_and_histogram_count_against_the_limits():

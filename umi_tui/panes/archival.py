@@ -30,6 +30,7 @@ from ..screens.confirm import ConfirmScreen
 from ..screens.entity_detail import EntityDetailScreen
 from ..screens.entity_edit import EntityEditScreen
 from ..widgets.cell_style import cell_style
+from ..widgets.counts import counted
 from ..widgets.fitting import (COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized,
                                label_first_widths, middle_truncated)
 from ..widgets.highlight import highlighted, snippet
@@ -258,7 +259,7 @@ class ArchivalPane(Widget):
         start = self._page * ARCHIVAL_PANE_PAGE_ROWS
         shown = (f"{start + 1:,}–{start + len(self._shown):,}" if self._shown else "none")
         if self._query:
-            found = f"{self._total:,} match{'' if self._total == 1 else 'es'}"
+            found = counted(self._total, "match", "matches")
             if self._total >= SEARCH_RESULTS_COUNT_MAX:
                 found = f"{SEARCH_RESULTS_COUNT_MAX}+ matches (newest {SEARCH_RESULTS_COUNT_MAX} shown)"
         else:

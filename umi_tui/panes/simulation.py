@@ -29,6 +29,7 @@ from umi_store.dst.simulation import Simulation, SimulationConfig
 from ..feedback import report_error
 from ..messages import ClockMoved
 from ..screens.prompt import PromptScreen
+from ..widgets.counts import counted
 from ..widgets.pane_input import PaneInput
 from .core import format_ms
 
@@ -226,10 +227,9 @@ class SimulationPane(Widget, can_focus=True):
         violations = len(result.violations) if result else 0
         rate = "–" if self.ops_per_sec is None else f"{self.ops_per_sec:,.0f}"
         faults = len(self.enabled)
-        plural = "s" if faults > 1 else ""
-        fault_badge = f"[$warning]⚡{faults} fault{plural} on[/]" if faults \
+        fault_badge = f"[$warning]⚡{counted(faults, 'fault')} on[/]" if faults \
             else "[$text-muted]no faults[/]"
-        violation_badge = f"[b $error]{violations} violations[/]" if violations \
+        violation_badge = f"[b $error]{counted(violations, 'violation')}[/]" if violations \
             else "[$success]0 violations[/]"
         self.query_one("#sim-header", Static).update(
             f"seed [b]{self.seed}[/] · {format_ms(now)} UTC · {self._clock_state()}\n"

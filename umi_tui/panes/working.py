@@ -32,6 +32,7 @@ from ..screens.confirm import ConfirmScreen
 from ..screens.expire_key import ExpireKeyScreen
 from ..screens.set_key import SetKeyScreen
 from ..widgets.cell_style import cell_style
+from ..widgets.counts import counted
 from ..widgets.fitting import (COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized,
                                label_first_widths, middle_truncated)
 from ..widgets.histogram import Histogram
@@ -335,7 +336,7 @@ class WorkingPane(Widget):
             parts.append(f"{format_bytes(used)} / "
                          f"{format_bytes(WORKING_MEMORY_SIZE_BYTES_MAX)}")
         if self._prefix:
-            parts.append(f"{len(self._sorted):,} match")
+            parts.append(counted(len(self._sorted), "match", "matches"))
         elif self._totals is not None and not self._sorted:
             parts.append("s sets a key")
         if len(self._sorted) > WORKING_PANE_PAGE_ROWS:
@@ -390,8 +391,13 @@ class WorkingPane(Widget):
     def action_set_key(self) -> None:
         async def save(key: str, value: bytes, ttl_ms: int | None) -> WorkingEntry:
             return await self.app.store.working.set(key, value, ttl_ms)
-        self.app.push_screen(SetKeyScreen(save),
-                             lambda entry: self._after_change(entry and entry.key))
+
+        def done(entry: WorkingEntry | None) -> None:
+            if entry is not None and not entry.key.startswith(self._prefix):
+                self.notify(f"set {entry.key} — hidden by the filter {self._prefix!r}",
+                            severity="warning")
+            self._after_change(entry and entry.key)
+        self.app.push_screen(SetKeyScreen(save), done)
 
     def action_edit_key(self) -> None:
         key = self.selected_key
