@@ -207,6 +207,7 @@ async def test_a_binary_value_is_shown_escaped_and_saved_unchanged_writes_nothin
     app = harness(seed=seed_binary)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
+        assert rows(app)["blob"][1] == r"\xff\x00ab\\é", "the row shows the bytes escaped too"
         before = await app.store.working.entry("blob")
         app.advance(5 * SECOND_MS)
         await settle(pilot)
