@@ -161,30 +161,49 @@ class FaultyTx:
         self._loop.call_soon_threadsafe(advance)
         moved.result()
 
-    def __getattr__(self, name: str):
-        if name not in _OP_KINDS:
-            raise AttributeError(f"{type(self).__name__} has no storage operation {name!r}")
-        kind = _OP_KINDS[name]
-        operation = getattr(self._inner, name)
+    def _before_call(self, name: str, fault: FaultType) -> None:
+        """What `fault` does before the call: raise, or move the clock."""
+        if fault in _FAILURES:
+            raise _injected(name, fault, _FAILURES[fault], transient=False)
+        if fault in _TRANSIENT_FAILURES:
+            raise _injected(name, fault, _TRANSIENT_FAILURES[fault], transient=True)
+        if fault in _CLOCK_JUMPS_MS or fault is FaultType.TIME_CLOCK_SKEW:
+            self._move_clock(fault)
 
-        async def call(*args):
-            fault = self._injector.decide(name, kind)
-            if fault in _FAILURES:
-                raise _injected(name, fault, _FAILURES[fault], transient=False)
-            if fault in _TRANSIENT_FAILURES:
-                raise _injected(name, fault, _TRANSIENT_FAILURES[fault], transient=True)
-            if fault in _CLOCK_JUMPS_MS or fault is FaultType.TIME_CLOCK_SKEW:
-                self._move_clock(fault)
-            result = await operation(*args)
-            if kind is not OpKind.READ and name not in self._changed_by:
-                self._changed_by.append(name)
-            if fault is FaultType.NETWORK_PARTIAL_WRITE:
-                raise _injected(name, fault, "connection broke mid-write", transient=True)
-            written = _written_row(name, args) if fault is FaultType.STORAGE_CORRUPTION else None
-            if written is not None:
-                await self._inner.corrupt(*written)
-            return result
-        return call
+    async def _after_call(self, name: str, fault: FaultType, args: tuple) -> None:
+        """What `fault` does once the call ran: break the connection, or damage the row."""
+        if fault is FaultType.NETWORK_PARTIAL_WRITE:
+            raise _injected(name, fault, "connection broke mid-write", transient=True)
+        written = _written_row(name, args) if fault is FaultType.STORAGE_CORRUPTION else None
+        if written is not None:
+            await self._inner.corrupt(*written)
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(f"{type(self).__name__} has no storage operation {name!r}")
+
+
+def _faulted(name: str, kind: OpKind) -> Callable[..., Awaitable[Any]]:
+    """FaultyTx's form of storage operation `name`: ask the injector, then call through.
+
+    Made once per operation at import, not per call."""
+    changes = kind is not OpKind.READ
+
+    async def call(self: FaultyTx, *args: Any) -> Any:
+        fault = self._injector.decide(name, kind)
+        if fault is not None:
+            self._before_call(name, fault)
+        result = await getattr(self._inner, name)(*args)
+        if changes and name not in self._changed_by:
+            self._changed_by.append(name)
+        if fault is not None:
+            await self._after_call(name, fault, args)
+        return result
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+for _name, _kind in _OP_KINDS.items():
+    setattr(FaultyTx, _name, _faulted(_name, _kind))
 
 
 class FaultyBackend:
@@ -216,6 +235,8 @@ class FaultyBackend:
         return None  # faults are decided call by call: always the full rule
 
     async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
+        if self._injector.is_muted:  # nothing can fire and nothing is drawn: no wrapper
+            return await self._inner.run(agent, body, write=write)
         crash: FaultType | None = None
         loop = asyncio.get_running_loop()
 

@@ -255,8 +255,17 @@ class SimBackend:
             self.changes.publish(agent, events)
 
     async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
-        async with self.transaction(agent, write=write) as tx:
-            return await body(tx)
+        """transaction() without its context manager: the path every operation takes."""
+        async with self._lock:
+            tx = SimTx(self._agents.setdefault(agent, _AgentRows()), agent)
+            try:
+                result = await body(tx)
+            except BaseException:
+                tx.rollback()
+                raise
+        if tx.events:
+            self.changes.publish(agent, tx.events)
+        return result
 
     async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
                                   entries_max: int) -> bool | None:

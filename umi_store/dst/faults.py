@@ -133,6 +133,11 @@ class FaultInjector:
             self._muted = muted
 
     @property
+    def is_muted(self) -> bool:
+        """Inside muted(): decide() returns None and draws nothing."""
+        return self._muted
+
+    @property
     def configs(self) -> list[FaultConfig]:
         return self._configs
 
