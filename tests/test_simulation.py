@@ -153,7 +153,13 @@ def _plant_crashes(monkeypatch, simulation: Simulation, every: int, *, half: boo
         if crash:
             raise StorageError("planted crash after commit", outcome_unknown=True)
 
+    async def run_in_transaction(self, agent, body, *, write):
+        async with self.transaction(agent, write=write) as tx:
+            return await body(tx)
+
     monkeypatch.setattr(SimBackend, "transaction", crashing)
+    # run() is transaction() without the context manager: send it through the planted one
+    monkeypatch.setattr(SimBackend, "run", run_in_transaction)
 
 
 async def test_an_ambiguous_failure_may_go_either_way(monkeypatch):
