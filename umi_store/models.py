@@ -114,7 +114,7 @@ def _embedding_floats(embedding: Iterable[float]) -> tuple[float, ...]:
     """The embedding as floats; text, or anything but a sequence of numbers, is refused."""
     try:
         if not isinstance(embedding, (str, bytes)):
-            return tuple(float(x) for x in embedding)
+            return tuple(map(float, embedding))
     except (TypeError, ValueError):
         pass
     raise InvalidInputError("an entity's embedding must be a sequence of numbers, got "

@@ -31,6 +31,7 @@ TTL_MS_MAX = WORKING_MEMORY_TTL_SECS_MAX * 1000
 _INTEGER = re.compile(rb"-?[0-9]+")  # what incr reads as a number, as Redis does
 
 Row = tuple[Tier, str]
+_ENTITY_TYPE_SET = frozenset(EntityType)
 
 
 @dataclass(slots=True)
@@ -64,11 +65,19 @@ class ModelState:
     def live_working(self, now_ms: int) -> dict[str, WorkingEntry]:
         return {k: e for k, e in self.working.items() if e.expires_at_ms > now_ms}
 
+    def entities_of(self, entity_type: EntityType | None) -> list[Entity]:
+        """Entities of a type (or all), unordered."""
+        if entity_type is None:
+            return list(self.entities.values())
+        return [e for e in self.entities.values() if e.entity_type == entity_type]
+
     def entities_in_order(self, entity_type: EntityType | None = None) -> list[Entity]:
         """Entities of a type (or all), updated_at descending, then id."""
-        chosen = [e for e in self.entities.values()
-                  if entity_type is None or e.entity_type == entity_type]
-        return sorted(chosen, key=lambda e: (-e.updated_at, e.id))
+        return sorted(self.entities_of(entity_type), key=_archival_order)
+
+
+def _archival_order(entity: Entity) -> tuple[int, str]:
+    return (-entity.updated_at, entity.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,7 +415,7 @@ class ReferenceModel:
     def _entity_errors(self, entity_type, name: str, content: str,
                        embedding=None) -> list[type[Exception]]:
         errors: list[type[Exception]] = []
-        if entity_type not in set(EntityType):
+        if entity_type not in _ENTITY_TYPE_SET:
             errors.append(InvalidInputError)
         if not name.strip():
             errors.append(InvalidInputError)
@@ -479,7 +488,7 @@ class ReferenceModel:
 
     def _archival_count(self, state, now_ms, entity_type=None):
         entity_type = None if entity_type is None else EntityType(entity_type)
-        return [Alternative(len(state.entities_in_order(entity_type)), state)]
+        return [Alternative(len(state.entities_of(entity_type)), state)]
 
     def _archival_search(self, state, now_ms, query, entity_type=None,
                          limit=SEARCH_RESULTS_COUNT_MAX):
@@ -489,6 +498,7 @@ class ReferenceModel:
             return [Alternative([], state)]
         entity_type = None if entity_type is None else EntityType(entity_type)
         folded = query.casefold()
-        hits = [e for e in state.entities_in_order(entity_type)
+        hits = [e for e in state.entities_of(entity_type)
                 if folded in _folded(e.name) or folded in _folded(e.content)]
+        hits.sort(key=_archival_order)  # a total order: sorting the hits sorts as before
         return self._returned(state, hits[:limit])
