@@ -118,7 +118,9 @@ class FaultInjector:
     def __init__(self, rng: DeterministicRng, configs: list[FaultConfig] | None = None) -> None:
         self.rng = rng
         self._configs: list[FaultConfig] = list(configs or [])
-        self._targeted: dict[tuple[str, OpKind], tuple[FaultConfig, ...]] = {}
+        # by operation name (hashing an enum member costs a Python call): the kind it was
+        # asked with, and the configs that may fire on it
+        self._targeted: dict[str, tuple[OpKind, tuple[FaultConfig, ...]]] = {}
         self.counts: Counter[FaultType] = Counter()
         self.record: list[FaultType] | None = None
         self._muted = False
@@ -156,13 +158,13 @@ class FaultInjector:
     def _configs_targeting(self, operation: str, kind: OpKind) -> tuple[FaultConfig, ...]:
         """The configs that may fire on this operation, in order (those that never fire
         draw nothing from the rng, so leaving them out keeps every draw the same)."""
-        found = self._targeted.get((operation, kind))
-        if found is None:
-            if len(self._targeted) >= FAULT_TARGET_CACHE_COUNT_MAX:
-                self._targeted = {}
-            found = tuple(c for c in self._configs
-                          if c.probability > 0 and c.targets(operation, kind))
-            self._targeted[(operation, kind)] = found
+        cached = self._targeted.get(operation)
+        if cached is not None and cached[0] is kind:
+            return cached[1]
+        if len(self._targeted) >= FAULT_TARGET_CACHE_COUNT_MAX:
+            self._targeted = {}
+        found = tuple(c for c in self._configs if c.probability > 0 and c.targets(operation, kind))
+        self._targeted[operation] = (kind, found)
         return found
 
     def decide(self, operation: str, kind: OpKind) -> FaultType | None:

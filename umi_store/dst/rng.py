@@ -19,16 +19,15 @@ class DeterministicRng:
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self._random = random.Random(seed)
+        # the stream's float in [0, 1), bound once: fault decisions draw millions of them
+        self.random: Callable[[], float] = self._random.random
 
     def fork(self, name: str) -> DeterministicRng:
         digest = hashlib.sha256(f"{self.seed}:{name}".encode()).digest()
         return DeterministicRng(int.from_bytes(digest[:8], "big"))
 
-    def random(self) -> float:
-        return self._random.random()
-
     def chance(self, probability: float) -> bool:
-        return self._random.random() < probability
+        return self.random() < probability
 
     def randint(self, low: int, high: int) -> int:
         """An int in [low, high], both ends included: random.Random.randint's draw, made
