@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ..constants import (CORE_MEMORY_BLOCK_LABEL_BYTES_MAX, CORE_MEMORY_BLOCK_SIZE_BYTES_MAX,
@@ -122,10 +123,13 @@ class ReferenceModel:
     def __init__(self, agent: str, core_size_bytes_max: int) -> None:
         self.agent = agent
         self.core_size_bytes_max = core_size_bytes_max
+        self._handlers: dict[str, Callable[..., list[Alternative]]] = {}
 
     def alternatives(self, state: ModelState, op: Op, now_ms: int) -> list[Alternative]:
         """Every outcome SPEC §2 allows for `op` at `now_ms`; `state` is left unchanged."""
-        handler = getattr(self, "_" + op.name.replace(".", "_"))
+        handler = self._handlers.get(op.name)
+        if handler is None:
+            handler = self._handlers[op.name] = getattr(self, "_" + op.name.replace(".", "_"))
         return handler(state.copy(), now_ms, **op.kwargs)
 
     # ---- helpers
