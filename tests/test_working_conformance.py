@@ -81,6 +81,7 @@ async def test_expired_keys_never_listed_and_cleanup_counts_them(store):
     store.clock.advance(10)
     assert [e.key for e in await store.working.entries()] == ["b"]
     assert await store.working.entry_count() == 1
+    assert await store.working.usage() == (len("b") + len(b"2"), 1)  # bytes and keys, live only
     assert await store.working.cleanup_expired() == 1
     assert await store.working.cleanup_expired() == 0
 

@@ -601,8 +601,7 @@ async def _read_rows(store, scope: _Scope) -> _View:
     if scope.working:
         working = await _one_by_one(scope.working, store.working.entry)
     if scope.working_usage:
-        working_bytes = await store.working.used_bytes()
-        working_count = await store.working.entry_count()
+        working_bytes, working_count = await store.working.usage()
     entities: dict = {}
     if scope.entities:
         entities = await _one_by_one(scope.entities, store.archival.get)
@@ -629,8 +628,9 @@ async def _read_back(store, workload: Workload) -> _View:
         order = [e.id for e in listed]
     except CorruptionError:
         entities = await _one_by_one(workload.entity_ids(), store.archival.get)
-    return _View(core, working, entities, order, await store.archival.count(),
-                 await store.working.used_bytes(), await store.working.entry_count())
+    entity_count = await store.archival.count()
+    working_bytes, working_count = await store.working.usage()
+    return _View(core, working, entities, order, entity_count, working_bytes, working_count)
 
 
 def _row_difference(what: str, expected: object, damaged: bool, may_be_gone: bool,

@@ -290,12 +290,13 @@ class WorkingMemory:
         return await self._context.write(body)
 
     async def used_bytes(self) -> int:
-        return (await self._usage())[0]
+        return (await self.usage())[0]
 
     async def entry_count(self) -> int:
-        return (await self._usage())[1]
+        return (await self.usage())[1]
 
-    async def _usage(self) -> tuple[int, int]:
+    async def usage(self) -> tuple[int, int]:
+        """(bytes, keys) of live working memory, read together in one transaction."""
         return await self._context.read(lambda tx: tx.working_usage(self._now(), None))
 
     async def clear(self) -> int:
