@@ -46,6 +46,7 @@ DST_MODEL_STATES_SETTLE_COUNT = 8  # past this many, a cleanup of expired keys s
 SETTLE_OP = Op("working.cleanup_expired")
 _NOTHING_FIRED: Counter[str] = Counter()  # never changed: the faults of a quiet step
 _WORKING_KEY_SET = frozenset(WORKING_KEYS)
+_BLOCK_TYPES = tuple(BlockType)  # iterating the enum itself costs a generator each time
 _BLOCK_TYPE_SET = frozenset(BlockType)
 # The tier each model operation may change; the others (reads, the clock) change nothing.
 _TIER_CHANGED_BY: dict[str, Tier] = {
@@ -571,7 +572,7 @@ def _scope(changes: list[dict[Row, bool]], named: set[Row], origins: list[ModelS
             changed_working = True
     if not rows:
         return _NOTHING_TO_READ
-    core = tuple(t for t in BlockType if (Tier.CORE, t) in rows)
+    core = tuple(t for t in _BLOCK_TYPES if (Tier.CORE, t) in rows)
     working = tuple(sorted(k for tier, k in rows if tier is Tier.WORKING))
     entities = tuple(sorted(k for tier, k in rows if tier is Tier.ARCHIVAL))
     return _Scope(core, working, entities, changed_working)
