@@ -118,8 +118,8 @@ class FaultInjector:
     def __init__(self, rng: DeterministicRng, configs: list[FaultConfig] | None = None) -> None:
         self.rng = rng
         self._configs: list[FaultConfig] = list(configs or [])
-        # by operation name (hashing an enum member costs a Python call): the kind it was
-        # asked with, and the configs that may fire on it
+        # by operation name (no key tuple built per call): the kind it was asked with, and
+        # the configs that may fire on it
         self._targeted: dict[str, tuple[OpKind, tuple[FaultConfig, ...]]] = {}
         self.counts: Counter[FaultType] = Counter()
         self.record: list[FaultType] | None = None
