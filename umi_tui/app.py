@@ -1,14 +1,14 @@
-"""The umi-tui App: opens the store, lays out the four panes, ticks the clock, follows the
-change feed, and routes both down to the panes. Thin: each pane does its own work."""
+"""The umi-tui App: lays out the four panes at once, then opens the store (its Session),
+ticks the clock, follows the change feed, and routes both down to the panes. Thin: each
+pane does its own work, and fills itself when the store is ready."""
 
 from __future__ import annotations
 
-import time
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
 from itertools import groupby
-from typing import ClassVar, Iterable
+from typing import ClassVar
+from collections.abc import Iterable
 
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -17,20 +17,21 @@ from textual.containers import Container, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Label, LoadingIndicator
+from textual.widgets import Footer, Header, Label
 
-from umi_store import FaultInjector, SimClock, Store, UmiError, mask_url, open_store
-from umi_store.constants import DST_TIME_ADVANCE_MS_MAX
+from umi_store import ChangeEvent, FaultInjector, SimClock, Store, UmiError, mask_url
 from umi_store.dst.clock import Clock
 
 from .demo import seed_demo
 from .feedback import report_error
 from .messages import ClockMoved, StoreChanged
 from .panes.archival import ArchivalPane
-from .panes.core import CorePane, format_ms
+from .formatting import format_ms
+from .panes.core import CorePane
 from .panes.simulation import SimulationPane
 from .panes.working import WorkingPane
 from .screens.help import HelpScreen
+from .session import Session
 from .settings import Settings, config_dir
 from .theming import SHIPPED_THEMES_DIR, load_themes
 
@@ -42,7 +43,7 @@ class PaneSpec:
     name: str
     title: str
     key: str
-    pane_class: type[Widget]
+    pane_class: type[CorePane | WorkingPane | ArchivalPane | SimulationPane]
 
 
 PANES = (PaneSpec("core", "Core", "1", CorePane),
@@ -88,27 +89,36 @@ class UmiApp(App[None]):
         super().__init__()
         self.settings = settings
         self.url = settings.store_url()
-        self.store: Store | None = None
-        self._clock = clock
-        self._faults = faults
-        self.clock_speed = 1 if follow_wall_clock else 0
-        self._resources = AsyncExitStack()
-        self._wall_ms = time.monotonic_ns() // 1_000_000
-        self._last_focus: dict[str, Widget] = {}
+        self.session = Session(self.url, agent=settings.agent, clock=clock, faults=faults,
+                               clock_speed=1 if follow_wall_clock else 0, seed=settings.seed)
+        self.session.on_clock_moved(self._tell_panes_the_time)
+        self._last_focus: dict[str | None, Widget] = {}
         self._theme_names: list[str] = []
 
     # Layout
 
+    @property
+    def store(self) -> Store:
+        """The open store (once the session is ready)."""
+        return self.session.store
+
+    @property
+    def clock_speed(self) -> int:
+        return self.session.clock_speed
+
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         with Container(id="panes"):
-            with Vertical(id="loading"):
-                yield LoadingIndicator()
-                yield Label(f"Opening {mask_url(self.url)}…", id="loading-text")
+            for spec in PANES:
+                with PaneFrame(id=f"{spec.name}-frame"):
+                    yield spec.pane_class(self.session, id=spec.name)
         yield Footer()
 
     def on_mount(self) -> None:
         self._register_themes()
+        for spec in PANES:
+            self.query_one(f"#{spec.name}-frame").border_title = f"{spec.key} {spec.title}"
+        self.action_focus_pane("core")
         self._show_header()
         self.start()
 
@@ -129,70 +139,64 @@ class UmiApp(App[None]):
                         title="Theme", severity="warning")
 
     def panes(self) -> list[Widget]:
-        """The mounted panes (none while the store is opening)."""
+        """The panes (each waits for the store to be ready before it fills itself)."""
         return [pane for spec in PANES for pane in self.query(f"#{spec.name}")]
 
     # The store: open once, seed the demo, then follow the clock and the change feed
 
     @work(group="store-open", exit_on_error=False)
     async def start(self) -> None:
+        fill = self._seed_demo if self.settings.demo else None
         try:
-            self.store = await self._resources.enter_async_context(open_store(
-                self.url, agent=self.settings.agent, clock=self._clock, faults=self._faults))
+            await self.session.open(fill)
         except UmiError as error:
-            self.connection = "unavailable"
-            report_error(self, f"open {mask_url(self.url)}", error)
-            self.query_one("#loading-text", Label).update(
-                f"Could not open {mask_url(self.url)}:\n{error}\n\nq quits.")
-            self.query_one(LoadingIndicator).display = False
+            await self._show_unavailable(error)
             return
-        if self.settings.demo:
-            self.connection = "seeding demo"
-            try:
-                await seed_demo(self.store, self.settings.seed, self._show_seed_progress)
-            except UmiError as error:
-                report_error(self, "seed the demo dataset", error)
-        await self.query_one("#loading").remove()
-        await self.query_one("#panes").mount_all(
-            PaneFrame(spec.pane_class(id=spec.name), id=f"{spec.name}-frame")
-            for spec in PANES)
-        for spec in PANES:
-            self.query_one(f"#{spec.name}-frame").border_title = f"{spec.key} {spec.title}"
         self.connection = "connected"
-        self.action_focus_pane("core")
-        self._wall_ms = time.monotonic_ns() // 1_000_000
         self.set_interval(CLOCK_TICK_SECS, self.tick)
         self.follow_changes()
 
-    def _show_seed_progress(self, done: int, total: int) -> None:
-        self.query_one("#loading-text", Label).update(
-            f"Seeding the demo dataset (seed {self.settings.seed}): {done:,} of {total:,}")
+    async def _seed_demo(self, store: Store) -> None:
+        self.connection = "seeding demo"
+        try:
+            await seed_demo(store, self.settings.seed)
+        except UmiError as error:
+            report_error(self, "seed the demo dataset", error)
+
+    async def _show_unavailable(self, error: UmiError) -> None:
+        self.connection = "unavailable"
+        report_error(self, f"open {mask_url(self.url)}", error)
+        panes = self.query_one("#panes")
+        for frame in panes.query(PaneFrame):
+            frame.display = False
+        for pane in self.panes():
+            self.workers.cancel_node(pane)  # they wait for a store that will not come
+        await panes.mount(Vertical(Label(f"Could not open {mask_url(self.url)}:\n{error}\n\n"
+                                         "q quits.", id="loading-text"), id="loading"))
 
     async def on_unmount(self) -> None:
-        await self._resources.aclose()
+        await self.session.close()
 
     def tick(self) -> None:
         """Once a second: a sim clock runs at `clock_speed` × real time; every pane hears it."""
-        wall_ms = time.monotonic_ns() // 1_000_000
-        elapsed_ms, self._wall_ms = wall_ms - self._wall_ms, wall_ms
-        clock = self.store.clock
-        if self.clock_speed and isinstance(clock, SimClock):
-            clock.advance(min(max(0, elapsed_ms) * self.clock_speed, DST_TIME_ADVANCE_MS_MAX))
-        self.clock_moved()
+        self.session.tick()
 
     def clock_moved(self) -> None:
         """Tell every pane the time; also call this after moving the sim clock by hand."""
-        now_ms = self.store.clock.now_ms()
+        self.session.clock_moved()
+
+    def _tell_panes_the_time(self, now_ms: int) -> None:
         for pane in self.panes():
             pane.post_message(ClockMoved(now_ms))
         self._show_header()
 
     @work(group="store-changes", exit_on_error=False)
     async def follow_changes(self) -> None:
+        def deliver(event: ChangeEvent) -> None:
+            for pane in self.panes():
+                pane.post_message(StoreChanged(event))
         try:
-            async for event in self.store.changes():
-                for pane in self.panes():
-                    pane.post_message(StoreChanged(event))
+            await self.session.follow_changes(deliver)
         except UmiError as error:
             self.connection = "change feed lost"
             report_error(self, "follow changes", error)
@@ -204,9 +208,10 @@ class UmiApp(App[None]):
 
     def _show_header(self) -> None:
         parts = [mask_url(self.url), f"agent {self.settings.agent}"]
-        if self.store is not None:
-            kind = "sim" if isinstance(self.store.clock, SimClock) else "UTC"
-            parts.append(f"{format_ms(self.store.clock.now_ms())} {kind}")
+        if self.session.is_ready:
+            clock = self.session.clock
+            kind = "sim" if isinstance(clock, SimClock) else "UTC"
+            parts.append(f"{format_ms(clock.now_ms())} {kind}")
         parts.append(f"● {self.connection}")
         self.sub_title = " · ".join(parts)
 

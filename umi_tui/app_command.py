@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from pydantic import ValidationError
 
 from umi_store import __version__
 
 
-def parse_args(argv: list[str]) -> dict[str, object]:
+def parse_args(argv: list[str]) -> dict[str, Any]:
     """The flags given on the command line, and only those (they override env and file)."""
     parser = argparse.ArgumentParser(prog="umi-tui", description="Inspect an agent's memory.",
                                      argument_default=argparse.SUPPRESS)

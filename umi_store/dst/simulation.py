@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..constants import (CORE_MEMORY_BLOCK_SIZE_BYTES_MAX, CORE_MEMORY_SIZE_BYTES_MAX,
@@ -30,6 +31,9 @@ from .faults import FaultConfig, FaultInjector, FaultType
 from .model import Alternative, ModelState, ReferenceModel, Refused
 from .rng import DeterministicRng
 from .workload import WORKING_KEYS, Op, Workload
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 SWARM_FAULT_CHANCE = 0.35  # each fault type is on in a seed's swarm mix with this chance
 SWARM_FAULT_PROBABILITIES = (0.001, 0.01, 0.03, 0.1)
@@ -209,7 +213,7 @@ class Simulation:
         self.result = SimulationResult(config)
         self._model = ReferenceModel(config.agent, config.core_size_bytes_max)
         self._states = [ModelState()]  # more than one while an ambiguous outcome is unresolved
-        self._store = None
+        self._store: Store | None = None
 
     async def run(self) -> SimulationResult:
         """Open the store, run every step of the config (stopping at a violation), close."""
@@ -311,7 +315,7 @@ class Simulation:
         self._log_step(step, clock_before, op, outcome, fired)
         if not matching:
             return violation("the store to hold what the model holds",
-                             "; or ".join(dict.fromkeys(differences)))
+                             "; or ".join(dict.fromkeys(d for d in differences if d)))
         self._states = _distinct([state.without_dead_deadlines(now) for state, _ in matching])
         return None
 
@@ -329,6 +333,7 @@ async def _execute(store, op: Op) -> object:
 
 
 def _with_damage(alternative: Alternative) -> Alternative:
+    assert alternative.written is not None, "only a call that wrote a row can damage it"
     damaged = alternative.state.copy()
     damaged.corrupted.add(alternative.written)
     return Alternative(alternative.result, damaged, alternative.written)

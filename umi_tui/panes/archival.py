@@ -28,6 +28,7 @@ from ..messages import StoreChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.entity_detail import EntityDetailScreen
 from ..screens.entity_edit import EntityEditScreen
+from ..session import Session
 from ..widgets.fitting import COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized
 from ..widgets.highlight import highlighted, snippet
 
@@ -64,8 +65,10 @@ class ArchivalPane(Widget):
 
     perf_counter = staticmethod(time.perf_counter)  # tests swap in a fixed clock
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, session: Session, *, id: str | None = None,
+                 classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
+        self.session = session
         self._sequence = 0
         self._query = ""
         self._entity_type: EntityType | None = None
@@ -85,7 +88,7 @@ class ArchivalPane(Widget):
             yield Select([(t.value, t) for t in EntityType], prompt="all types",
                          id="archival-type", compact=True)
         yield DataTable(id="archival-table", cursor_type="row")
-        yield Static("", id="archival-status", markup=False)
+        yield Static("loading…", id="archival-status", markup=False)
 
     @property
     def table(self) -> DataTable:
@@ -99,7 +102,6 @@ class ArchivalPane(Widget):
     def on_mount(self) -> None:
         fit_when_sized(self, self._layout_columns)
         self.app.theme_changed_signal.subscribe(self, lambda _: self._show_page(force=True))
-        self.table.loading = True
         self._ask(debounce=False)
 
     def on_resize(self) -> None:
@@ -118,7 +120,7 @@ class ArchivalPane(Widget):
 
     @on(Select.Changed, "#archival-type")
     def _type_changed(self, event: Select.Changed) -> None:
-        self._entity_type = None if event.value is Select.BLANK else event.value
+        self._entity_type = event.value if isinstance(event.value, EntityType) else None
         self._page = 0
         self._ask(debounce=False)
 
@@ -132,7 +134,7 @@ class ArchivalPane(Widget):
                      page: int, debounce: bool) -> None:
         if debounce:
             await asyncio.sleep(ARCHIVAL_SEARCH_DEBOUNCE_SECS)
-        archival = self.app.store.archival
+        archival = (await self.session.ready()).archival
         started = self.perf_counter()
         try:
             if query:
@@ -146,7 +148,6 @@ class ArchivalPane(Widget):
         except UmiError as error:
             if sequence == self._sequence:
                 report_error(self, "search", error)
-                self.table.loading = False
                 self._set_status(f"search failed: {error}")
             return
         if sequence != self._sequence:
@@ -219,7 +220,6 @@ class ArchivalPane(Widget):
             if selected is not None and selected.id in ids:
                 table.move_cursor(row=ids.index(selected.id), animate=False)
         self._shown, self._shown_query = page, self._query
-        table.loading = False
         self._set_status(self._status_line())
 
     def _row(self, entity: Entity) -> dict[str, Text]:
@@ -244,7 +244,8 @@ class ArchivalPane(Widget):
         if self._query:
             found = f"{self._total:,} match{'' if self._total == 1 else 'es'}"
             if self._total >= SEARCH_RESULTS_COUNT_MAX:
-                found = f"{SEARCH_RESULTS_COUNT_MAX}+ matches (newest {SEARCH_RESULTS_COUNT_MAX} shown)"
+                found = (f"{SEARCH_RESULTS_COUNT_MAX}+ matches "
+                         f"(newest {SEARCH_RESULTS_COUNT_MAX} shown)")
         else:
             found = f"{self._total:,} entities, newest first"
         pages = " (n/p)" if self._total > ARCHIVAL_PANE_PAGE_ROWS else ""
@@ -289,7 +290,7 @@ class ArchivalPane(Widget):
     @work(group="archival-action")
     async def _open(self, entity_id: str) -> None:
         try:
-            entity = await self.app.store.archival.get(entity_id)
+            entity = await (await self.session.ready()).archival.get(entity_id)
         except UmiError as error:
             report_error(self, "open entity", error)
             return
@@ -307,7 +308,7 @@ class ArchivalPane(Widget):
     def action_create_entity(self) -> None:
         async def save(entity_type: EntityType, name: str, content: str,
                        metadata: dict[str, str]) -> Entity:
-            return await self.app.store.archival.remember(content, entity_type,
+            return await (await self.session.ready()).archival.remember(content, entity_type,
                                                          name=name or None, metadata=metadata)
         self.app.push_screen(EntityEditScreen(save), self._after_change)
 
@@ -319,7 +320,7 @@ class ArchivalPane(Widget):
     def _edit(self, entity: Entity) -> None:
         async def save(entity_type: EntityType, name: str, content: str,
                        metadata: dict[str, str]) -> Entity:
-            return await self.app.store.archival.update(
+            return await (await self.session.ready()).archival.update(
                 replace(entity, entity_type=entity_type, name=name, content=content,
                         metadata=metadata))
         self.app.push_screen(EntityEditScreen(save, entity), self._after_change)
@@ -330,13 +331,15 @@ class ArchivalPane(Widget):
             self._confirm_forget(entity)
 
     def _confirm_forget(self, entity: Entity) -> None:
-        self.app.push_screen(ConfirmScreen(f"Forget {entity.name}?"),
-                             lambda yes: yes and self._forget(entity.id))
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._forget(entity.id)
+        self.app.push_screen(ConfirmScreen(f"Forget {entity.name}?"), confirmed)
 
     @work(group="archival-action")
     async def _forget(self, entity_id: str) -> None:
         try:
-            await self.app.store.archival.forget(entity_id)
+            await (await self.session.ready()).archival.forget(entity_id)
         except UmiError as error:
             report_error(self, "forget entity", error)
         self._after_change()

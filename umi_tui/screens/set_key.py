@@ -10,7 +10,7 @@ from textual.widgets import Input, Static
 
 from umi_store import WorkingEntry
 
-from ..widgets.ttl import parse_ttl
+from ..formatting import parse_duration
 from .dialog import DialogScreen
 
 SaveKey = Callable[[str, str, int], Awaitable[WorkingEntry]]
@@ -50,7 +50,7 @@ class SetKeyScreen(DialogScreen[WorkingEntry | None]):
         key = self.query_one("#key", Input).value
         value = self.query_one("#value", Input).value
         try:
-            ttl_ms = parse_ttl(self.query_one("#ttl", Input).value)
+            ttl_ms = parse_duration(self.query_one("#ttl", Input).value)
         except ValueError as error:
             self.show_error(str(error))
             return
