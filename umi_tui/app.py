@@ -94,6 +94,7 @@ class UmiApp(App[None]):
         self.session.on_clock_moved(self._tell_panes_the_time)
         self._last_focus: dict[str | None, Widget] = {}
         self._theme_names: list[str] = []
+        self._theme_problems = self._register_themes()  # before the CSS is first built
 
     # Layout
 
@@ -115,28 +116,29 @@ class UmiApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._register_themes()
+        for problem in self._theme_problems:
+            self.notify(problem, title="Theme", severity="warning")
         for spec in PANES:
             self.query_one(f"#{spec.name}-frame").border_title = f"{spec.key} {spec.title}"
         self.action_focus_pane("core")
         self._show_header()
-        self.start()
+        self.call_after_refresh(self.start)  # the panes' frames first, then the store
 
-    def _register_themes(self) -> None:
+    def _register_themes(self) -> list[str]:
+        """Register the shipped and the user's themes and pick the wanted one; the problems
+        to tell the user once the app runs."""
         themes, problems = load_themes(SHIPPED_THEMES_DIR, config_dir() / "themes")
         for theme in themes:
             self.register_theme(theme)
         self._theme_names = [theme.name for theme in themes]
-        for problem in problems:
-            self.notify(problem, title="Theme not loaded", severity="warning")
         wanted = self.settings.theme
         if wanted in self.available_themes:
             self.theme = wanted
         else:
             self.theme = "umi-dark"
-            self.notify(f"unknown theme {wanted!r}; available: "
-                        f"{', '.join(sorted(self.available_themes))}",
-                        title="Theme", severity="warning")
+            problems.append(f"unknown theme {wanted!r}; available: "
+                            f"{', '.join(sorted(self.available_themes))}")
+        return problems
 
     def panes(self) -> list[Widget]:
         """The panes (each waits for the store to be ready before it fills itself)."""
