@@ -1,9 +1,11 @@
 """The Archival pane: search as you type, a type filter, highlighted results, paging,
 and the entity detail, create, edit and forget flows.
 
-Every query runs in one exclusive worker group after a short debounce, so typing cancels
-the query before it; each query also carries a sequence number, and a result whose
-number is not the latest is dropped, so a stale answer never replaces a newer one.
+Every query runs at once in one exclusive worker group (no debounce), so typing cancels
+the query before it; each query also carries a sequence number, and a result
+whose number is not the latest is dropped, so a stale answer never replaces a newer one.
+The result table keeps its rows (keyed by position) and rewrites only the cells that
+differ, so a new answer redraws in place instead of rebuilding the table.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from ..widgets.fitting import COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_si
 from ..widgets.highlight import highlighted, snippet
 
 ARCHIVAL_PANE_PAGE_ROWS = 50
-ARCHIVAL_SEARCH_DEBOUNCE_SECS = 0.15
 ARCHIVAL_CHANGES_DEBOUNCE_SECS = 0.25
 COLUMN_TYPE_WIDTH = 12
 COLUMNS_TEXT_WIDTH_MIN = 24  # name + content; narrower than this with a type column, it goes
@@ -78,6 +79,7 @@ class ArchivalPane(Widget):
         self._elapsed_ms = 0.0
         self._shown: list[Entity] = []
         self._shown_query = ""
+        self._counted: tuple[EntityType | None, int] | None = None  # (type, count) listed
         self._changes_pending = False
         self._widths = (0, 0, 0)
 
@@ -102,7 +104,7 @@ class ArchivalPane(Widget):
     def on_mount(self) -> None:
         fit_when_sized(self, self._layout_columns)
         self.app.theme_changed_signal.subscribe(self, lambda _: self._show_page(force=True))
-        self._ask(debounce=False)
+        self._ask()
 
     def on_resize(self) -> None:
         self._layout_columns()
@@ -122,18 +124,17 @@ class ArchivalPane(Widget):
     def _type_changed(self, event: Select.Changed) -> None:
         self._entity_type = event.value if isinstance(event.value, EntityType) else None
         self._page = 0
-        self._ask(debounce=False)
+        self._counted = None
+        self._ask()
 
-    def _ask(self, *, debounce: bool = True) -> None:
+    def _ask(self) -> None:
         """Ask for the current query, type and page; only the newest answer is shown."""
         self._sequence += 1
-        self._fetch(self._sequence, self._query, self._entity_type, self._page, debounce)
+        self._fetch(self._sequence, self._query, self._entity_type, self._page)
 
     @work(exclusive=True, group="archival-search")
     async def _fetch(self, sequence: int, query: str, entity_type: EntityType | None,
-                     page: int, debounce: bool) -> None:
-        if debounce:
-            await asyncio.sleep(ARCHIVAL_SEARCH_DEBOUNCE_SECS)
+                     page: int) -> None:
         archival = (await self.session.ready()).archival
         started = self.perf_counter()
         try:
@@ -144,7 +145,9 @@ class ArchivalPane(Widget):
             else:
                 results = await archival.list(entity_type, limit=ARCHIVAL_PANE_PAGE_ROWS,
                                               offset=page * ARCHIVAL_PANE_PAGE_ROWS)
-                total = await archival.count(entity_type)
+                if self._counted is None or self._counted[0] != entity_type:
+                    self._counted = (entity_type, await archival.count(entity_type))
+                total = self._counted[1]  # paging does not count again; a change does
         except UmiError as error:
             if sequence == self._sequence:
                 report_error(self, "search", error)
@@ -159,6 +162,7 @@ class ArchivalPane(Widget):
     def on_store_changed(self, message: StoreChanged) -> None:
         if message.event.tier != Tier.ARCHIVAL:
             return
+        self._counted = None
         if not self._changes_pending:
             self._changes_pending = True
             self._ask_after_changes()
@@ -168,7 +172,7 @@ class ArchivalPane(Widget):
         """Show changes from the feed: one query for a burst of events, never starved."""
         await asyncio.sleep(ARCHIVAL_CHANGES_DEBOUNCE_SECS)
         self._changes_pending = False
-        self._ask(debounce=False)
+        self._ask()
 
     # ---- drawing -------------------------------------------------------------------------
 
@@ -201,24 +205,24 @@ class ArchivalPane(Widget):
         return self._results[start:start + ARCHIVAL_PANE_PAGE_ROWS]
 
     def _show_page(self, *, force: bool = False) -> None:
-        """Show the current page: only changed rows are redrawn when the rows are the same."""
+        """Show the current page in place: row i shows the page's i-th entity; only rows
+        whose entity (or highlight) changed are rewritten (`force`: every row)."""
         if not self.is_mounted:
             return
         table, selected = self.table, self.selected_entity
         page = self._page_entities()
+        rewrite_all = force or self._shown_query != self._query
+        for index, entity in enumerate(page):
+            if index >= table.row_count:
+                table.add_row(*self._row(entity).values(), key=f"row-{index}")
+            elif rewrite_all or index >= len(self._shown) or self._shown[index] != entity:
+                for column, cell in self._row(entity).items():
+                    table.update_cell(f"row-{index}", column, cell)
+        for index in reversed(range(len(page), table.row_count)):
+            table.remove_row(f"row-{index}")
         ids = [entity.id for entity in page]
-        if not force and ids == [entity.id for entity in self._shown] and \
-                self._shown_query == self._query:
-            for before, entity in zip(self._shown, page):
-                if before != entity:
-                    for column, cell in self._row(entity).items():
-                        table.update_cell(entity.id, column, cell)
-        else:
-            table.clear()
-            for entity in page:
-                table.add_row(*self._row(entity).values(), key=entity.id)
-            if selected is not None and selected.id in ids:
-                table.move_cursor(row=ids.index(selected.id), animate=False)
+        if selected is not None and selected.id in ids:
+            table.move_cursor(row=ids.index(selected.id), animate=False)
         self._shown, self._shown_query = page, self._query
         self._set_status(self._status_line())
 
@@ -275,7 +279,7 @@ class ArchivalPane(Widget):
         if self._query:
             self._show_page()
         else:
-            self._ask(debounce=False)
+            self._ask()
         self.table.move_cursor(row=0, animate=False)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -296,7 +300,7 @@ class ArchivalPane(Widget):
             return
         if entity is None:
             self.notify("that entity is gone", severity="warning")
-            self._ask(debounce=False)
+            self._after_change()
             return
         def chosen(choice: str | None) -> None:
             if choice == "edit":
@@ -345,4 +349,5 @@ class ArchivalPane(Widget):
         self._after_change()
 
     def _after_change(self, _: object = None) -> None:
-        self._ask(debounce=False)
+        self._counted = None
+        self._ask()
