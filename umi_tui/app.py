@@ -18,6 +18,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Label
+from textual.widgets._header import HeaderTitle
 
 from umi_store import ChangeEvent, FaultInjector, SimClock, Store, UmiError, mask_url
 from umi_store.dst.clock import Clock
@@ -94,6 +95,7 @@ class UmiApp(App[None]):
         self.session.on_clock_moved(self._tell_panes_the_time)
         self._last_focus: dict[str | None, Widget] = {}
         self._theme_names: list[str] = []
+        self._panes: list[Widget] = []
         self._theme_problems = self._register_themes()  # before the CSS is first built
 
     # Layout
@@ -142,7 +144,9 @@ class UmiApp(App[None]):
 
     def panes(self) -> list[Widget]:
         """The panes (each waits for the store to be ready before it fills itself)."""
-        return [pane for spec in PANES for pane in self.query(f"#{spec.name}")]
+        if not self._panes:  # looked up once: a tick sends to them every second
+            self._panes = [pane for spec in PANES for pane in self.query(f"#{spec.name}")]
+        return self._panes
 
     # The store: open once, seed the demo, then follow the clock and the change feed
 
@@ -215,7 +219,14 @@ class UmiApp(App[None]):
             kind = "sim" if isinstance(clock, SimClock) else "UTC"
             parts.append(f"{format_ms(clock.now_ms())} {kind}")
         parts.append(f"● {self.connection}")
-        self.sub_title = " · ".join(parts)
+        sub_title = " · ".join(parts)
+        if sub_title == self.sub_title:
+            return
+        # Setting sub_title repaints the whole screen (App.refresh), every second a tick
+        # shows the clock; set it quietly and redraw only the header's title line.
+        self.set_reactive(UmiApp.sub_title, sub_title)
+        for header in self.screen_stack[0].query(Header):
+            header.query_one(HeaderTitle).update(header.format_title(), layout=False)
 
     # Actions
 

@@ -128,6 +128,7 @@ class SimulationPane(Widget, can_focus=True):
         self._run_active = False
         self._simulating = False  # started with space: workload steps run as the clock runs
         self._resources = AsyncExitStack()
+        self._replay_shown = ""
 
     # Layout
 
@@ -221,10 +222,14 @@ class SimulationPane(Widget, can_focus=True):
             else "[$text-muted]no faults[/]"
         violation_badge = f"[b $error]{violations} violations[/]" if violations \
             else "[$success]0 violations[/]"
+        # Both lines have a fixed height: a tick redraws them without a layout pass.
         self.query_one("#sim-header", Static).update(
             f"seed [b]{self.seed}[/] · {format_ms(now)} UTC · {self._clock_state()}\n"
-            f"{fault_badge} · steps {steps:,} · {rate} ops/s · {violation_badge}")
-        self.query_one("#sim-replay", Static).update(self._replay_text())
+            f"{fault_badge} · steps {steps:,} · {rate} ops/s · {violation_badge}", layout=False)
+        replay = self._replay_text()
+        if replay != self._replay_shown:
+            self._replay_shown = replay
+            self.query_one("#sim-replay", Static).update(replay, layout=False)
 
     def _clock_state(self) -> str:
         if self._sim_clock() is None:
