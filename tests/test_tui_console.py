@@ -3,6 +3,11 @@ new seed, the replay command, and a scratch agent that never touches the inspect
 
 from __future__ import annotations
 
+import shlex
+import subprocess
+import sys
+from urllib.parse import urlsplit, urlunsplit
+
 import pytest
 from textual.widgets import Button, DataTable, Input, OptionList, ProgressBar
 
@@ -14,7 +19,7 @@ from umi_tui.formatting import parse_duration
 from umi_tui.panes.simulation import CLOCK_STEP_MS_MAX, SimulationPane, next_seed
 from umi_tui.settings import Settings
 
-from .conftest import store_url, wipe_postgres
+from .conftest import postgres_url, store_url, wipe_postgres
 from .tui_support import (TEST_SEED, FixedTimer, fixed_query_timer,  # noqa: F401 (fixtures)
                           isolated_user_dirs, make_app, settle)
 
@@ -91,11 +96,28 @@ async def test_a_clock_following_real_time_runs_no_workload_until_space_starts_i
         app.tick()
         await settle(pilot)
         assert pane.simulation is None  # the demo's clock runs; the workload waits for space
-        await pilot.press("space", "space")  # pause the real-time clock, then simulate
+        assert "paused (1×)" in str(pane.query_one("#sim-header").render())
+        assert str(pane.query_one("#toggle-clock", Button).label) == "▶ run"
+        await pilot.press("space")  # one press starts the simulation
+        assert "▶ running 1×" in str(pane.query_one("#sim-header").render())
         app.session._wall_ms -= 1_000
         app.tick()
         await settle(pilot)
         assert pane.simulation.result.steps_run >= 1
+
+
+async def test_the_fault_sparkline_stays_empty_until_a_fault_fires():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await open_console(pilot)
+        assert not pane.query_one("#spark-faults").visible
+        await run_steps(pilot, 20)
+        assert pane.simulation.result.steps_run == 20
+        assert not pane.query_one("#spark-faults").visible, "no fault fired yet"
+        pane.set_fault(FaultType("storage_write_fail"), True, 1.0)
+        await run_steps(pilot, 20)
+        assert sum(pane.simulation.result.faults.values()) > 0
+        assert pane.query_one("#spark-faults").visible
 
 
 async def test_run_pause_and_speed_drive_the_apps_tick():
@@ -138,6 +160,33 @@ async def test_a_run_of_n_steps_fills_the_progress_bar_log_and_header():
         assert "ops/s" in header and "–" not in header
         await run_steps(pilot, 10)  # a second run goes on where the first stopped
         assert len(pane.lines) == 60 and pane.lines[-1].startswith("59 ")
+
+
+async def test_a_run_of_ten_thousand_faulted_steps_keeps_the_ui_answering():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await open_console(pilot)
+        for fault in (FaultType.STORAGE_WRITE_FAIL, FaultType.STORAGE_LATENCY,
+                      FaultType.CRASH_AFTER_COMMIT):
+            pane.set_fault(fault, True, 0.05)
+        pane.run_workload(10_000)
+        bar = pane.query_one("#sim-progress", ProgressBar)
+        seen: set[float] = set()
+        tabs = pane.query_one("#sim-tabs")
+        await pilot.pause()
+        while pane._run_active:
+            await pilot.pause()
+            seen.add(bar.progress)
+            if bar.progress > 0 and tabs.active != "tab-faults":
+                await pilot.press("F")  # a key, pressed mid-run, is answered mid-run
+                assert tabs.active == "tab-faults" and pane._run_active
+        await settle(pilot)
+        assert len(seen - {0, 10_000}) >= 2, "the bar moved while the run went on"
+        assert pane.simulation.result.ok and sum(pane.simulation.result.faults.values()) > 0
+        assert len(pane.lines) == 10_000
+        log = pane.query_one("#sim-log", OptionList)
+        assert log.option_count == simulation_pane.SIM_LOG_SHOWN_COUNT_MAX
+        assert "steps 10,000" in str(pane.query_one("#sim-header").render())
 
 
 async def test_a_long_run_keeps_only_the_newest_log_lines(monkeypatch):
@@ -262,7 +311,7 @@ async def test_a_new_seed_starts_over_and_is_announced():
         seed = next_seed(TEST_SEED)
         assert pane.seed == seed != TEST_SEED
         assert not pane.lines and pane.simulation is None
-        assert any(str(seed) in n.message for n in app._notifications)
+        assert any(f"replay with --seed {seed}" in n.message for n in app._notifications)
         await run_steps(pilot, 10)
         assert pane.replay_command() == f"umi-tui sim --seed {seed} --steps 10"
 
@@ -275,6 +324,31 @@ async def test_y_copies_the_command_that_replays_the_run():
         await pilot.press("y")
         assert app.clipboard == f"umi-tui sim --seed {TEST_SEED} --steps 12"
         assert app.clipboard in str(pane.query_one("#sim-replay").render())
+
+
+@pytest.mark.postgres
+async def test_y_on_postgres_copies_a_runnable_command_that_leaves_the_password_out():
+    url = postgres_url()
+    await wipe_postgres(url)
+    parts = urlsplit(url)  # the test server trusts local users: any password will do
+    user, _, host = parts.netloc.rpartition("@")
+    secret = "not-on-screen"
+    app = UmiApp(Settings(url=urlunsplit(parts._replace(
+        netloc=f"{user.split(':')[0] or 'postgres'}:{secret}@{host}")), seed=TEST_SEED))
+    app.animation_level = "none"
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await open_console(pilot)
+        await run_steps(pilot, 5)
+        await pilot.press("y")
+        command = app.clipboard
+        assert secret not in command and "***" not in command
+        assert secret not in str(pane.query_one("#sim-replay").render())
+        toast = list(app._notifications)[-1].message
+        assert command in toast and "PGPASSWORD" in toast and secret not in toast
+    replay = subprocess.run([sys.executable, "-m", "umi_tui", *shlex.split(command)[1:]],
+                            capture_output=True, text=True)
+    assert replay.returncode == 0, replay.stderr
+    assert "violations: 0" in replay.stdout
 
 
 @pytest.mark.parametrize("backend",

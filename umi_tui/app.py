@@ -10,6 +10,7 @@ from itertools import groupby
 from typing import ClassVar
 from collections.abc import Iterable
 
+from rich.text import Text
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -17,7 +18,7 @@ from textual.containers import Container, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Label
+from textual.widgets import Header, Input, Label
 from textual.widgets._header import HeaderTitle
 
 from umi_store import ChangeEvent, FaultInjector, SimClock, Store, UmiError, mask_url
@@ -35,6 +36,7 @@ from .screens.help import HelpScreen
 from .session import Session
 from .settings import Settings, config_dir
 from .theming import SHIPPED_THEMES_DIR, load_themes
+from .widgets.footer import KeyFooter
 
 CLOCK_TICK_SECS = 1.0
 
@@ -77,9 +79,12 @@ class UmiApp(App[None]):
           for spec in PANES),
         Binding("f1,question_mark", "help", "Help"),
         Binding("z", "toggle_maximize", "Maximise"),
+        Binding("escape", "restore", "Restore the maximised pane", show=False),
         Binding("ctrl+t", "next_theme", "Next theme"),
         Binding("q", "quit", "Quit"),
     ]
+
+    ESCAPE_TO_MINIMIZE = False  # Esc leaves a search box first; the app's binding restores
 
     connection: reactive[str] = reactive("connecting", init=False)
 
@@ -97,6 +102,7 @@ class UmiApp(App[None]):
         self._theme_names: list[str] = []
         self._panes: list[Widget] = []
         self._theme_problems = self._register_themes()  # before the CSS is first built
+        self.open_error: UmiError | None = None  # why the store could not be opened
 
     # Layout
 
@@ -115,7 +121,7 @@ class UmiApp(App[None]):
             for spec in PANES:
                 with PaneFrame(id=f"{spec.name}-frame"):
                     yield spec.pane_class(self.session, id=spec.name)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         for problem in self._theme_problems:
@@ -170,15 +176,15 @@ class UmiApp(App[None]):
             report_error(self, "seed the demo dataset", error)
 
     async def _show_unavailable(self, error: UmiError) -> None:
+        self.open_error = error
         self.connection = "unavailable"
-        report_error(self, f"open {mask_url(self.url)}", error)
         panes = self.query_one("#panes")
         for frame in panes.query(PaneFrame):
             frame.display = False
         for pane in self.panes():
             self.workers.cancel_node(pane)  # they wait for a store that will not come
-        await panes.mount(Vertical(Label(f"Could not open {mask_url(self.url)}:\n{error}\n\n"
-                                         "q quits.", id="loading-text"), id="loading"))
+        await panes.mount(Vertical(Label(Text(f"{error}\n\nq quits."), id="loading-text"),
+                                   id="loading"))
 
     async def on_unmount(self) -> None:
         await self.session.close()
@@ -241,7 +247,8 @@ class UmiApp(App[None]):
             return
         frame = frames.first()
         remembered = self._last_focus.get(frame.id)
-        if remembered is not None and remembered.is_attached:
+        if remembered is not None and remembered.is_attached and \
+                not isinstance(remembered, Input):  # the number key is for the pane's keys
             remembered.focus()
             return
         frame.query_one(f"#{name}").focus()  # each pane focuses where its bindings act
@@ -260,6 +267,13 @@ class UmiApp(App[None]):
         frame = self.focused_frame()
         if frame is not None:
             self.screen.maximize(frame, container=False)
+
+    def action_restore(self) -> None:
+        self.screen.minimize()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Esc restores a maximised pane; otherwise it is left to whatever else wants it."""
+        return action != "restore" or self.screen.maximized is not None
 
     def action_next_theme(self) -> None:
         names = self._theme_names or sorted(self.available_themes)

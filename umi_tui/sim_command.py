@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import sys
 import time
 from typing import TextIO
 
-from umi_store import InvalidInputError, StoreUnavailableError
+from umi_store import InvalidInputError, StoreUnavailableError, url_without_password
 from umi_store.dst import FaultConfig, FaultType, SimConfig, Simulation, SimulationConfig
 from umi_store.dst.config import parse_seed
 from umi_store.store import mask_url
+
+from .campaign_command import run_campaign_command
 
 SIM_STEPS_DEFAULT = 1_000
 SIM_PROGRESS_UPDATES_COUNT = 100
@@ -64,18 +67,29 @@ def _parser() -> _Parser:
                         help="write the event log, one line per step ('-' for stdout)")
     parser.add_argument("--progress-every", type=int, default=0, metavar="N",
                         help="print a progress line to stderr every N steps")
+    parser.add_argument("--campaign", type=int, metavar="N",
+                        help="run N seeds from the seed on (each --steps long), with a "
+                             "progress bar; stops at the first violation")
+    parser.add_argument("--jobs", type=int, default=1, metavar="J",
+                        help="with --campaign: run the seeds in J processes (default 1)")
     return parser
 
 
 def _config(args: argparse.Namespace, out: TextIO) -> SimulationConfig:
+    """The run the arguments ask for; everything is checked before a fresh seed is announced."""
+    if args.progress_every < 0:
+        raise _UsageError(f"--progress-every must be ≥ 0, got {args.progress_every}")
+    if args.campaign is None and args.jobs != 1:
+        raise _UsageError("--jobs runs a campaign's seeds in parallel; give --campaign N too")
+    if args.campaign is not None and args.log:
+        raise _UsageError("a campaign keeps no event log; replay one seed with --log")
+    checked = SimulationConfig(0, args.steps, tuple(_fault(f) for f in args.fault), args.url,
+                               args.swarm)
     if args.seed is not None:
         seed = parse_seed(args.seed, "--seed")
     else:
         seed = SimConfig.from_env(announce=lambda line: print(line, file=out)).seed
-    if args.progress_every < 0:
-        raise _UsageError(f"--progress-every must be ≥ 0, got {args.progress_every}")
-    return SimulationConfig(seed, args.steps, tuple(_fault(f) for f in args.fault), args.url,
-                            args.swarm)
+    return dataclasses.replace(checked, seed=seed)
 
 
 def _progress(config: SimulationConfig, every: int, err: TextIO):
@@ -109,6 +123,12 @@ def _run(argv: list[str], out: TextIO, err: TextIO) -> int:
     except (_UsageError, InvalidInputError) as error:
         print(f"umi-tui sim: error: {error}", file=err)
         return 2
+    if args.campaign is not None:
+        try:
+            return run_campaign_command(config, args.campaign, args.jobs, out, err)
+        except (InvalidInputError, StoreUnavailableError) as error:
+            print(f"umi-tui sim: error: {error}", file=err)
+            return 2
     try:
         log_file = out if args.log == "-" else open(args.log, "w", encoding="utf-8") \
             if args.log else None
@@ -145,6 +165,9 @@ def _run(argv: list[str], out: TextIO, err: TextIO) -> int:
     for violation in result.violations:
         print(violation.report(), file=out)
     print(f"replay: {config.replay_command()}", file=out)
+    if url_without_password(config.url) != config.url:
+        print("replay: the URL leaves the password out; PGPASSWORD or ~/.pgpass supplies it",
+              file=err)
     print(f"{result.steps_run} steps in {elapsed:.2f} s "
           f"({result.steps_run / max(elapsed, 1e-9):.0f} steps/s)", file=err)
     return 1 if not result.ok else SIM_EXIT_INTERRUPTED if interrupted else 0
