@@ -26,6 +26,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 CHILD = r"""
@@ -110,6 +112,23 @@ async def settle(pilot, app) -> None:
     await pilot.pause()
 
 
+@contextmanager
+def frames_written(app, clock: Callable[[], float]) -> Iterator[list[float]]:
+    """The readings of `clock` at which the app writes a frame, while the block runs."""
+    frames: list[float] = []
+    display = app._display
+
+    def spy(screen, update) -> None:
+        display(screen, update)
+        frames.append(clock())
+
+    app._display = spy
+    try:
+        yield frames
+    finally:
+        app._display = display
+
+
 async def tick_thread_secs(url: str, working_keys: int, ticks: int) -> tuple[float, float]:
     """(median, max) main-thread CPU (time.thread_time) of one tick, the clock moving 1 s,
     with `working_keys` keys: from the tick until the last frame it causes is written."""
@@ -125,23 +144,15 @@ async def tick_thread_secs(url: str, working_keys: int, ticks: int) -> tuple[flo
                                         ttl_ms=60_000 + index * 8_640)
         for _ in range(3):
             await settle(pilot, app)
-        frames: list[float] = []
-        display = app._display
-
-        def spy(screen, update) -> None:
-            display(screen, update)
-            frames.append(time.thread_time())
-
-        app._display = spy
         samples = []
-        for _ in range(ticks):
-            frames.clear()
-            started = time.thread_time()
-            app.session.sim_clock.advance(1_000)
-            app.clock_moved()
-            await asyncio.sleep(0.25)  # idle: the panes, the feed and the redraw run
-            samples.append((frames[-1] if frames else time.thread_time()) - started)
-        app._display = display
+        with frames_written(app, time.thread_time) as frames:
+            for _ in range(ticks):
+                frames.clear()
+                started = time.thread_time()
+                app.session.sim_clock.advance(1_000)
+                app.clock_moved()
+                await asyncio.sleep(0.25)  # idle: the panes, the feed and the redraw run
+                samples.append((frames[-1] if frames else time.thread_time()) - started)
         return statistics.median(samples), max(samples)
 
 
@@ -170,15 +181,7 @@ async def seed_file(url: str, count: int) -> None:
 async def drawn_after(app, key: str, changed) -> float:
     """Seconds from pressing `key` until the first frame written after `changed()` holds:
     the key goes in as a terminal would send it, and no Pilot wait is timed."""
-    frames: list[float] = []
-    display = app._display
-
-    def spy(screen, update) -> None:
-        display(screen, update)
-        frames.append(time.perf_counter())
-
-    app._display = spy
-    try:
+    with frames_written(app, time.perf_counter) as frames:
         started = time.perf_counter()
         app.simulate_key(key)
         while not changed():
@@ -187,8 +190,6 @@ async def drawn_after(app, key: str, changed) -> float:
         while not frames or frames[-1] < seen:
             await asyncio.sleep(0.0005)
         return frames[-1] - started
-    finally:
-        app._display = display
 
 
 async def keystroke_secs(url: str, query: str, runs: int) -> tuple[float, float, float]:
