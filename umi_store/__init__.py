@@ -10,7 +10,8 @@ from .store import Store, mask_url, open_store, url_without_password
 __version__ = "0.1.0"
 
 __all__ = [
-    "open_store", "Store", "mask_url", "url_without_password", "BlockType", "EntityType", "Tier", "ChangeKind",
+    "open_store", "Store", "mask_url", "url_without_password", "BlockType", "EntityType", "Tier",
+    "ChangeKind",
     "MemoryBlock", "WorkingEntry", "Entity", "ChangeEvent", "UmiError", "InvalidInputError",
     "LimitExceededError", "NotFoundError", "ConflictError", "StorageError", "CorruptionError",
     "StoreUnavailableError", "SimClock", "SystemClock", "SimConfig", "DeterministicRng",
