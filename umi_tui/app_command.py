@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from pydantic import ValidationError
 
-from umi_store import __version__
+from umi_store import InvalidInputError, UmiError, __version__
+
+EXIT_CODE_STORE_UNAVAILABLE = 1
+EXIT_CODE_BAD_USAGE = 2
 
 
 def parse_args(argv: list[str]) -> dict[str, object]:
@@ -30,8 +34,22 @@ def main(argv: list[str]) -> int:
     try:
         settings = Settings(**parse_args(argv))
     except ValidationError as error:
-        print(f"umi-tui: bad setting: {error}")
-        return 2
+        print(f"umi-tui: bad setting: {error}", file=sys.stderr)
+        return EXIT_CODE_BAD_USAGE
     from .app import UmiApp
-    UmiApp(settings).run()
-    return 0
+    app = UmiApp(settings)
+    app.run()
+    if app.open_error is None:
+        return 0
+    print(f"umi-tui: {one_line(app.open_error)}", file=sys.stderr)
+    return exit_code_for(app.open_error)
+
+
+def one_line(error: UmiError) -> str:
+    return " ".join(str(error).split())
+
+
+def exit_code_for(error: UmiError) -> int:
+    """2 for a URL or setting that can never work, 1 for a store that cannot be reached."""
+    return EXIT_CODE_BAD_USAGE if isinstance(error, InvalidInputError) \
+        else EXIT_CODE_STORE_UNAVAILABLE
