@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .errors import InvalidInputError
 
@@ -154,7 +155,50 @@ def _entity_key(entity: Entity) -> tuple:
 
 @dataclass(frozen=True, slots=True)
 class ChangeEvent:
+    """A committed change: `actor` made it, and it is `version` in the key's history (both
+    empty/0 when it came from a process that does not record them)."""
+
     tier: Tier
     kind: ChangeKind
     key: str
     at_ms: int
+    actor: str = ""
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """One version of a core block, working key or entity: what it held after a change.
+
+    `value` is the content (core, archival: UTF-8 text) or value (working) after the
+    change, None after a delete or expiry; `metadata` holds the rest of the state after
+    it (core: label, importance; working: ttl_ms, expires_at_ms; archival: entity_type,
+    name, metadata, created_at).
+    """
+
+    tier: Tier
+    key: str
+    version: int
+    kind: ChangeKind
+    at_ms: int
+    actor: str
+    value: bytes | None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+
+    @property
+    def content(self) -> str | None:
+        """The value as text (core and archival content); None after a delete."""
+        return None if self.value is None else self.value.decode("utf-8", "replace")
+
+    @property
+    def size_bytes(self) -> int:
+        """What the record counts against its agent's history budget."""
+        return len(self.key.encode()) + len(self.value or b"") + len(metadata_json(self.metadata))
+
+
+def metadata_json(metadata: Mapping[str, Any]) -> str:
+    """The stored form of a history record's metadata: JSON with sorted keys."""
+    return json.dumps(dict(metadata), sort_keys=True, ensure_ascii=False)

@@ -47,6 +47,7 @@ class TierContext:
     agent: str
     clock: Clock
     core_size_bytes_max: int
+    actor: str  # who this context's writes are attributed to in history
     batch: OpenBatch | None = None  # inside store.batch(): the transaction every body joins
 
     async def read(self, body: Callable[[Tx], Awaitable[T]]) -> T:
