@@ -8,7 +8,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from .backends.base import Backend, stop_background_task
@@ -139,7 +139,7 @@ class Store:
         rebuilt from history: its reads answer as of then, its writes raise ReadOnlyError.
         What history has pruned (or never saw) is absent from it."""
         at_ms = whole_number_argument(at_ms, "at_ms")
-        label = datetime.fromtimestamp(at_ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        label = datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
         return Store(AsOfBackend(self.backend, at_ms, label), self.agent, FrozenClock(at_ms),
                      self.seed, self._context.core_size_bytes_max, set(), self._actor)
 

@@ -33,8 +33,9 @@ from .base import ChangeHub, Tx, completed, stop_background_task
 T = TypeVar("T")
 
 SCHEMA_VERSION = 4
-# Search scans this many newest entities before it asks the trigram index.
-SEARCH_RECENT_SCAN_ROWS_MAX = 2_000
+# Search reads the folded text of this many newest entities before it asks the trigram
+# index: a word common enough to fill a page of results there never reaches the index.
+SEARCH_RECENT_SCAN_ROWS_MAX = 1_000
 _log = logging.getLogger("umi_store.sqlite")
 
 _MIGRATIONS: dict[int, list[str]] = {
@@ -199,11 +200,6 @@ def _storage_error(exc: BaseException) -> StorageError:
     lowered = text.lower()
     transient = "locked" in lowered or "busy" in lowered
     return StorageError(f"sqlite: {text}", transient=transient)
-
-
-def _glob_literal(text: str) -> str:
-    """Escape GLOB metacharacters so `text` matches only itself."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -379,33 +375,37 @@ class SqliteTx:
                             limit: int) -> list[Entity]:
         type_value = None if entity_type is None else EntityType(entity_type).value
         limit = max(0, limit)
+        scope = (self.agent, type_value, type_value)
+        scoped = "e.agent = ? AND (? IS NULL OR e.entity_type = ?)"
         # instr() re-checks every candidate, so the result is exactly the literal matches.
         exact = "(instr(e.name_folded, ?) > 0 OR instr(e.content_folded, ?) > 0)"
-        newest_first = "ORDER BY e.updated_at DESC, e.id ASC LIMIT ?"
-        scoped = "e.agent = ? AND (? IS NULL OR e.entity_type = ?)"
-        # The newest rows first: if they hold `limit` matches, those are the answer (every
-        # other match is older), and a common word never makes the index collect every hit.
+        newest_first = "ORDER BY e.updated_at DESC, e.id ASC"
+        literal = (folded_query, folded_query)
+        # The newest rows first, reading only the folded text: if they hold `limit` matches,
+        # those are the answer (every other match is older), and a common word never makes
+        # the index collect every hit.
         found = self._fetchall(
-            f"{_ENTITY_SELECT} WHERE e.rid IN (SELECT rid FROM entities AS e WHERE {scoped} "
-            f"{newest_first}) AND {exact} {newest_first}",
-            (self.agent, type_value, type_value, SEARCH_RECENT_SCAN_ROWS_MAX,
-             folded_query, folded_query, limit))
-        if len(found) == limit:
-            pass
-        elif len(folded_query) < 3:  # too short for trigrams: scan every row
+            f"SELECT e.rid FROM (SELECT e.rid, e.name_folded, e.content_folded FROM entities "
+            f"AS e WHERE {scoped} {newest_first} LIMIT ?) AS e WHERE {exact} LIMIT ?",
+            (*scope, SEARCH_RECENT_SCAN_ROWS_MAX, *literal, limit))
+        if len(found) < limit and len(folded_query) < 3:  # too short for trigrams: scan
             found = self._fetchall(
-                f"{_ENTITY_SELECT} WHERE {scoped} AND {exact} {newest_first}",
-                (self.agent, type_value, type_value, folded_query, folded_query, limit))
-        else:  # a rarer match: the trigram index finds the candidates
-            pattern = f"*{_glob_literal(folded_query)}*"
+                f"SELECT e.rid FROM entities AS e WHERE {scoped} AND {exact} {newest_first} "
+                "LIMIT ?", (*scope, *literal, limit))
+        elif len(found) < limit:  # a rarer match: the trigram index finds the candidates
+            phrase = '"' + folded_query.replace('"', '""') + '"'
+            # CROSS JOIN keeps the index's candidates the outer loop: the planner would
+            # otherwise walk every row of the agent in date order to skip the sort.
             found = self._fetchall(
-                f"{_ENTITY_SELECT} WHERE e.rid IN ("
-                "SELECT rowid FROM entities_fts WHERE name_folded GLOB ? "
-                "UNION SELECT rowid FROM entities_fts WHERE content_folded GLOB ?) "
-                f"AND {scoped} AND {exact} {newest_first}",
-                (pattern, pattern, self.agent, type_value, type_value, folded_query,
-                 folded_query, limit))
-        return [rows.entity_from_row(r) for r in found]
+                "SELECT e.rid FROM (SELECT rowid AS rid FROM entities_fts WHERE entities_fts "
+                f"MATCH ?) AS m CROSS JOIN entities AS e ON e.rid = m.rid WHERE {scoped} AND "
+                f"{exact} {newest_first} LIMIT ?", (phrase, *scope, *literal, limit))
+        if not found:
+            return []
+        hits = self._fetchall(
+            f"{_ENTITY_SELECT} WHERE e.rid IN ({', '.join('?' * len(found))}) {newest_first}",
+            tuple(rid for rid, in found))
+        return [rows.entity_from_row(r) for r in hits]
 
     # history
     async def history_append(self, record: HistoryRecord, versions_max: int, bytes_max: int,

@@ -112,6 +112,8 @@ class ArchivalMemory:
             content, entity_type, name, metadata = item + (None,) * (4 - len(item))
             drafts.append((_checked(self._draft(content, entity_type, name, metadata)),
                            metadata is None))
+        if not drafts:
+            return []
         ctx = self._context
 
         async def body(tx: Tx) -> list[Entity]:
@@ -126,8 +128,6 @@ class ArchivalMemory:
             for entity in stored:
                 await record_entity(tx, ctx, entity)
             return stored
-        if not drafts:
-            return []
         return await ctx.write(body)
 
     async def store(self, entity: Entity) -> Entity:

@@ -146,6 +146,9 @@ class WorkingMemory:
         if ttl_ms <= 0:
             raise InvalidInputError(f"ttl_ms must be positive, got {ttl_ms}")
 
+        if not checked:
+            return []
+
         async def body(tx: Tx) -> list[WorkingEntry]:
             now = self._now()
             entries = [WorkingEntry(key, value, ttl_ms, now + ttl_ms, now)
@@ -159,8 +162,6 @@ class WorkingMemory:
             for entry in entries:
                 await record_entry(tx, self._context, entry)
             return entries
-        if not checked:
-            return []
         return await self._context.write(body)
 
     async def get(self, key: str) -> bytes | None:
