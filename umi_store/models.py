@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from .errors import InvalidInputError
 
@@ -166,14 +166,13 @@ class ChangeEvent:
     version: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryRecord:
+class HistoryRecord(NamedTuple):
     """One version of a core block, working key or entity: what it held after a change.
 
     `value` is the content (core, archival: UTF-8 text) or value (working) after the
     change, None after a delete or expiry; `metadata` holds the rest of the state after
     it (core: label, importance; working: ttl_ms, expires_at_ms; archival: entity_type,
-    name, metadata, created_at).
+    name, metadata, created_at). A tuple: a long history is built fast.
     """
 
     tier: Tier
@@ -183,10 +182,7 @@ class HistoryRecord:
     at_ms: int
     actor: str
     value: bytes | None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+    metadata: Mapping[str, Any] = MappingProxyType({})
 
     @property
     def content(self) -> str | None:
@@ -201,4 +197,34 @@ class HistoryRecord:
 
 def metadata_json(metadata: Mapping[str, Any]) -> str:
     """The stored form of a history record's metadata: JSON with sorted keys."""
+    if isinstance(metadata, StoredMetadata):
+        return metadata.text
     return json.dumps(dict(metadata), sort_keys=True, ensure_ascii=False)
+
+
+class StoredMetadata(Mapping[str, Any]):
+    """A history record's metadata as read from storage: its JSON is decoded on first use,
+    so listing a long history does not decode what nobody looks at. Read-only."""
+
+    __slots__ = ("text", "_decoded")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._decoded: dict[str, Any] | None = None
+
+    def _mapping(self) -> dict[str, Any]:
+        if self._decoded is None:
+            self._decoded = json.loads(self.text)
+        return self._decoded
+
+    def __getitem__(self, name: str) -> Any:
+        return self._mapping()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mapping())
+
+    def __len__(self) -> int:
+        return len(self._mapping())
+
+    def __repr__(self) -> str:
+        return repr(self._mapping())

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..integrity import checksum, verified, verified_text
 from ..models import (BlockType, ChangeKind, Entity, EntityType, HistoryRecord, MemoryBlock,
-                      Tier, WorkingEntry, metadata_json)
+                      StoredMetadata, Tier, WorkingEntry, metadata_json)
 
 CORE_COLUMNS = ("block_type", "content", "label", "importance", "version", "created_at",
                 "updated_at", "checksum")
@@ -101,10 +101,14 @@ def history_params(agent: str, record: HistoryRecord) -> tuple:
             metadata_json(record.metadata), record.size_bytes)
 
 
+_TIERS = {tier.value: tier for tier in Tier}
+_KINDS = {kind.value: kind for kind in ChangeKind}
+
+
 def history_from_row(row: Sequence[Any]) -> HistoryRecord:
     tier, key, version, kind, at_ms, actor, value, metadata = row
-    return HistoryRecord(Tier(tier), key, version, ChangeKind(kind), at_ms, actor,
-                         None if value is None else bytes(value), json.loads(metadata))
+    return HistoryRecord(_TIERS[tier], key, version, _KINDS[kind], at_ms, actor,
+                         None if value is None else bytes(value), StoredMetadata(metadata))
 
 
 def history_prune_sql(placeholder: Placeholder) -> str:

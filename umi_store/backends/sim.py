@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from ..integrity import damaged_bytes, damaged_text, checksum, verified, verified_text
@@ -218,7 +219,8 @@ class SimTx:
         version = rows.history[seqs[-1]].version + 1 if seqs else 1
         self._sequence[0] += 1
         seq = self._sequence[0]
-        self._set(rows.history, seq, replace(record, version=version))
+        self._set(rows.history, seq, record._replace(
+            version=version, metadata=MappingProxyType(dict(record.metadata))))
         seqs = seqs + (seq,)
         total = rows.history_bytes.get("total", 0) + record.size_bytes
         for old in seqs[:max(0, len(seqs) - versions_max)]:
