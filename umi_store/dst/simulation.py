@@ -29,6 +29,7 @@ from .config import SIM_SEED_MAX
 from .faults import FaultConfig, FaultInjector, FaultType
 from .model import Alternative, ModelState, ReferenceModel, Refused
 from .rng import DeterministicRng
+from .history_check import history_problem
 from .workload import WORKING_KEYS, Op, Workload
 
 SWARM_FAULT_CHANCE = 0.35  # each fault type is on in a seed's swarm mix with this chance
@@ -312,6 +313,13 @@ class Simulation:
         if not matching:
             return violation("the store to hold what the model holds",
                              "; or ".join(dict.fromkeys(differences)))
+        with _faults_muted(self.injector):
+            history = await history_problem(
+                store, {Tier.CORE: view.core, Tier.WORKING: view.working,
+                        Tier.ARCHIVAL: view.entities}, clock_before, now,
+                lambda row: row is DAMAGED)
+        if history is not None:
+            return violation("history to hold each change as the store holds it", history)
         self._states = _distinct([state.without_dead_deadlines(now) for state, _ in matching])
         return None
 
