@@ -194,3 +194,15 @@ async def test_core_limit_counts_the_blocks_set_earlier_in_the_batch(store):
             await batch.core.set_block("facts", half)
             await batch.core.set_block("goals", "one byte too many")
     assert await store.core.blocks() == []
+
+
+@pytest.mark.parametrize("items", [None, "text", [("only content",)], ["not a tuple"]])
+async def test_remember_many_refuses_what_is_not_items(store, items):
+    with pytest.raises(InvalidInputError):
+        await store.archival.remember_many(items)
+
+
+@pytest.mark.parametrize("items", [None, [("k", b"v")], {"k": 1}])
+async def test_set_many_refuses_what_is_not_a_mapping_of_values(store, items):
+    with pytest.raises(InvalidInputError):
+        await store.working.set_many(items)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from ..models import (BlockType, ChangeEvent, Entity, EntityType, HistoryRecord, MemoryBlock,
                       Tier, WorkingEntry)
@@ -110,14 +110,15 @@ class Backend(Protocol):
         when this backend has no shortcut (the tier then runs its full rule as a body)."""
 
 
-def completed(coroutine: Coroutine[Any, Any, T]) -> T:
-    """The result of a coroutine that never suspends (its awaits are all synchronous work,
+def completed(awaitable: Awaitable[T]) -> T:
+    """The result of an awaitable that never suspends (its awaits are all synchronous work,
     as a transaction body over SqliteTx or SimTx is): run it to the end, here and now."""
+    steps = awaitable.__await__()
     try:
-        coroutine.send(None)
+        steps.send(None)
     except StopIteration as done:
-        return done.value
-    coroutine.close()
+        return done.value  # type: ignore[no-any-return]
+    steps.close()  # type: ignore[attr-defined]
     raise AssertionError("a transaction body waited on something; it must run straight through")
 
 

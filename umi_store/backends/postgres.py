@@ -22,7 +22,6 @@ from urllib.parse import unquote, urlsplit
 import asyncpg
 
 from ..errors import StorageError, StoreUnavailableError
-from ..integrity import damaged_bytes, damaged_text
 from ..models import (BlockType, ChangeEvent, ChangeKind, Entity, EntityType, HistoryRecord,
                       MemoryBlock, Tier, WorkingEntry)
 from . import rows
@@ -493,22 +492,12 @@ class PostgresTx:
         return [rows.history_from_row(r) for r in found]
 
     # fault injection
-    _CORRUPTIBLE = {Tier.CORE: ("core_blocks", "content", "block_type"),
-                    Tier.WORKING: ("working", "value", "key"),
-                    Tier.ARCHIVAL: ("entities", "content", "id")}
-
     async def corrupt(self, tier: Tier, key: str) -> bool:
-        table, column, key_column = self._CORRUPTIBLE[Tier(tier)]
-        if tier is Tier.CORE:
-            key = BlockType(key).value
-        where = f"WHERE agent = $1 AND {key_column} = $2"
-        row = await self._fetchrow(f"SELECT {column} FROM {table} {where}", self.agent, key)
-        if row is None:
-            return False
-        stored = row[0]
-        damaged = damaged_bytes(stored) if isinstance(stored, bytes) else damaged_text(stored)
-        await self._execute(f"UPDATE {table} SET {column} = $3 {where}", self.agent, key, damaged)
-        return True
+        select, update, key = rows.corruption_sql(tier, key, _dollar)
+        row = await self._fetchrow(select, self.agent, key)
+        if row is not None:
+            await self._execute(update, rows.damaged(row[0]), self.agent, key)
+        return row is not None
 
 
 def _type_value(entity_type: EntityType | None) -> str | None:

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..integrity import checksum, verified, verified_text
+from ..integrity import checksum, damaged_bytes, damaged_text, verified, verified_text
 from ..models import (BlockType, ChangeKind, Entity, EntityType, HistoryRecord, MemoryBlock,
                       StoredMetadata, Tier, WorkingEntry, metadata_json)
 
@@ -130,3 +130,25 @@ def history_newest_sql(placeholder: Placeholder) -> str:
             f"AND h.at_ms <= {at_ms} AND h.version = (SELECT MAX(n.version) FROM history AS n "
             f"WHERE n.agent = h.agent AND n.tier = h.tier AND n.key = h.key "
             f"AND n.at_ms <= {at_ms}) ORDER BY h.tier, h.key")
+
+
+_CORRUPTIBLE = {Tier.CORE: ("core_blocks", "content", "block_type"),
+                Tier.WORKING: ("working", "value", "key"),
+                Tier.ARCHIVAL: ("entities", "content", "id")}
+
+
+def corruption_sql(tier: Tier, key: str, placeholder: Placeholder) -> tuple[str, str, str]:
+    """(SELECT of the stored value by agent and key, UPDATE setting it from the first
+    parameter, the row's key) for damaging one row: fault injection."""
+    table, column, key_column = _CORRUPTIBLE[Tier(tier)]
+    select = (f"SELECT {column} FROM {table} WHERE agent = {placeholder(1)} "
+              f"AND {key_column} = {placeholder(2)}")
+    update = (f"UPDATE {table} SET {column} = {placeholder(1)} WHERE agent = {placeholder(2)} "
+              f"AND {key_column} = {placeholder(3)}")
+    return select, update, BlockType(key).value if tier is Tier.CORE else key
+
+
+def damaged(stored: bytes | str) -> bytes | str:
+    """The stored value with its first bit flipped, checksum left as it was."""
+    return damaged_bytes(bytes(stored)) if isinstance(stored, (bytes, memoryview)) \
+        else damaged_text(stored)

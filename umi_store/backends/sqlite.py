@@ -24,7 +24,6 @@ import aiosqlite
 
 from ..constants import CHANGE_FEED_BATCH_ROWS_MAX, CHANGE_FEED_LOG_ROWS_MAX, CHANGE_FEED_POLL_MS
 from ..errors import StorageError, StoreUnavailableError
-from ..integrity import damaged_bytes, damaged_text
 from ..models import (BlockType, ChangeEvent, ChangeKind, Entity, EntityType, HistoryRecord,
                       MemoryBlock, Tier, WorkingEntry)
 from . import rows
@@ -443,22 +442,12 @@ class SqliteTx:
         return [rows.history_from_row(r) for r in found]
 
     # fault injection
-    _CORRUPTIBLE = {Tier.CORE: ("core_blocks", "content", "block_type"),
-                    Tier.WORKING: ("working", "value", "key"),
-                    Tier.ARCHIVAL: ("entities", "content", "id")}
-
     async def corrupt(self, tier: Tier, key: str) -> bool:
-        table, column, key_column = self._CORRUPTIBLE[Tier(tier)]
-        if tier is Tier.CORE:
-            key = BlockType(key).value
-        where = f"WHERE agent = ? AND {key_column} = ?"
-        row = self._fetchone(f"SELECT {column} FROM {table} {where}", (self.agent, key))
-        if row is None:
-            return False
-        stored = row[0]
-        damaged = damaged_bytes(stored) if isinstance(stored, bytes) else damaged_text(stored)
-        self._execute(f"UPDATE {table} SET {column} = ? {where}", (damaged, self.agent, key))
-        return True
+        select, update, key = rows.corruption_sql(tier, key, lambda _: "?")
+        row = self._fetchone(select, (self.agent, key))
+        if row is not None:
+            self._execute(update, (rows.damaged(row[0]), self.agent, key))
+        return row is not None
 
 
 class _HoppingTx:
@@ -497,9 +486,9 @@ def _commit(db: sqlite3.Connection, tx: SqliteTx, origin: str, write: bool) -> N
         return
     try:
         if tx.events:
-            db.executemany(_CHANGE_LOG_INSERT, [
-                (origin, tx.agent, e.tier.value, e.kind.value, e.key, e.at_ms, e.actor,
-                 e.version) for e in tx.events])
+            db.executemany(_CHANGE_LOG_INSERT, [  # the StrEnum members bind as their text
+                (origin, tx.agent, e.tier, e.kind, e.key, e.at_ms, e.actor, e.version)
+                for e in tx.events])
         db.execute("COMMIT")
     except sqlite3.Error as exc:
         _rollback(db, tx, write)

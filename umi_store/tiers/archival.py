@@ -105,10 +105,14 @@ class ArchivalMemory:
     async def remember_many(self, items: Iterable[tuple]) -> list[Entity]:
         """`remember` each item, `(content, entity_type[, name[, metadata]])`, in one
         transaction: all of them, or none when any is refused."""
+        if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+            raise InvalidInputError("items must be an iterable of "
+                                    "(content, entity_type[, name[, metadata]]) tuples")
         drafts: list[tuple[Entity, bool]] = []
         for item in items:
             if not isinstance(item, tuple) or not 2 <= len(item) <= 4:
-                raise InvalidInputError("each item is (content, entity_type[, name[, metadata]])")
+                raise InvalidInputError("each of the items is a tuple "
+                                        "(content, entity_type[, name[, metadata]])")
             content, entity_type, name, metadata = item + (None,) * (4 - len(item))
             drafts.append((_checked(self._draft(content, entity_type, name, metadata)),
                            metadata is None))

@@ -68,7 +68,8 @@ class _Room:
         used, count, sizes = self.used_bytes, self.count, dict(self.sizes)
         for entry in entries:
             replaced = sizes.get(entry.key)
-            used += entry.size_bytes - (replaced or 0)
+            size = entry.size_bytes
+            used += size - (replaced or 0)
             count += replaced is None
             if used > WORKING_MEMORY_SIZE_BYTES_MAX:
                 return (f"working memory would hold {used} bytes; the limit is "
@@ -76,7 +77,7 @@ class _Room:
             if count > WORKING_MEMORY_ENTRIES_COUNT_MAX:
                 return (f"working memory holds {count - 1} keys; the limit is "
                         f"{WORKING_MEMORY_ENTRIES_COUNT_MAX}")
-            sizes[entry.key] = entry.size_bytes
+            sizes[entry.key] = size
         return None
 
 
@@ -140,7 +141,7 @@ class WorkingMemory:
         """Store every key of `items` for `ttl_ms` (default 1 h), in one transaction: all of
         them or, when any breaks a limit (counted as if set one by one), none."""
         if not isinstance(items, Mapping):
-            raise InvalidInputError("set_many takes a mapping of keys to values")
+            raise InvalidInputError("items must be a mapping of keys to values")
         checked = [(_checked_key(key), _checked_value(value)) for key, value in items.items()]
         ttl_ms = WORKING_MEMORY_TTL_MS_DEFAULT if ttl_ms is None else _checked_ttl(ttl_ms)
         if ttl_ms <= 0:
