@@ -140,7 +140,7 @@ def _plant_crashes(monkeypatch, simulation: Simulation, every: int, *, half: boo
                 writes += 1
                 crash = writes % every == 0
                 if crash:
-                    simulation.injector.counts[FaultType.CRASH_AFTER_COMMIT] += 1
+                    simulation.injector.count_fired(FaultType.CRASH_AFTER_COMMIT)
                     # the last row written (history records are not the write itself)
                     table, key, _ = next(u for u in reversed(tx._undo)
                                          if u[0] is not tx._rows.history

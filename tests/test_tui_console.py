@@ -95,11 +95,28 @@ async def test_a_clock_following_real_time_runs_no_workload_until_space_starts_i
         app.tick()
         await settle(pilot)
         assert pane.simulation is None  # the demo's clock runs; the workload waits for space
-        await pilot.press("space", "space")  # pause the real-time clock, then simulate
+        assert "paused (1×)" in str(pane.query_one("#sim-header").render())
+        assert str(pane.query_one("#toggle-clock", Button).label) == "▶ run"
+        await pilot.press("space")  # one press starts the simulation
+        assert "▶ running 1×" in str(pane.query_one("#sim-header").render())
         app._wall_ms -= 1_000
         app.tick()
         await settle(pilot)
         assert pane.simulation.result.steps_run >= 1
+
+
+async def test_the_fault_sparkline_stays_empty_until_a_fault_fires():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await open_console(pilot)
+        assert not pane.query_one("#spark-faults").visible
+        await run_steps(pilot, 20)
+        assert pane.simulation.result.steps_run == 20
+        assert not pane.query_one("#spark-faults").visible, "no fault fired yet"
+        pane.set_fault(FaultType("storage_write_fail"), True, 1.0)
+        await run_steps(pilot, 20)
+        assert sum(pane.simulation.result.faults.values()) > 0
+        assert pane.query_one("#spark-faults").visible
 
 
 async def test_run_pause_and_speed_drive_the_apps_tick():
@@ -142,6 +159,33 @@ async def test_a_run_of_n_steps_fills_the_progress_bar_log_and_header():
         assert "ops/s" in header and "–" not in header
         await run_steps(pilot, 10)  # a second run goes on where the first stopped
         assert len(pane.lines) == 60 and pane.lines[-1].startswith("59 ")
+
+
+async def test_a_run_of_ten_thousand_faulted_steps_keeps_the_ui_answering():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await open_console(pilot)
+        for fault in (FaultType.STORAGE_WRITE_FAIL, FaultType.STORAGE_LATENCY,
+                      FaultType.CRASH_AFTER_COMMIT):
+            pane.set_fault(fault, True, 0.05)
+        pane.run_workload(10_000)
+        bar = pane.query_one("#sim-progress", ProgressBar)
+        seen: set[float] = set()
+        tabs = pane.query_one("#sim-tabs")
+        await pilot.pause()
+        while pane._run_active:
+            await pilot.pause()
+            seen.add(bar.progress)
+            if bar.progress > 0 and tabs.active != "tab-faults":
+                await pilot.press("F")  # a key, pressed mid-run, is answered mid-run
+                assert tabs.active == "tab-faults" and pane._run_active
+        await settle(pilot)
+        assert len(seen - {0, 10_000}) >= 2, "the bar moved while the run went on"
+        assert pane.simulation.result.ok and sum(pane.simulation.result.faults.values()) > 0
+        assert len(pane.lines) == 10_000
+        log = pane.query_one("#sim-log", OptionList)
+        assert log.option_count == simulation_pane.SIM_LOG_SHOWN_COUNT_MAX
+        assert "steps 10,000" in str(pane.query_one("#sim-header").render())
 
 
 async def test_a_long_run_keeps_only_the_newest_log_lines(monkeypatch):

@@ -252,7 +252,8 @@ class SimTx:
 
     async def history_list(self, tier: Tier, key: str, limit: int) -> list[HistoryRecord]:
         seqs = self._rows.history_keys.get((Tier(tier), key), ())
-        return [self._rows.history[seq] for seq in reversed(seqs)][:max(0, limit)]
+        newest = seqs[::-1][:max(0, limit)]
+        return [self._rows.history[seq] for seq in newest]
 
     async def history_get(self, tier: Tier, key: str, version: int) -> HistoryRecord | None:
         for seq in self._rows.history_keys.get((Tier(tier), key), ()):

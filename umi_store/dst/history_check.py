@@ -1,16 +1,16 @@
 """What the simulation checks of history after each step.
 
-Each key the step changed (its records since the step began) must have, as its newest
-version, the state the store now holds, the one the reference model agreed with: a `set`
-holding the block's content, the key's value and deadline, the entity's name and content;
-a `delete` or `expired` where the row is gone. Versions of a key grow, and each is
-attributed to the store's actor (an expiry to the clock). History is written in the same
-transaction as the change, so a rolled-back or half-applied write shows here too.
+Each key a step reads back (or, on a full check, each key changed since the step began)
+must have, as its newest version, the state the store now holds, the one the reference
+model agreed with: a `set` holding the block's content, the key's value and deadline, the
+entity's name and content; a `delete` or `expired` where the row is gone; attributed to
+the store's actor (an expiry to the clock). History is written in the same transaction
+as the change, so a rolled-back or half-applied write shows here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from ..models import BlockType, ChangeKind, Entity, HistoryRecord, MemoryBlock, Tier, WorkingEntry
 from ..tiers.history import EXPIRY_ACTOR
@@ -34,26 +34,26 @@ def _row_problem(record: HistoryRecord, row: object, now_ms: int) -> str | None:
     return None if same else f"the row differs from version {record.version}"
 
 
-async def history_problem(store, rows: Mapping[Tier, Mapping[object, object]], since_ms: int,
-                          now_ms: int, is_damaged) -> str | None:
-    """The first way history disagrees with `rows` (what the store holds, by tier) for the
-    keys changed at or after `since_ms`; None when it agrees."""
-    changed: dict[tuple[Tier, str], list[HistoryRecord]] = {}
-    for record in await store.history_since(since_ms - 1):
-        changed.setdefault((record.tier, record.key), []).append(record)
-    for (tier, key), records in changed.items():
-        versions = [r.version for r in records]
-        if versions != sorted(set(versions)):
-            return f"{tier} {key!r}: versions {versions} do not grow"
-        for record in records:
-            wanted = EXPIRY_ACTOR if record.kind is ChangeKind.EXPIRED else store.actor
-            if record.actor != wanted:
-                return f"{tier} {key!r} v{record.version}: actor {record.actor!r}, not {wanted!r}"
-        newest = (await store.history(tier, key, limit=1))[0]
+async def history_problem(store, rows: Mapping[Tier, Mapping[object, object]],
+                          keys: Iterable[tuple[Tier, str]] | None, since_ms: int, now_ms: int,
+                          is_damaged: Callable[[object], bool]) -> str | None:
+    """The first way history disagrees with `rows` (what the store holds, by tier) for
+    `keys` (those read back), or, when None, for every key changed at or after `since_ms`;
+    None when it agrees."""
+    if keys is None:
+        keys = dict.fromkeys((r.tier, r.key) for r in await store.history_since(since_ms - 1))
+    for tier, key in keys:
+        newest = await store.history(tier, key, limit=1)
         row = rows[tier].get(BlockType(key) if tier is Tier.CORE else key)
-        if is_damaged(row):
-            continue
-        problem = _row_problem(newest, row, now_ms)
+        if not newest:
+            if row is None:
+                continue
+            return f"{tier} {key!r} is stored but has no history"
+        record = newest[0]
+        wanted = EXPIRY_ACTOR if record.kind is ChangeKind.EXPIRED else store.actor
+        if record.actor != wanted:
+            return f"{tier} {key!r} v{record.version}: actor {record.actor!r}, not {wanted!r}"
+        problem = None if is_damaged(row) else _row_problem(record, row, now_ms)
         if problem is not None:
-            return f"{tier} {key!r} v{newest.version} ({newest.kind}): {problem}"
+            return f"{tier} {key!r} v{record.version} ({record.kind}): {problem}"
     return None

@@ -5,6 +5,7 @@ reproduces a run."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections import deque
 from contextlib import AsyncExitStack
@@ -29,13 +30,17 @@ from umi_store.dst.simulation import Simulation, SimulationConfig
 from ..feedback import report_error
 from ..messages import ClockMoved
 from ..screens.prompt import PromptScreen
+from ..widgets.counts import counted
+from ..widgets.pane_input import PaneInput
 from .core import format_ms
 
 CLOCK_SPEEDS = (1, 10, 60, 600)
 CLOCK_STEP_MS_MAX = 365 * 86_400_000  # a custom step may jump a year, in day-long advances
 SIM_STEPS_DEFAULT = 100
 SIM_FAULT_PROBABILITY_DEFAULT = 0.01
-SIM_PROGRESS_EVERY_STEPS = 10  # the bar, header and log catch up this often during a run
+SIM_RUN_SLICE_SECS = 0.05  # a run hands the loop back this often: the bar moves, keys answer
+SIM_RUN_LOG_REFRESH_SECS = 1.0  # and the log catches up this often during a run
+SIM_RUN_CLOCK_READ_EVERY_STEPS = 16  # steps between looks at the wall clock within a slice
 SIM_LOG_SHOWN_COUNT_MAX = 1_000  # the log shows the last lines that match the filter
 SIM_LOG_KEPT_COUNT_MAX = 100_000  # older lines are dropped (R replays to any step)
 SPARK_BUCKET_MS = 60_000  # one sparkline bar per simulated minute
@@ -100,7 +105,9 @@ class SimulationPane(Widget, can_focus=True):
     SimulationPane { layout: vertical; }
     SimulationPane #sim-header { height: 2; }
     SimulationPane #sim-controls { height: 1; }
-    SimulationPane #sim-controls Button { margin-right: 1; min-width: 5; }
+    SimulationPane #sim-controls Button { margin-right: 1; min-width: 3; width: 3; }
+    SimulationPane #sim-controls #toggle-clock { width: 9; }
+    SimulationPane #sim-controls #speed { width: 6; }
     SimulationPane #sim-notice { color: $text-muted; height: auto; max-height: 2; }
     SimulationPane #sim-header { text-wrap: nowrap; text-overflow: ellipsis; }
     SimulationPane #sim-notice.-warning { color: $warning; }
@@ -157,7 +164,8 @@ class SimulationPane(Widget, can_focus=True):
         yield Static(self._notice(), id="sim-notice")
         with Horizontal(classes="row"):
             yield Label("steps")
-            yield Input(str(SIM_STEPS_DEFAULT), id="sim-steps", compact=True, type="integer")
+            yield PaneInput(str(SIM_STEPS_DEFAULT), id="sim-steps", type="integer",
+                            leave_to=lambda: self)
             yield Button("Run", id="run-steps", compact=True)
             yield Button("Cancel", id="cancel-run", compact=True, disabled=True)
             yield ProgressBar(total=SIM_STEPS_DEFAULT, id="sim-progress", show_eta=False)
@@ -169,8 +177,8 @@ class SimulationPane(Widget, can_focus=True):
         yield Static(id="sim-replay")
         with TabbedContent(id="sim-tabs"):
             with TabPane("Log", id="tab-log"):
-                yield Input(placeholder="filter the log (working.set, faults=, VIOLATION)",
-                            id="log-filter", compact=True)
+                yield PaneInput(placeholder="filter the log (working.set, faults=, VIOLATION)",
+                                id="log-filter", leave_to=lambda: self.query_one("#sim-log"))
                 yield OptionList(id="sim-log")
             with TabPane("Faults", id="tab-faults"):
                 yield DataTable(id="fault-table", cursor_type="row", zebra_stripes=True)
@@ -186,7 +194,10 @@ class SimulationPane(Widget, can_focus=True):
         sim_clock = self._sim_clock() is not None
         for button in self.query("#sim-controls Button"):
             button.disabled = not sim_clock
+            if button.id and button.id.startswith("step-"):
+                button.styles.line_pad = 0  # so the row fits 80 columns (CSS refuses 0)
         self._show_clock_state()
+        self._show_sparklines()
         self._show_status()
 
     def _sim_clock(self) -> SimClock | None:
@@ -219,10 +230,9 @@ class SimulationPane(Widget, can_focus=True):
         violations = len(result.violations) if result else 0
         rate = "–" if self.ops_per_sec is None else f"{self.ops_per_sec:,.0f}"
         faults = len(self.enabled)
-        plural = "s" if faults > 1 else ""
-        fault_badge = f"[$warning]⚡{faults} fault{plural} on[/]" if faults \
+        fault_badge = f"[$warning]⚡{counted(faults, 'fault')} on[/]" if faults \
             else "[$text-muted]no faults[/]"
-        violation_badge = f"[b $error]{violations} violations[/]" if violations \
+        violation_badge = f"[b $error]{counted(violations, 'violation')}[/]" if violations \
             else "[$success]0 violations[/]"
         self.query_one("#sim-header", Static).update(
             f"seed [b]{self.seed}[/] · {format_ms(now)} UTC · {self._clock_state()}\n"
@@ -232,12 +242,11 @@ class SimulationPane(Widget, can_focus=True):
     def _clock_state(self) -> str:
         if self._sim_clock() is None:
             return "system clock"
-        speed = getattr(self.app, "clock_speed", 0)
-        return f"▶ running {speed}×" if speed else f"paused ({self.speed}×)"
+        return f"▶ running {self.speed}×" if self._simulating else f"paused ({self.speed}×)"
 
     def _show_clock_state(self) -> None:
-        running = bool(getattr(self.app, "clock_speed", 0))
-        self.query_one("#toggle-clock", Button).label = "‖ pause" if running else "▶ run"
+        self.query_one("#toggle-clock", Button).label = "‖ pause" if self._simulating \
+            else "▶ run"
         self.query_one("#speed", Button).label = f"{self.speed}×"
 
     def replay_command(self) -> str:
@@ -290,14 +299,14 @@ class SimulationPane(Widget, can_focus=True):
         if self._sim_clock() is None or not hasattr(self.app, "clock_speed"):
             self.action_step_clock(0)
             return
-        self.app.clock_speed = 0 if self.app.clock_speed else self.speed
-        self._simulating = bool(self.app.clock_speed)
+        self._simulating = not self._simulating  # a clock that follows real time is not a run
+        self.app.clock_speed = self.speed if self._simulating else 0
         self._show_clock_state()
         self._show_status()
 
     def _pause_on_violation(self) -> None:
-        self._simulating = False
-        if getattr(self.app, "clock_speed", 0):
+        if self._simulating:
+            self._simulating = False
             self.app.clock_speed = 0
             self._show_clock_state()
             self.notify("Paused at a violation; v jumps to it.", title="Simulation",
@@ -305,7 +314,7 @@ class SimulationPane(Widget, can_focus=True):
 
     def action_next_speed(self) -> None:
         self.speed = CLOCK_SPEEDS[(CLOCK_SPEEDS.index(self.speed) + 1) % len(CLOCK_SPEEDS)]
-        if getattr(self.app, "clock_speed", 0):
+        if self._simulating:
             self.app.clock_speed = self.speed
         self._show_clock_state()
         self._show_status()
@@ -455,26 +464,38 @@ class SimulationPane(Widget, can_focus=True):
             await self._run(steps)
 
     async def _run(self, steps: int) -> None:
-        """Each step checked against the model; a cancel stops between steps."""
+        """Each step checked against the model, the whole store once more at the end; steps
+        run in slices of SIM_RUN_SLICE_SECS, after each of which the bar, log and header
+        catch up and the loop gets the thread back (keys answer, a cancel gets through)."""
         self._run_active, self._cancel_wanted = True, False
         bar = self.query_one("#sim-progress", ProgressBar)
         bar.update(total=steps, progress=0)
         self.query_one("#cancel-run", Button).disabled = False
         done = 0
         started = self.perf_counter()
+        wall_started = perf_counter()
+        log_due = wall_started + SIM_RUN_LOG_REFRESH_SECS
         try:
             simulation = await self._opened()
-            while done < steps and not self._cancel_wanted:
-                violation = await simulation.step(simulation.workload.next_op())
-                done += 1
-                self._count_step(simulation)
-                if violation is not None:
-                    self._pause_on_violation()
-                    break
-                if done % SIM_PROGRESS_EVERY_STEPS == 0:
-                    bar.update(progress=done)
-                    self._flush_log()
-                    await asyncio.sleep(0)  # the screen redraws and a cancel gets through
+            violation = None
+            while done < steps and not self._cancel_wanted and violation is None:
+                slice_ends = perf_counter() + SIM_RUN_SLICE_SECS
+                while done < steps and violation is None and \
+                        (done % SIM_RUN_CLOCK_READ_EVERY_STEPS or perf_counter() < slice_ends):
+                    violation = await simulation.step(simulation.workload.next_op())
+                    done += 1
+                    self._count_step(simulation)
+                if done < steps and violation is None:
+                    now = perf_counter()
+                    if now >= log_due:  # the log costs most to redraw: less often
+                        self._flush_log()
+                        log_due = now + SIM_RUN_LOG_REFRESH_SECS
+                    self._show_progress(bar, done, done / (now - wall_started))
+                    await asyncio.sleep(0)  # the screen redraws and keys are handled
+            if violation is None and not self._cancel_wanted:
+                violation = await simulation.check_all()
+            if violation is not None:
+                self._pause_on_violation()
         except UmiError as error:
             report_error(self, "run the workload", error)
         finally:
@@ -489,6 +510,12 @@ class SimulationPane(Widget, can_focus=True):
             self._show_status()
         if self._cancel_wanted:
             self.notify(f"Cancelled after {done:,} of {steps:,} steps.", title="Run")
+
+    def _show_progress(self, bar: ProgressBar, done: int, steps_per_sec: float) -> None:
+        """Mid-run: the bar and the header with the live rate."""
+        bar.update(progress=done)
+        self.ops_per_sec = steps_per_sec
+        self._show_status()
 
     def _count_step(self, simulation: Simulation) -> None:
         minute = simulation.clock.now_ms() // SPARK_BUCKET_MS
@@ -512,14 +539,20 @@ class SimulationPane(Widget, can_focus=True):
         self.lines.extend(pending)
         wanted = self.query_one("#log-filter", Input).value
         log = self.query_one("#sim-log", OptionList)
-        log.add_options([self._option(line) for line in pending if self._matches(line, wanted)])
-        excess = log.option_count - SIM_LOG_SHOWN_COUNT_MAX
-        if excess > 0:
-            for _ in range(excess):
-                log.remove_option_at_index(0)
+        shown = [line for line in pending if self._matches(line, wanted)]
+        if log.option_count + len(shown) > SIM_LOG_SHOWN_COUNT_MAX:
+            log.set_options([self._option(line) for line in self.shown_lines()])
+        else:
+            log.add_options([self._option(line) for line in shown])
+        self._show_sparklines()
+
+    def _show_sparklines(self) -> None:
+        """Operations and faults per simulated minute; no fault line until a fault fires."""
         ops, faults = self._spark_data()
         self.query_one("#spark-ops", Sparkline).data = ops
-        self.query_one("#spark-faults", Sparkline).data = faults
+        spark_faults = self.query_one("#spark-faults", Sparkline)
+        spark_faults.data = faults
+        spark_faults.visible = any(faults)
 
     @staticmethod
     def _matches(line: str, wanted: str) -> bool:
@@ -541,8 +574,9 @@ class SimulationPane(Widget, can_focus=True):
     def shown_lines(self) -> list[str]:
         """The log lines the filter lets through (the last SIM_LOG_SHOWN_COUNT_MAX)."""
         wanted = self.query_one("#log-filter", Input).value
-        return [line for line in self.lines if self._matches(line, wanted)
-                ][-SIM_LOG_SHOWN_COUNT_MAX:]
+        newest = itertools.islice((line for line in reversed(self.lines)
+                                   if self._matches(line, wanted)), SIM_LOG_SHOWN_COUNT_MAX)
+        return list(newest)[::-1]
 
     @on(Input.Changed, "#log-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
