@@ -3,6 +3,8 @@ change feed, and routes both down to the panes. Thin: each pane does its own wor
 
 from __future__ import annotations
 
+import getpass
+
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -37,6 +39,15 @@ from .theming import SHIPPED_THEMES_DIR, load_themes
 from .widgets.footer import KeyFooter
 
 CLOCK_TICK_SECS = 1.0
+
+
+def person_actor() -> str:
+    """Who the inspector's writes are attributed to in history: the person at the keys."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = "unknown"
+    return f"person:{login}"
 
 
 @dataclass(frozen=True)
@@ -144,7 +155,8 @@ class UmiApp(App[None]):
     async def start(self) -> None:
         try:
             self.store = await self._resources.enter_async_context(open_store(
-                self.url, agent=self.settings.agent, clock=self._clock, faults=self._faults))
+                self.url, agent=self.settings.agent, clock=self._clock, faults=self._faults,
+                actor=person_actor()))
         except UmiError as error:
             self.open_error = error
             self.connection = "unavailable"

@@ -29,6 +29,7 @@ from ..messages import StoreChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.entity_detail import EntityDetailScreen
 from ..screens.entity_edit import EntityEditScreen
+from ..screens.history import HistoryScreen
 from ..widgets.cell_style import cell_style
 from ..widgets.counts import counted
 from ..widgets.fitting import (COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized,
@@ -319,6 +320,10 @@ class ArchivalPane(Widget):
                 self._edit(entity)
             elif choice == "forget":
                 self._confirm_forget(entity)
+            elif choice == "history":
+                self.app.push_screen(HistoryScreen(self.app.store, Tier.ARCHIVAL, entity.id,
+                                                   f"entity {entity.name!r}"),
+                                     self._after_change)
         self.app.push_screen(EntityDetailScreen(entity), chosen)
 
     def action_create_entity(self) -> None:

@@ -20,6 +20,7 @@ from ..feedback import report_error
 from ..messages import ClockMoved, StoreChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.edit_block import EditBlockScreen
+from ..screens.history import HistoryScreen
 from ..screens.preview import PreviewScreen
 from ..screens.prompt import PromptScreen
 from ..widgets.byte_gauge import ByteGauge
@@ -103,6 +104,7 @@ class CorePane(Widget):
         Binding("p", "preview('xml')", "XML preview"),
         Binding("w", "preview('markdown')", "Markdown preview"),
         Binding("r", "reload", "Reload"),
+        Binding("h", "history", "History"),
     ]
     DEFAULT_CSS = """
     CorePane { layout: vertical; }
@@ -273,6 +275,12 @@ class CorePane(Widget):
             PromptScreen(f"Label of {block_type}", "A short label (empty: none):",
                          (block.label or "") if block else "", apply),
             lambda applied: applied and self.reload_block(block_type))
+
+    def action_history(self) -> None:
+        block_type = self.selected
+        self.app.push_screen(HistoryScreen(self.app.store, Tier.CORE, block_type.value,
+                                           f"the {block_type} block"),
+                             lambda restored: restored and self.reload_block(block_type))
 
     def action_preview(self, initial: str) -> None:
         self.open_preview(initial)
