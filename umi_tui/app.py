@@ -23,6 +23,7 @@ from textual.widget import Widget
 from textual.widgets import Header, Input, Label, LoadingIndicator
 
 from umi_store import FaultInjector, SimClock, Store, UmiError, mask_url, open_store
+from umi_store.store import default_actor
 from umi_store.constants import DST_TIME_ADVANCE_MS_MAX
 from umi_store.dst.clock import Clock
 
@@ -166,7 +167,9 @@ class UmiApp(App[None]):
         if self.settings.demo:
             self.connection = "seeding demo"
             try:
-                await seed_demo(self.store, self.settings.seed, self._show_seed_progress)
+                # the demo plays the agent's own writes
+                await seed_demo(self.store.as_actor(default_actor(self.store.agent)),
+                                self.settings.seed, self._show_seed_progress)
             except UmiError as error:
                 report_error(self, "seed the demo dataset", error)
         await self.query_one("#loading").remove()
