@@ -4,14 +4,15 @@
                                     [--only sqlite|postgres] [--skip-search]
 
 Every figure is printed beside a baseline measured in the same run; each is the best of
-`--rounds` rounds (a shared machine only ever slows a run down).
+`--rounds` rounds (a shared machine only ever slows a run down), and the sides of one
+comparison run in alternating slices of a few calls, so they meet the same load.
 
 - Operations: the store's rate, then the statement a user would write by hand with the
   raw driver (aiosqlite in autocommit, asyncpg on one connection: one upsert per write,
   one SELECT per read), and store/raw. Second column: the store's *own* statements,
-  recorded while it ran, replayed through the raw driver (SQLite: one executescript per
-  operation, the store's one hop; Postgres: statement by statement on one connection):
-  the cost of the store's Python layer alone.
+  recorded in a first round, replayed through the raw driver (SQLite: all of an
+  operation's statements in one hop, as the store sends them; Postgres: statement by
+  statement on one connection): the cost of the store's Python layer alone.
 - Batches: working.set_many and archival.remember_many against executemany of the same
   rows in one transaction.
 - Search: p50 / p95 ms per query class at `--entities` entities, the store's indexed
@@ -44,6 +45,7 @@ BATCH_KEYS_COUNT = 10_000  # WORKING_MEMORY_ENTRIES_COUNT_MAX: one full working 
 BATCH_ENTITIES_COUNT = 20_000
 SEED_CHUNK_ENTITIES_COUNT = 10_000
 WORKING_KEYS_COUNT = 500
+INTERLEAVE_OPS_COUNT = 50  # calls per slice when sides alternate
 Operation = Callable[[int], Awaitable[Any]]
 
 # What a user writes by hand against each table, per backend: (sqlite, postgres).
@@ -131,12 +133,17 @@ class Sqlite:
     name = "sqlite"
     postgres = False
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, path: str, raw_path: str) -> None:
         self.url = f"sqlite:///{path}"
+        # The raw driver writes a file of its own, as a user's program would: two
+        # connections writing one file would each empty the other's page cache.
+        self.path = path
+        self.raw_path = raw_path
+        self.raw_url = f"sqlite:///{raw_path}"
 
-    async def connect(self) -> None:
-        self.db = await aiosqlite.connect(self.path, isolation_level=None)  # autocommit
+    async def connect(self, *, to_the_stores_file: bool = False) -> None:
+        path = self.path if to_the_stores_file else self.raw_path
+        self.db = await aiosqlite.connect(path, isolation_level=None)  # autocommit
         for pragma in ("busy_timeout=5000", "journal_mode=WAL", "synchronous=NORMAL"):
             await self.db.execute(f"PRAGMA {pragma}")
 
@@ -144,7 +151,11 @@ class Sqlite:
         await self.db.close()
 
     async def wipe(self) -> None:
+        """Empty the raw driver's file and the store's."""
         await self.db.executescript(";".join(WIPE))
+        async with aiosqlite.connect(self.path, isolation_level=None) as store_file:
+            await store_file.execute("PRAGMA busy_timeout=5000")
+            await store_file.executescript(";".join(WIPE))
 
     def raw(self, op: str) -> Operation:
         template, count = RAW_SQL[op]
@@ -213,8 +224,9 @@ class Postgres:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.raw_url = url
 
-    async def connect(self) -> None:
+    async def connect(self, *, to_the_stores_file: bool = False) -> None:
         self.db = await asyncpg.connect(self.url)
 
     async def close(self) -> None:
@@ -266,18 +278,31 @@ class Postgres:
 Backend = Sqlite | Postgres
 
 
+async def _interleaved(count: int, sides: dict[str, Operation]) -> dict[str, float]:
+    """Each side's rate over `count` calls, run in alternating slices of a few calls each,
+    so a change in the machine's load falls on every side alike."""
+    spent = dict.fromkeys(sides, 0.0)
+    for start in range(0, count, INTERLEAVE_OPS_COUNT):
+        for name, operation in sides.items():
+            began = time.perf_counter()
+            for i in range(start, min(start + INTERLEAVE_OPS_COUNT, count)):
+                await operation(i)
+            spent[name] += time.perf_counter() - began
+    return {name: count / seconds for name, seconds in spent.items()}
+
+
 async def operations(side: Backend, count: int, rounds: int) -> None:
-    """Each operation's rate: store, hand-written raw statement, replay of the store's own.
-    The three run back to back, operation by operation, so a change in the machine's load
-    hits them alike."""
+    """Each operation's rate: store, hand-written raw statement, replay of the store's own
+    (recorded in the first round, replayed in the others)."""
     best: dict[str, dict[str, float]] = {}
     recorded: dict[str, list[list[Any]]] = {}
-    for round_index in range(rounds):
+    for round_index in range(rounds + 1):
         await side.connect()
         await side.wipe()
         async with open_store(side.url, agent=AGENT, clock=SimClock()) as store:
             for op, operation in _store_operations(store).items():
-                if round_index == 0:  # the first round records what the store sends
+                sides = {"store": operation, "raw": side.raw(op)}
+                if round_index == 0:
                     log = recorded.setdefault(op, [])
 
                     async def logged(i: int, operation: Operation = operation,
@@ -285,13 +310,12 @@ async def operations(side: Backend, count: int, rounds: int) -> None:
                         log.append([])
                         await operation(i)
                     async with side.recording(store, log):
-                        _keep(best, op, "store", await _rate(count, logged))
-                else:
-                    _keep(best, op, "store", await _rate(count, operation))
-                _keep(best, op, "raw", await _rate(count, side.raw(op)))
+                        await _interleaved(count, {"store": logged})
+                    continue
                 per_op = recorded[op]
-                _keep(best, op, "replay",
-                      await _rate(len(per_op), lambda i, per_op=per_op: side.replay(per_op[i])))
+                sides["replay"] = lambda i, per_op=per_op: side.replay(per_op[i])
+                for name, rate in (await _interleaved(count, sides)).items():
+                    _keep(best, op, name, rate)
         await side.wipe()
         await side.close()
     print(f"  {'operation':18} {'store/s':>9} {'raw/s':>9} {'store/raw':>9} "
@@ -360,7 +384,7 @@ def _percentiles(samples: list[float]) -> str:
 async def search(side: Backend, count: int) -> None:
     """Seed `count` entities with remember_many, then time each query class."""
     items, queries = _corpus(count)
-    await side.connect()
+    await side.connect(to_the_stores_file=True)
     await side.wipe()
     async with open_store(side.url, agent=AGENT, clock=SimClock()) as store:
         started = time.perf_counter()
@@ -390,12 +414,14 @@ async def search(side: Backend, count: int) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        sides: list[Backend] = [Sqlite(f"{tmp}/umi.db"), Postgres(args.postgres)]
+        sides: list[Backend] = [Sqlite(f"{tmp}/umi.db", f"{tmp}/raw.db"),
+                                Postgres(args.postgres)]
         for side in sides:
             if args.only and side.name != args.only:
                 continue
-            async with open_store(side.url, agent=AGENT):
-                pass  # the schema exists before the raw driver touches it
+            for url in {side.url, side.raw_url}:
+                async with open_store(url, agent=AGENT):
+                    pass  # the schema exists before the raw driver touches it
             print(f"{side.name}: {args.ops} ops each, best of {args.rounds} rounds")
             await operations(side, args.ops, args.rounds)
             await batches(side, args.rounds)
