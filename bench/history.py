@@ -57,9 +57,9 @@ def history_off() -> Iterator[None]:
                 postgres.CHANGE_FEED_CHANNEL, payload))
     saved = (sqlite.SqliteTx.history_append, postgres.PostgresTx.history_append,
              postgres.PostgresBackend.working_put_if_room)
-    sqlite.SqliteTx.history_append = no_append  # type: ignore[method-assign]
-    postgres.PostgresTx.history_append = no_append  # type: ignore[method-assign]
-    postgres.PostgresBackend.working_put_if_room = put_without_history  # type: ignore[method-assign]
+    sqlite.SqliteTx.history_append = no_append  # type: ignore[method-assign,assignment]
+    postgres.PostgresTx.history_append = no_append  # type: ignore[method-assign,assignment]
+    postgres.PostgresBackend.working_put_if_room = put_without_history  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:

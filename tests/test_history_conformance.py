@@ -6,8 +6,17 @@ the transaction of the change; the same rules on sim, SQLite and Postgres.
 
 import pytest
 
-from umi_store import (ChangeKind, ConflictError, InvalidInputError, LimitExceededError,
-                       NotFoundError, ReadOnlyError, SimClock, Tier, open_store)
+from umi_store import (
+    ChangeKind,
+    ConflictError,
+    InvalidInputError,
+    LimitExceededError,
+    NotFoundError,
+    ReadOnlyError,
+    SimClock,
+    Tier,
+    open_store,
+)
 from umi_store.tiers import history as history_module
 from umi_store.tiers import working as working_module
 

@@ -8,7 +8,7 @@ were). A write raises ReadOnlyError and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 

@@ -74,8 +74,9 @@ class Tx(Protocol):
     async def history_get(self, tier: Tier, key: str, version: int) -> HistoryRecord | None: ...
     async def history_since(self, at_ms: int, limit: int) -> list[HistoryRecord]:
         """The agent's records with at_ms > `at_ms`, oldest first (in the order appended)."""
-    async def history_newest(self, tier: Tier, at_ms: int) -> list[HistoryRecord]:
-        """Each key's newest record with at_ms <= `at_ms`, in key order."""
+    async def history_newest(self, tier: Tier | None, at_ms: int) -> list[HistoryRecord]:
+        """Each key's newest record with at_ms <= `at_ms` (of one tier, or of every tier
+        when None), in tier then key order."""
 
     async def corrupt(self, tier: Tier, key: str) -> bool:
         """Alter the stored bytes of one row without fixing its checksum (fault injection)."""

@@ -11,8 +11,17 @@ as the change, so a rolled-back or half-applied write shows here too.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-from ..models import BlockType, ChangeKind, Entity, HistoryRecord, MemoryBlock, Tier, WorkingEntry
+from ..models import (
+    BlockType,
+    ChangeKind,
+    Entity,
+    HistoryRecord,
+    MemoryBlock,
+    Tier,
+    WorkingEntry,
+)
 from ..tiers.history import EXPIRY_ACTOR
 
 
@@ -34,7 +43,7 @@ def _row_problem(record: HistoryRecord, row: object, now_ms: int) -> str | None:
     return None if same else f"the row differs from version {record.version}"
 
 
-async def history_problem(store, rows: Mapping[Tier, Mapping[object, object]],
+async def history_problem(store: Any, rows: Mapping[Tier, Mapping[Any, object]],
                           keys: Iterable[tuple[Tier, str]] | None, since_ms: int, now_ms: int,
                           is_damaged: Callable[[object], bool]) -> str | None:
     """The first way history disagrees with `rows` (what the store holds, by tier) for

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -205,7 +206,7 @@ class ArchivalMemory:
             return stored
         return await ctx.write(body)
 
-    async def forgotten(self, limit: int = 100) -> list[HistoryRecord]:
+    async def forgotten(self, limit: int = 100) -> builtins.list[HistoryRecord]:
         """Entities forgotten and not stored again, most recently forgotten first: each
         one's `delete` record (metadata: the name and entity_type it had). Restore one with
         `restore(record.key, record.version - 1)`."""

@@ -11,11 +11,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..backends.base import Tx
-from ..constants import (HISTORY_AGENT_SIZE_BYTES_MAX, HISTORY_AGENT_SIZE_BYTES_PRUNED,
-                         HISTORY_KEY_VERSIONS_COUNT_MAX)
-from ..models import (BlockType, ChangeEvent, ChangeKind, Entity, EntityType, HistoryRecord,
-                      MemoryBlock, Tier, WorkingEntry)
+from ..constants import (
+    HISTORY_AGENT_SIZE_BYTES_MAX,
+    HISTORY_AGENT_SIZE_BYTES_PRUNED,
+    HISTORY_KEY_VERSIONS_COUNT_MAX,
+)
 from ..errors import ConflictError, InvalidInputError, NotFoundError
+from ..models import (
+    BlockType,
+    ChangeEvent,
+    ChangeKind,
+    Entity,
+    EntityType,
+    HistoryRecord,
+    MemoryBlock,
+    Tier,
+    WorkingEntry,
+)
 from .context import TierContext
 
 EXPIRY_ACTOR = "clock"  # who a TTL expiry is attributed to

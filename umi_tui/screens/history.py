@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import difflib
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
@@ -60,7 +61,7 @@ def unified_diff(before: HistoryRecord | None, after: HistoryRecord) -> Text:
 class HistoryScreen(ModalScreen[bool]):
     """Versions of `key` in `tier`; dismisses True when a version was restored."""
 
-    BINDINGS = [Binding("escape,q", "dismiss(False)", "Close"),
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "dismiss(False)", "Close"),
                 Binding("u", "restore", "Restore this version")]
     DEFAULT_CSS = """
     HistoryScreen { align: center middle; }
@@ -137,10 +138,13 @@ class HistoryScreen(ModalScreen[bool]):
                         severity="warning")
             return
         newest = self.records[0].version
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.restore(record.version, newest)
         self.app.push_screen(
             ConfirmScreen(f"Restore v{record.version} of {self.title_text}? It becomes "
-                          f"v{newest + 1}; nothing is lost."),
-            lambda yes: yes and self.restore(record.version, newest))
+                          f"v{newest + 1}; nothing is lost."), confirmed)
 
     @work(group="history-restore")
     async def restore(self, version: int, newest: int) -> None:
