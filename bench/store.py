@@ -1,7 +1,7 @@
 """Store throughput, batches and search latency on SQLite and Postgres, beside raw drivers.
 
     .venv/bin/python bench/store.py [--ops N] [--rounds N] [--entities N] [--postgres URL]
-                                    [--only sqlite|postgres] [--skip-search]
+                                    [--only sqlite|postgres] [--skip-ops] [--skip-search]
 
 Every figure is printed beside a baseline measured in the same run; each is the best of
 `--rounds` rounds (a shared machine only ever slows a run down), and the sides of one
@@ -84,8 +84,9 @@ def _sql(template: str, count: int, postgres: bool) -> str:
         template.format(*marks)
 
 
-def _raw_params(op: str, i: int) -> tuple:
-    key = f"k{i % WORKING_KEYS_COUNT}"
+def _raw_params(op: str, i: int, *, batch: bool = False) -> tuple:
+    """The row of call `i`; in a batch every key is new, as in set_many's mapping."""
+    key = f"key:{i}" if batch else f"k{i % WORKING_KEYS_COUNT}"
     return {
         "core.set_block": (AGENT, "scratch", f"note {i}", None, 0.5, 1, i, i,
                            zlib.crc32(f"note {i}".encode())),
@@ -350,7 +351,7 @@ async def batches(side: Backend, rounds: int) -> None:
         for op, raw_op, count in (("working.set_many", "working.set", len(keys)),
                                   ("archival.remember_many", "archival.remember", len(items))):
             template, params = RAW_SQL[raw_op]
-            rows = [_raw_params(raw_op, i) for i in range(count)]
+            rows = [_raw_params(raw_op, i, batch=True) for i in range(count)]
             started = time.perf_counter()
             await side.executemany(template, params, rows)
             _keep(best, op, "raw", count / (time.perf_counter() - started))
@@ -423,7 +424,8 @@ async def main(args: argparse.Namespace) -> None:
                 async with open_store(url, agent=AGENT):
                     pass  # the schema exists before the raw driver touches it
             print(f"{side.name}: {args.ops} ops each, best of {args.rounds} rounds")
-            await operations(side, args.ops, args.rounds)
+            if not args.skip_ops:
+                await operations(side, args.ops, args.rounds)
             await batches(side, args.rounds)
             if not args.skip_search:
                 print(f"{side.name}: search at {args.entities:,} entities, limit "
@@ -439,5 +441,6 @@ if __name__ == "__main__":
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1/umi_pg_bench")
     parser.add_argument("--only", choices=["sqlite", "postgres"])
+    parser.add_argument("--skip-ops", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
     asyncio.run(main(parser.parse_args()))

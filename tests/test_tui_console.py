@@ -3,6 +3,7 @@ new seed, the replay command, and a scratch agent that never touches the inspect
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 import subprocess
 import sys
@@ -15,7 +16,8 @@ from umi_store import SimClock, open_store
 from umi_store.dst.faults import FaultType
 from umi_tui.app import UmiApp
 from umi_tui.panes import simulation as simulation_pane
-from umi_tui.panes.simulation import SimulationPane, next_seed, parse_duration
+from umi_tui.formatting import parse_duration
+from umi_tui.panes.simulation import CLOCK_STEP_MS_MAX, SimulationPane, next_seed
 from umi_tui.settings import Settings
 
 from .conftest import postgres_url, store_url, wipe_postgres
@@ -84,14 +86,14 @@ def test_durations_read_like_a_person_writes_them():
     assert parse_duration("1d") == 86_400_000
     for bad in ("", "-1s", "0s", "1y", "400d"):
         with pytest.raises(ValueError):
-            parse_duration(bad)
+            parse_duration(bad, ms_max=CLOCK_STEP_MS_MAX)
 
 
 async def test_a_clock_following_real_time_runs_no_workload_until_space_starts_it():
     app = UmiApp(Settings(demo=True, seed=TEST_SEED), clock=SimClock(), follow_wall_clock=True)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = await open_console(pilot)
-        app._wall_ms -= 1_000
+        app.session._wall_ms -= 1_000
         app.tick()
         await settle(pilot)
         assert pane.simulation is None  # the demo's clock runs; the workload waits for space
@@ -99,7 +101,7 @@ async def test_a_clock_following_real_time_runs_no_workload_until_space_starts_i
         assert str(pane.query_one("#toggle-clock", Button).label) == "▶ run"
         await pilot.press("space")  # one press starts the simulation
         assert "▶ running 1×" in str(pane.query_one("#sim-header").render())
-        app._wall_ms -= 1_000
+        app.session._wall_ms -= 1_000
         app.tick()
         await settle(pilot)
         assert pane.simulation.result.steps_run >= 1
@@ -129,7 +131,7 @@ async def test_run_pause_and_speed_drive_the_apps_tick():
         assert app.clock_speed == 10
         assert "▶ running 10×" in str(pane.query_one("#sim-header").render())
         start = clock.now_ms()
-        app._wall_ms -= 1_000  # as if a second went by
+        app.session._wall_ms -= 1_000  # as if a second went by
         app.tick()
         assert clock.now_ms() - start >= 10_000
         await settle(pilot)
@@ -137,7 +139,7 @@ async def test_run_pause_and_speed_drive_the_apps_tick():
         await pilot.press("space")
         assert app.clock_speed == 0
         start, steps = clock.now_ms(), pane.simulation.result.steps_run
-        app._wall_ms -= 1_000
+        app.session._wall_ms -= 1_000
         app.tick()
         await settle(pilot)
         assert clock.now_ms() == start and pane.simulation.result.steps_run == steps
@@ -172,14 +174,22 @@ async def test_a_run_of_ten_thousand_faulted_steps_keeps_the_ui_answering():
         bar = pane.query_one("#sim-progress", ProgressBar)
         seen: set[float] = set()
         tabs = pane.query_one("#sim-tabs")
+        answered_mid_run: list[bool] = []
+        show_tab = pane.action_show_tab
+
+        def show_tab_noting_the_run(tab: str) -> None:
+            answered_mid_run.append(pane._run_active)
+            show_tab(tab)
+
+        pane.action_show_tab = show_tab_noting_the_run  # type: ignore[method-assign]
         await pilot.pause()
         while pane._run_active:
-            await pilot.pause()
+            await asyncio.sleep(0.01)  # not pilot.pause(): it waits until the run is over
             seen.add(bar.progress)
-            if bar.progress > 0 and tabs.active != "tab-faults":
+            if len(seen - {0}) >= 2 and not answered_mid_run:
                 await pilot.press("F")  # a key, pressed mid-run, is answered mid-run
-                assert tabs.active == "tab-faults" and pane._run_active
         await settle(pilot)
+        assert answered_mid_run == [True] and tabs.active == "tab-faults"
         assert len(seen - {0, 10_000}) >= 2, "the bar moved while the run went on"
         assert pane.simulation.result.ok and sum(pane.simulation.result.faults.values()) > 0
         assert len(pane.lines) == 10_000
@@ -414,7 +424,7 @@ async def test_a_scratch_agent_that_is_the_inspected_agent_is_refused(tmp_path):
 
 def test_console_snapshot_of_a_filtered_log_maximised_at_80_by_24(snap_compare):
     async def filtered(pilot):
-        pane = await open_console(pilot)
+        await open_console(pilot)
         await run_steps(pilot, 60)
         await pilot.press("z", "L", *"set_block")
         await settle(pilot)

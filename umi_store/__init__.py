@@ -10,8 +10,10 @@ from .store import Store, mask_url, open_store, url_without_password
 __version__ = "0.1.0"
 
 __all__ = [
-    "open_store", "Store", "mask_url", "url_without_password", "BlockType", "EntityType", "Tier", "ChangeKind",
-    "MemoryBlock", "WorkingEntry", "Entity", "ChangeEvent", "HistoryRecord", "ReadOnlyError", "UmiError", "InvalidInputError",
+    "open_store", "Store", "mask_url", "url_without_password", "BlockType", "EntityType", "Tier",
+    "ChangeKind",
+    "MemoryBlock", "WorkingEntry", "Entity", "ChangeEvent", "HistoryRecord", "ReadOnlyError",
+    "UmiError", "InvalidInputError",
     "LimitExceededError", "NotFoundError", "ConflictError", "StorageError", "CorruptionError",
     "StoreUnavailableError", "SimClock", "SystemClock", "SimConfig", "DeterministicRng",
     "FaultConfig", "FaultInjector", "FaultType",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -13,7 +14,7 @@ EXIT_CODE_STORE_UNAVAILABLE = 1
 EXIT_CODE_BAD_USAGE = 2
 
 
-def parse_args(argv: list[str]) -> dict[str, object]:
+def parse_args(argv: list[str]) -> dict[str, Any]:
     """The flags given on the command line, and only those (they override env and file)."""
     parser = argparse.ArgumentParser(prog="umi-tui", description="Inspect an agent's memory.",
                                      argument_default=argparse.SUPPRESS)

@@ -16,9 +16,10 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from umi_store import ChangeKind, HistoryRecord, Store, Tier, UmiError
+from umi_store import ChangeKind, HistoryRecord, Tier, UmiError
 
 from ..feedback import report_error
+from ..session import Session
 from .confirm import ConfirmScreen
 
 HISTORY_VIEW_VERSIONS_COUNT_MAX = 200  # versions the view lists, newest first
@@ -71,9 +72,9 @@ class HistoryScreen(ModalScreen[bool]):
     HistoryScreen #history-diff { height: 1fr; border-top: solid $panel; }
     """
 
-    def __init__(self, store: Store, tier: Tier, key: str, title: str) -> None:
+    def __init__(self, session: Session, tier: Tier, key: str, title: str) -> None:
         super().__init__()
-        self.store = store
+        self.session = session
         self.tier = tier
         self.key = key
         self.title_text = title
@@ -100,7 +101,8 @@ class HistoryScreen(ModalScreen[bool]):
     @work(exclusive=True, group="history-load")
     async def load(self) -> None:
         try:
-            self.records = await self.store.history(self.tier, self.key,
+            store = await self.session.ready()
+            self.records = await store.history(self.tier, self.key,
                                                     limit=HISTORY_VIEW_VERSIONS_COUNT_MAX)
         except UmiError as error:
             report_error(self, "load history", error)
@@ -149,10 +151,11 @@ class HistoryScreen(ModalScreen[bool]):
     @work(group="history-restore")
     async def restore(self, version: int, newest: int) -> None:
         try:
+            store = await self.session.ready()
             if self.tier is Tier.CORE:
-                await self.store.core.restore(self.key, version, if_version=newest)
+                await store.core.restore(self.key, version, if_version=newest)
             else:
-                await self.store.archival.restore(self.key, version, if_version=newest)
+                await store.archival.restore(self.key, version, if_version=newest)
         except UmiError as error:
             report_error(self, f"restore v{version}", error)
             return
