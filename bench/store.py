@@ -161,7 +161,7 @@ class Sqlite:
     def raw(self, op: str) -> Operation:
         template, count = RAW_SQL[op]
         sql = _sql(template, count, postgres=False)
-        if op.endswith("get") or op.endswith("get_block"):
+        if op.endswith(("get", "get_block")):
             return lambda i: self.db.execute_fetchall(sql, _raw_params(op, i))
         return lambda i: self.db.execute(sql, _raw_params(op, i))
 
@@ -239,7 +239,7 @@ class Postgres:
     def raw(self, op: str) -> Operation:
         template, count = RAW_SQL[op]
         sql = _sql(template, count, postgres=True)
-        if op.endswith("get") or op.endswith("get_block"):
+        if op.endswith(("get", "get_block")):
             return lambda i: self.db.fetchrow(sql, *_raw_params(op, i))
         return lambda i: self.db.execute(sql, *_raw_params(op, i))
 

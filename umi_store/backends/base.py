@@ -118,8 +118,8 @@ def completed(awaitable: Awaitable[T]) -> T:
     try:
         steps.send(None)
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    steps.close()  # type: ignore[attr-defined]
+        return done.value
+    steps.close()
     raise AssertionError("a transaction body waited on something; it must run straight through")
 
 
