@@ -29,7 +29,11 @@ SHOTS = {  # name: (terminal size, theme, keys pressed after the demo has loaded
     "xml-preview": ((120, 40), "umi-dark", ["p"]),
     "console-faults": ((120, 40), "umi-dark", ["4", "F"]),
     "console-maximised": ((120, 40), "umi-dark", ["4", "r", "z"]),
+    "core-history": ((120, 40), "umi-dark", ["j", "j", "h"]),
 }
+
+
+
 
 
 async def shoot(name: str, size: tuple[int, int], theme: str, keys: list[str]) -> str:
@@ -37,13 +41,18 @@ async def shoot(name: str, size: tuple[int, int], theme: str, keys: list[str]) -
     from umi_tui.app import UmiApp
     from umi_tui.settings import Settings
 
-    from tests.tui_support import settle  # the tests' wait: workers done, cursors steady
+    from tests.tui_support import a_second_human_version, settle  # the tests' own helpers
+
+    prepare = {"core-history": a_second_human_version}  # store changes before the keys
 
     app = UmiApp(Settings(demo=True, seed=42, theme=theme), clock=SimClock(),
                  follow_wall_clock=False)
     app.animation_level = "none"
     async with app.run_test(size=size) as pilot:
         await settle(pilot)
+        if name in prepare:
+            await prepare[name](app.store)
+            await settle(pilot)
         await pilot.press(*keys)
         await settle(pilot)
         return app.export_screenshot(title=f"umi-tui: {name}")

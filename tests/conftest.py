@@ -52,7 +52,8 @@ async def wipe_postgres(url: str) -> None:
         pytest.fail(f"postgres at {mask_url(url)} is unusable: {type(exc).__name__}: {exc}",
                     pytrace=False)
     try:
-        await conn.execute("DELETE FROM core_blocks; DELETE FROM working; DELETE FROM entities")
+        await conn.execute("DELETE FROM core_blocks; DELETE FROM working; DELETE FROM entities; "
+                           "DELETE FROM history; DELETE FROM history_totals")
     finally:
         await conn.close()
 

@@ -63,6 +63,16 @@ METHODS = {
     "archival.search": ({"query": "Ada"}, {
         "query": NOT_TEXT, "entity_type": [5, b"note"], "limit": NOT_WHOLE_NUMBER}),
     "for_agent": ({"agent": "other"}, {"agent": NOT_TEXT}),
+    "core.restore": ({"block_type": "human", "version": 1}, {
+        "block_type": NOT_A_TYPE, "version": NOT_WHOLE_NUMBER, "if_version": ["1", True, 1.0]}),
+    "archival.restore": ({"entity_id": "x", "version": 1}, {
+        "entity_id": NOT_TEXT, "version": NOT_WHOLE_NUMBER, "if_version": ["1", True, 1.0]}),
+    "archival.forgotten": ({}, {"limit": NOT_WHOLE_NUMBER}),
+    "history": ({"tier": "working", "key": "k"}, {
+        "tier": NOT_A_TYPE, "key": NOT_TEXT, "limit": NOT_WHOLE_NUMBER}),
+    "history_since": ({"at_ms": 0}, {"at_ms": NOT_WHOLE_NUMBER, "limit": NOT_WHOLE_NUMBER}),
+    "as_of": ({"at_ms": 0}, {"at_ms": NOT_WHOLE_NUMBER}),
+    "as_actor": ({"actor": "person:ada"}, {"actor": NOT_TEXT}),
 }
 
 

@@ -157,7 +157,7 @@ def test_change_payloads_stay_under_the_notify_limit_and_keep_every_event():
     assert all(len(p.encode()) <= CHANGE_FEED_PAYLOAD_BYTES_MAX for p in payloads)
 
     decoded = [tuple(e) for p in payloads for e in json.loads(p)["events"]]
-    assert decoded == [(e.tier, e.kind, e.key, e.at_ms) for e in events]
+    assert decoded == [(e.tier, e.kind, e.key, e.at_ms, e.actor, e.version) for e in events]
 
 
 @pytest.mark.postgres

@@ -141,7 +141,11 @@ def _plant_crashes(monkeypatch, simulation: Simulation, every: int, *, half: boo
                 crash = writes % every == 0
                 if crash:
                     simulation.injector.count_fired(FaultType.CRASH_AFTER_COMMIT)
-                    table, key, _ = tx._undo[-1]
+                    # the last row written (history records are not the write itself)
+                    table, key, _ = next(u for u in reversed(tx._undo)
+                                         if u[0] is not tx._rows.history
+                                         and u[0] is not tx._rows.history_keys
+                                         and u[0] is not tx._rows.history_bytes)
                     if half and table is tx._rows.working and len(table[key].entry.value) > 1:
                         stored = table[key]
                         value = stored.entry.value

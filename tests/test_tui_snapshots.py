@@ -9,7 +9,8 @@ from textual.widgets import TextArea
 
 from umi_store.constants import CORE_MEMORY_BLOCK_SIZE_BYTES_MAX
 
-from .tui_support import fixed_query_timer, isolated_user_dirs, make_app, settle  # noqa: F401 (fixtures)
+from .tui_support import (a_second_human_version, fixed_query_timer,  # noqa: F401 (fixtures)
+                          isolated_user_dirs, make_app, settle)
 
 pytestmark = pytest.mark.usefixtures("fixed_query_timer")
 
@@ -69,3 +70,14 @@ def test_xml_preview(snap_compare):
         await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=(120, 40), run_before=preview)
+
+
+def test_core_block_history_with_a_diff(snap_compare):
+    async def open_history(pilot):
+        await settle(pilot)
+        await a_second_human_version(pilot.app.store)
+        await settle(pilot)
+        await pilot.press("j", "j", "h")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(120, 40), run_before=open_history)

@@ -70,3 +70,11 @@ def fitting_columns(table: DataTable) -> list[str]:
     used = sum(column.get_render_width(table) for column in table.columns.values())
     assert used <= table.scrollable_content_region.width, f"the columns need {used} cells"
     return [str(key.value) for key in table.columns]
+
+
+async def a_second_human_version(store) -> None:
+    """A person's edit of the demo's human block, so its history has a diff to show."""
+    ada = store.as_actor("person:ada")
+    block = await ada.core.get_block("human")
+    await ada.core.set_block("human", block.content.replace("short", "long")
+                             + "\nPrefers examples in Python.")

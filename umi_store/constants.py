@@ -38,3 +38,9 @@ CHANGE_FEED_BATCH_ROWS_MAX = 1_000  # change-log rows read per poll
 
 WORKING_MEMORY_EXPIRY_SWEEP_MS = 1_000  # store-clock time between active-expiry sweeps
 WORKING_MEMORY_EXPIRY_SWEEP_KEYS_MAX = 100  # expired keys removed per sweep at most
+
+HISTORY_KEY_VERSIONS_COUNT_MAX = 1_000  # versions kept per core block, working key, entity
+HISTORY_AGENT_SIZE_BYTES_MAX = 64 * 1024 * 1024  # history kept per agent, all tiers
+HISTORY_AGENT_SIZE_BYTES_PRUNED = 48 * 1024 * 1024  # what pruning an agent's history leaves
+HISTORY_RECORDS_COUNT_MAX = 10_000  # records one history() or history_since() returns
+HISTORY_ACTOR_BYTES_MAX = 128

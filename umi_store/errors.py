@@ -21,6 +21,10 @@ class ConflictError(UmiError):
     """The thing changed since the version the caller saw; nothing was changed."""
 
 
+class ReadOnlyError(UmiError):
+    """A write through a read-only view (store.as_of): nothing was changed."""
+
+
 class StorageError(UmiError):
     """The storage layer failed.
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from .errors import InvalidInputError
 
@@ -154,7 +155,76 @@ def _entity_key(entity: Entity) -> tuple:
 
 @dataclass(frozen=True, slots=True)
 class ChangeEvent:
+    """A committed change: `actor` made it, and it is `version` in the key's history (both
+    empty/0 when it came from a process that does not record them)."""
+
     tier: Tier
     kind: ChangeKind
     key: str
     at_ms: int
+    actor: str = ""
+    version: int = 0
+
+
+class HistoryRecord(NamedTuple):
+    """One version of a core block, working key or entity: what it held after a change.
+
+    `value` is the content (core, archival: UTF-8 text) or value (working) after the
+    change, None after a delete or expiry; `metadata` holds the rest of the state after
+    it (core: label, importance; working: ttl_ms, expires_at_ms; archival: entity_type,
+    name, metadata, created_at). A tuple: a long history is built fast.
+    """
+
+    tier: Tier
+    key: str
+    version: int
+    kind: ChangeKind
+    at_ms: int
+    actor: str
+    value: bytes | None
+    metadata: Mapping[str, Any] = MappingProxyType({})
+
+    @property
+    def content(self) -> str | None:
+        """The value as text (core and archival content); None after a delete."""
+        return None if self.value is None else self.value.decode("utf-8", "replace")
+
+    @property
+    def size_bytes(self) -> int:
+        """What the record counts against its agent's history budget."""
+        return len(self.key.encode()) + len(self.value or b"") + len(metadata_json(self.metadata))
+
+
+def metadata_json(metadata: Mapping[str, Any]) -> str:
+    """The stored form of a history record's metadata: JSON with sorted keys."""
+    if isinstance(metadata, StoredMetadata):
+        return metadata.text
+    return json.dumps(dict(metadata), sort_keys=True, ensure_ascii=False)
+
+
+class StoredMetadata(Mapping[str, Any]):
+    """A history record's metadata as read from storage: its JSON is decoded on first use,
+    so listing a long history does not decode what nobody looks at. Read-only."""
+
+    __slots__ = ("text", "_decoded")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._decoded: dict[str, Any] | None = None
+
+    def _mapping(self) -> dict[str, Any]:
+        if self._decoded is None:
+            self._decoded = json.loads(self.text)
+        return self._decoded
+
+    def __getitem__(self, name: str) -> Any:
+        return self._mapping()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mapping())
+
+    def __len__(self) -> int:
+        return len(self._mapping())
+
+    def __repr__(self) -> str:
+        return repr(self._mapping())

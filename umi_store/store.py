@@ -8,19 +8,22 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from .backends.base import Backend, stop_background_task
+from .as_of import AsOfBackend, FrozenClock
 from .constants import (CORE_MEMORY_SIZE_BYTES_MAX, CORE_MEMORY_SIZE_BYTES_MIN,
+                        HISTORY_ACTOR_BYTES_MAX, HISTORY_RECORDS_COUNT_MAX,
                         WORKING_MEMORY_EXPIRY_SWEEP_KEYS_MAX, WORKING_MEMORY_EXPIRY_SWEEP_MS)
 from .dst.clock import Clock, SimClock, SystemClock
 from .dst.config import SimConfig, parse_seed
 from .dst.faults import FaultInjector
 from .errors import InvalidInputError, StorageError
-from .models import ChangeEvent, checked_text
+from .models import BlockType, ChangeEvent, HistoryRecord, Tier, checked_text, parse_enum
 from .tiers import ArchivalMemory, CoreMemory, WorkingMemory
 from .tiers.context import OpenBatch, TierContext
-from .validation import whole_number_argument
+from .validation import text_argument, whole_number_argument
 
 AGENT_NAME_BYTES_MAX = 64
 _log = logging.getLogger("umi_store")
@@ -65,14 +68,17 @@ class Store:
 
     def __init__(self, backend: Backend, agent: str, clock: Clock, seed: int | None,
                  core_size_bytes_max: int,
-                 sweepers: set[asyncio.Task[None]] | None = None) -> None:
+                 sweepers: set[asyncio.Task[None]] | None = None,
+                 actor: str | None = None) -> None:
         self.backend = backend
         self._sweepers = set() if sweepers is None else sweepers  # shared by for_agent views
         self.agent = agent
         self.clock = clock
         self.seed = seed
         self.url = backend.url
-        self._context = TierContext(backend, agent, clock, core_size_bytes_max)
+        self._actor = actor
+        self.actor = default_actor(agent) if actor is None else actor
+        self._context = TierContext(backend, agent, clock, core_size_bytes_max, self.actor)
         self.core = CoreMemory(self._context)
         self.working = WorkingMemory(self._context)
         self.archival = ArchivalMemory(self._context)
@@ -99,9 +105,43 @@ class Store:
                 raise opened.failure
 
     def for_agent(self, agent: str) -> Store:
-        """The same storage, seen as another agent."""
+        """The same storage, seen as another agent (writing as the same actor, or as that
+        agent when the actor was the default)."""
         return Store(self.backend, _checked_agent(agent), self.clock, self.seed,
-                     self._context.core_size_bytes_max, self._sweepers)
+                     self._context.core_size_bytes_max, self._sweepers, self._actor)
+
+    def as_actor(self, actor: str) -> Store:
+        """The same store, its writes attributed to `actor` in history and change events
+        (e.g. "person:ada", "tool:importer")."""
+        return Store(self.backend, self.agent, self.clock, self.seed,
+                     self._context.core_size_bytes_max, self._sweepers, _checked_actor(actor))
+
+    async def history(self, tier: Tier | str, key: str,
+                      limit: int = HISTORY_RECORDS_COUNT_MAX) -> list[HistoryRecord]:
+        """The versions of one core block, working key or entity (by id), newest first:
+        each change, delete and expiry, with who made it and what it left."""
+        tier = parse_enum(Tier, tier, "tier")
+        key = text_argument(key, "key")
+        limit = _checked_limit(limit)
+        if tier is Tier.CORE:
+            key = parse_enum(BlockType, key, "block type").value
+        return await self._context.read(lambda tx: tx.history_list(tier, key, limit))
+
+    async def history_since(self, at_ms: int,
+                            limit: int = HISTORY_RECORDS_COUNT_MAX) -> list[HistoryRecord]:
+        """Every change of this agent's memory after `at_ms` (store-clock ms), oldest first."""
+        at_ms = whole_number_argument(at_ms, "at_ms")
+        limit = _checked_limit(limit)
+        return await self._context.read(lambda tx: tx.history_since(at_ms, limit))
+
+    def as_of(self, at_ms: int) -> Store:
+        """A read-only view of this agent's memory as it stood at `at_ms` (store-clock ms),
+        rebuilt from history: its reads answer as of then, its writes raise ReadOnlyError.
+        What history has pruned (or never saw) is absent from it."""
+        at_ms = whole_number_argument(at_ms, "at_ms")
+        label = datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return Store(AsOfBackend(self.backend, at_ms, label), self.agent, FrozenClock(at_ms),
+                     self.seed, self._context.core_size_bytes_max, set(), self._actor)
 
     async def changes(self) -> AsyncIterator[ChangeEvent]:
         """Committed changes to this agent's memory, as they happen, from any process.
@@ -139,6 +179,27 @@ class Store:
                 removed = 0
             more_lapsed = removed == WORKING_MEMORY_EXPIRY_SWEEP_KEYS_MAX
             next_sweep_ms = started_ms + (0 if more_lapsed else WORKING_MEMORY_EXPIRY_SWEEP_MS)
+
+
+def default_actor(agent: str) -> str:
+    """Who a store's writes are attributed to unless open_store names an actor."""
+    return f"agent:{agent}"
+
+
+def _checked_actor(actor: str) -> str:
+    actor = text_argument(actor, "actor")
+    if not actor.strip():
+        raise InvalidInputError("an actor must be non-empty text, e.g. 'person:ada'")
+    if len(actor.encode()) > HISTORY_ACTOR_BYTES_MAX:
+        raise InvalidInputError(f"actor is {len(actor.encode())} bytes; the limit is "
+                                f"{HISTORY_ACTOR_BYTES_MAX}")
+    return checked_text(actor, "the actor")
+
+
+def _checked_limit(limit: int) -> int:
+    if not 1 <= whole_number_argument(limit, "limit") <= HISTORY_RECORDS_COUNT_MAX:
+        raise InvalidInputError(f"limit must be 1–{HISTORY_RECORDS_COUNT_MAX}, got {limit!r}")
+    return limit
 
 
 def _checked_agent(agent: str) -> str:
@@ -181,13 +242,17 @@ def _backend_for(url: str) -> tuple[Backend, int | None]:
 @asynccontextmanager
 async def open_store(url: str, *, agent: str = "default", clock: Clock | None = None,
                      core_memory_size_bytes_max: int = CORE_MEMORY_SIZE_BYTES_MAX,
-                     faults: FaultInjector | None = None) -> AsyncIterator[Store]:
+                     faults: FaultInjector | None = None,
+                     actor: str | None = None) -> AsyncIterator[Store]:
     """Open the store at `url` for `agent`; closed when the block ends.
+
+    Writes are attributed to `actor` in history (default: "agent:<agent>").
 
     The clock defaults to a SimClock for sim:// and the system clock otherwise; with
     `faults`, every storage operation first asks the injector what fires.
     """
     agent = _checked_agent(agent)
+    actor = None if actor is None else _checked_actor(actor)
     if clock is not None and not isinstance(clock, Clock):
         raise InvalidInputError(f"clock must be a Clock (now_ms, sleep, advance, elapse), "
                                 f"got {type(clock).__name__}")
@@ -205,7 +270,7 @@ async def open_store(url: str, *, agent: str = "default", clock: Clock | None = 
         from .backends.faulty import FaultyBackend
         backend = FaultyBackend(backend, faults, clock)
     await backend.open()
-    store = Store(backend, agent, clock, seed, core_memory_size_bytes_max)
+    store = Store(backend, agent, clock, seed, core_memory_size_bytes_max, actor=actor)
     try:
         yield store
     finally:

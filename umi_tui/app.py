@@ -4,6 +4,7 @@ pane does its own work, and fills itself when the store is ready."""
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass
 from functools import partial
 from itertools import groupby
@@ -22,6 +23,7 @@ from textual.widgets import Header, Input, Label
 from textual.widgets._header import HeaderTitle
 
 from umi_store import ChangeEvent, FaultInjector, SimClock, Store, UmiError, mask_url
+from umi_store.store import default_actor
 from umi_store.dst.clock import Clock
 
 from .demo import seed_demo
@@ -39,6 +41,15 @@ from .theming import SHIPPED_THEMES_DIR, load_themes
 from .widgets.footer import KeyFooter
 
 CLOCK_TICK_SECS = 1.0
+
+
+def person_actor() -> str:
+    """Who the inspector's writes are attributed to in history: the person at the keys."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = "unknown"
+    return f"person:{login}"
 
 
 @dataclass(frozen=True)
@@ -96,7 +107,8 @@ class UmiApp(App[None]):
         self.settings = settings
         self.url = settings.store_url()
         self.session = Session(self.url, agent=settings.agent, clock=clock, faults=faults,
-                               clock_speed=1 if follow_wall_clock else 0, seed=settings.seed)
+                               clock_speed=1 if follow_wall_clock else 0, seed=settings.seed,
+                               actor=person_actor())
         self.session.on_clock_moved(self._tell_panes_the_time)
         self._last_focus: dict[str | None, Widget] = {}
         self._theme_names: list[str] = []
@@ -171,7 +183,8 @@ class UmiApp(App[None]):
     async def _seed_demo(self, store: Store) -> None:
         self.connection = "seeding demo"
         try:
-            await seed_demo(store, self.settings.seed)
+            # the demo plays the agent's own writes
+            await seed_demo(store.as_actor(default_actor(store.agent)), self.settings.seed)
         except UmiError as error:
             report_error(self, "seed the demo dataset", error)
 

@@ -29,16 +29,17 @@ class Session:
 
     def __init__(self, url: str, *, agent: str, clock: Clock | None = None,
                  faults: FaultInjector | None = None, clock_speed: int = 0,
-                 seed: int = 0) -> None:
-        """`clock` and `faults` go to open_store; `clock_speed` runs a sim
-        clock at that many times wall time (0: paused); `seed` is the console's seed when
-        the store is not a simulator."""
+                 seed: int = 0, actor: str | None = None) -> None:
+        """`clock`, `faults` and `actor` (whom writes are attributed to) go to open_store;
+        `clock_speed` runs a sim clock at that many times wall time (0: paused); `seed` is
+        the console's seed when the store is not a simulator."""
         self.url = url
         self.agent = agent
         self.clock_speed = clock_speed
         self.seed = seed
         self._clock = clock
         self._faults = faults
+        self._actor = actor
         self._store: Store | None = None
         self._ready = asyncio.Event()
         self._resources = AsyncExitStack()
@@ -67,7 +68,8 @@ class Session:
         Raises UmiError when it cannot be opened."""
         from umi_store import open_store
         self._store = await self._resources.enter_async_context(open_store(
-            self.url, agent=self.agent, clock=self._clock, faults=self._faults))
+            self.url, agent=self.agent, clock=self._clock, faults=self._faults,
+            actor=self._actor))
         if fill is not None:
             await fill(self._store)
         self._wall_ms = _wall_ms()

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol, TypeVar
 
-from ..models import BlockType, ChangeEvent, Entity, EntityType, MemoryBlock, Tier, WorkingEntry
+from ..models import (BlockType, ChangeEvent, Entity, EntityType, HistoryRecord, MemoryBlock,
+                      Tier, WorkingEntry)
 
 
 T = TypeVar("T")
@@ -62,6 +63,21 @@ class Tx(Protocol):
         """Entities whose casefolded name or content contains `folded_query` literally,
         ordered by updated_at descending, then id."""
 
+    async def history_append(self, record: HistoryRecord, versions_max: int, bytes_max: int,
+                             bytes_pruned: int) -> int:
+        """Append `record` as the next version of its key (its own version is ignored) and
+        return that version. Then prune: the key keeps its newest `versions_max` versions;
+        when the agent's history passes `bytes_max`, its oldest records (at_ms, tier, key,
+        version order; never a key's newest) go until at most `bytes_pruned` remain."""
+    async def history_list(self, tier: Tier, key: str, limit: int) -> list[HistoryRecord]:
+        """The key's versions, newest first."""
+    async def history_get(self, tier: Tier, key: str, version: int) -> HistoryRecord | None: ...
+    async def history_since(self, at_ms: int, limit: int) -> list[HistoryRecord]:
+        """The agent's records with at_ms > `at_ms`, oldest first (in the order appended)."""
+    async def history_newest(self, tier: Tier | None, at_ms: int) -> list[HistoryRecord]:
+        """Each key's newest record with at_ms <= `at_ms` (of one tier, or of every tier
+        when None), in tier then key order."""
+
     async def corrupt(self, tier: Tier, key: str) -> bool:
         """Alter the stored bytes of one row without fixing its checksum (fault injection)."""
 
@@ -86,11 +102,13 @@ class Backend(Protocol):
         operation, in as few round trips as the engine allows (SQLite: one thread hop)."""
 
     async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
-                                  entries_max: int) -> bool | None:
+                                  entries_max: int, record: HistoryRecord,
+                                  history_limits: tuple[int, int, int]) -> int | None:
         """A shortcut for working.set where a body would cost several round trips: store
-        `entry` and publish its `set` event if, with it, the agent's stored keys stay within
-        both limits; False when they would not (nothing changed); None when this backend
-        has no shortcut (the tier then runs its full rule as a body)."""
+        `entry`, append `record` to its history (limits as history_append takes them) and
+        publish its `set` event if, with it, the agent's stored keys stay within both
+        limits; the version recorded, or 0 when they would not fit (nothing changed); None
+        when this backend has no shortcut (the tier then runs its full rule as a body)."""
 
 
 def completed(awaitable: Awaitable[T]) -> T:

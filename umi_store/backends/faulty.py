@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from ..dst.clock import Clock
 from ..dst.faults import FaultInjector, FaultType, OpKind
 from ..errors import StorageError
-from ..models import Tier, WorkingEntry
+from ..models import HistoryRecord, Tier, WorkingEntry
 from .base import Backend, Tx
 
 T = TypeVar("T")
@@ -179,6 +179,10 @@ class FaultyTx:
             await self._inner.corrupt(*written)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("history_"):
+            # History rides on the change it records: no fault of its own, so a seed's
+            # faults fall where they did before history existed.
+            return getattr(self._inner, name)
         raise AttributeError(f"{type(self).__name__} has no storage operation {name!r}")
 
 
@@ -231,7 +235,8 @@ class FaultyBackend:
         _crash_after_commit(crash)
 
     async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
-                                  entries_max: int) -> bool | None:
+                                  entries_max: int, record: HistoryRecord,
+                                  history_limits: tuple[int, int, int]) -> int | None:
         return None  # faults are decided call by call: always the full rule
 
     async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:

@@ -15,19 +15,21 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
 from ..errors import StorageError, StoreUnavailableError
-from ..models import BlockType, ChangeEvent, ChangeKind, Entity, EntityType, MemoryBlock, Tier, WorkingEntry
+from ..models import (BlockType, ChangeEvent, ChangeKind, Entity, EntityType, HistoryRecord,
+                      MemoryBlock, Tier, WorkingEntry)
 from . import rows
 from .base import ChangeHub, Tx
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 POSTGRES_POOL_CONNECTIONS_MAX = 8
 POSTGRES_CONNECT_TIMEOUT_SECS = 10
 POSTGRES_COMMAND_TIMEOUT_SECS = 60
@@ -151,6 +153,91 @@ _MIGRATIONS: dict[int, list[str]] = {
             RETURN true;
         END $$""",
     ],
+    # History: every committed change is a version (umi_store.tiers.history), appended and
+    # pruned by umi_history_append in the round trip of its change; per-agent byte totals
+    # kept by a trigger. working.set's one-round-trip form records its version too.
+    4: [
+        """CREATE TABLE IF NOT EXISTS history (
+            seq BIGSERIAL PRIMARY KEY,
+            agent TEXT NOT NULL,
+            tier TEXT COLLATE "C" NOT NULL,
+            key TEXT COLLATE "C" NOT NULL,
+            version BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            at_ms BIGINT NOT NULL,
+            actor TEXT NOT NULL,
+            value BYTEA,
+            metadata TEXT NOT NULL,
+            size_bytes BIGINT NOT NULL,
+            UNIQUE (agent, tier, key, version)
+        )""",
+        "CREATE INDEX IF NOT EXISTS history_time ON history (agent, at_ms)",
+        """CREATE TABLE IF NOT EXISTS history_totals (
+            agent TEXT PRIMARY KEY,
+            size_bytes BIGINT NOT NULL
+        )""",
+        """CREATE OR REPLACE FUNCTION umi_history_totals() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                UPDATE history_totals SET size_bytes = size_bytes - OLD.size_bytes
+                WHERE agent = OLD.agent;
+            ELSE
+                INSERT INTO history_totals AS t (agent, size_bytes)
+                VALUES (NEW.agent, NEW.size_bytes)
+                ON CONFLICT (agent) DO UPDATE SET size_bytes = t.size_bytes + NEW.size_bytes;
+            END IF;
+            RETURN NULL;
+        END $$""",
+        "DROP TRIGGER IF EXISTS history_totals ON history",
+        "CREATE TRIGGER history_totals AFTER INSERT OR DELETE ON history "
+        "FOR EACH ROW EXECUTE FUNCTION umi_history_totals()",
+        f"""CREATE OR REPLACE FUNCTION umi_history_append(
+            p_agent text, p_tier text, p_key text, p_kind text, p_at_ms bigint,
+            p_actor text, p_value bytea, p_metadata text, p_size_bytes bigint,
+            p_versions_max bigint, p_bytes_max bigint, p_bytes_pruned bigint) RETURNS bigint
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            appended bigint;
+            total bigint;
+        BEGIN
+            SELECT COALESCE(MAX(version), 0) + 1 INTO appended FROM history
+            WHERE agent = p_agent AND tier = p_tier AND key = p_key;
+            INSERT INTO history (agent, tier, key, version, kind, at_ms, actor, value,
+                                 metadata, size_bytes)
+            VALUES (p_agent, p_tier, p_key, appended, p_kind, p_at_ms, p_actor, p_value,
+                    p_metadata, p_size_bytes);
+            IF appended > p_versions_max THEN
+                DELETE FROM history WHERE agent = p_agent AND tier = p_tier AND key = p_key
+                AND version <= appended - p_versions_max;
+            END IF;
+            SELECT size_bytes INTO total FROM history_totals WHERE agent = p_agent;
+            IF total > p_bytes_max THEN
+                {rows.history_prune_sql(lambda n: ("p_agent", "total - p_bytes_pruned")[n - 1])};
+            END IF;
+            RETURN appended;
+        END $$""",
+        """CREATE OR REPLACE FUNCTION umi_working_put_recorded(
+            p_agent text, p_lock_key bigint, p_key text, p_value bytea, p_ttl_ms bigint,
+            p_expires_at_ms bigint, p_updated_at bigint, p_checksum bigint,
+            p_size_bytes bigint, p_size_bytes_max bigint, p_entries_max bigint,
+            p_actor text, p_metadata text, p_record_bytes bigint, p_versions_max bigint,
+            p_history_bytes_max bigint, p_history_bytes_pruned bigint,
+            p_channel text, p_payload text) RETURNS bigint
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            appended bigint;
+        BEGIN
+            IF NOT umi_working_put_if_room(p_agent, p_lock_key, p_key, p_value, p_ttl_ms,
+                    p_expires_at_ms, p_updated_at, p_checksum, p_size_bytes, p_size_bytes_max,
+                    p_entries_max, p_channel, p_payload) THEN
+                RETURN 0;
+            END IF;
+            RETURN umi_history_append(p_agent, 'working', p_key, 'set', p_updated_at,
+                p_actor, p_value, p_metadata, p_record_bytes, p_versions_max,
+                p_history_bytes_max, p_history_bytes_pruned);
+        END $$""",
+    ],
 }
 TABLES = ("core_blocks", "working", "entities")
 
@@ -172,6 +259,10 @@ _CORE_SELECT = f"SELECT {rows.columns(rows.CORE_COLUMNS)} FROM core_blocks WHERE
 _WORKING_SELECT = f"SELECT {rows.columns(rows.WORKING_COLUMNS)} FROM working WHERE agent = $1"
 _CORE_PUT = rows.upsert_sql("core_blocks", "block_type", rows.CORE_COLUMNS, _dollar)
 _WORKING_PUT = rows.upsert_sql("working", "key", rows.WORKING_PUT_COLUMNS, _dollar)
+_HISTORY_APPEND = ("SELECT umi_history_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+                   "$12)")
+_HISTORY_SELECT = f"SELECT {rows.columns(rows.HISTORY_COLUMNS)} FROM history WHERE agent = $1"
+_HISTORY_NEWEST = rows.history_newest_sql(lambda n: ("$1", "$2::text", "$3")[n - 1])
 
 # SQLSTATEs after which a retry may succeed: serialization, deadlock, too many connections,
 # the server shutting down or out of resources, a cancelled (timed-out) statement.
@@ -372,6 +463,34 @@ class PostgresTx:
                                   like_literal(folded_query), max(0, limit))
         return [rows.entity_from_row(r) for r in found]
 
+    # history
+    async def history_append(self, record: HistoryRecord, versions_max: int, bytes_max: int,
+                             bytes_pruned: int) -> int:
+        row = await self._fetchrow(_HISTORY_APPEND, *rows.history_params(self.agent, record),
+                                   versions_max, bytes_max, bytes_pruned)
+        return int(row[0])
+
+    async def history_list(self, tier: Tier, key: str, limit: int) -> list[HistoryRecord]:
+        found = await self._fetch(f"{_HISTORY_SELECT} AND tier = $2 AND key = $3 "
+                                  "ORDER BY version DESC LIMIT $4",
+                                  self.agent, Tier(tier).value, key, max(0, limit))
+        return [rows.history_from_row(r) for r in found]
+
+    async def history_get(self, tier: Tier, key: str, version: int) -> HistoryRecord | None:
+        row = await self._fetchrow(f"{_HISTORY_SELECT} AND tier = $2 AND key = $3 "
+                                   "AND version = $4", self.agent, Tier(tier).value, key, version)
+        return None if row is None else rows.history_from_row(row)
+
+    async def history_since(self, at_ms: int, limit: int) -> list[HistoryRecord]:
+        found = await self._fetch(f"{_HISTORY_SELECT} AND at_ms > $2 ORDER BY seq LIMIT $3",
+                                  self.agent, at_ms, max(0, limit))
+        return [rows.history_from_row(r) for r in found]
+
+    async def history_newest(self, tier: Tier | None, at_ms: int) -> list[HistoryRecord]:
+        found = await self._fetch(_HISTORY_NEWEST, self.agent,
+                                  None if tier is None else Tier(tier).value, at_ms)
+        return [rows.history_from_row(r) for r in found]
+
     # fault injection
     async def corrupt(self, tier: Tier, key: str) -> bool:
         select, update, key = rows.corruption_sql(tier, key, _dollar)
@@ -392,7 +511,8 @@ def change_payloads(origin: str, agent: str, events: list[ChangeEvent]) -> list[
     items: list[str] = []
     size = 0  # of head + items + separators + "]}", were the payload closed now
     for event in events:
-        item = json.dumps([event.tier.value, event.kind.value, event.key, event.at_ms])
+        item = json.dumps([event.tier.value, event.kind.value, event.key, event.at_ms,
+                           event.actor, event.version])
         if items and size + 2 + len(item) > CHANGE_FEED_PAYLOAD_BYTES_MAX:
             payloads.append(head + ", ".join(items) + "]}")
             items = []
@@ -505,8 +625,8 @@ class PostgresBackend:
         message = json.loads(payload)
         if message["origin"] == self.origin:
             return  # published locally after commit
-        events = [ChangeEvent(Tier(tier), ChangeKind(kind), key, at_ms)
-                  for tier, kind, key, at_ms in message["events"]]
+        events = [ChangeEvent(Tier(tier), ChangeKind(kind), key, at_ms, actor, version)
+                  for tier, kind, key, at_ms, actor, version in message["events"]]
         self.changes.publish(message["agent"], events)
 
     async def close(self) -> None:
@@ -577,19 +697,24 @@ class PostgresBackend:
             self.changes.publish(agent, events)
 
     async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
-                                  entries_max: int) -> bool | None:
-        event = ChangeEvent(Tier.WORKING, ChangeKind.SET, entry.key, entry.updated_at)
+                                  entries_max: int, record: HistoryRecord,
+                                  history_limits: tuple[int, int, int]) -> int | None:
+        # The payload goes out before the version is known: other processes see version 0.
+        event = ChangeEvent(Tier.WORKING, ChangeKind.SET, entry.key, entry.updated_at,
+                            record.actor)
         payload, = change_payloads(self.origin, agent, [event])
+        history = rows.history_params(agent, record)
         async with self._connection() as conn:
             with _mapped_errors():
-                stored = await conn.fetchval(
-                    "SELECT umi_working_put_if_room($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-                    "$11, $12, $13)", agent, agent_lock_key(agent),
+                version = await conn.fetchval(
+                    "SELECT umi_working_put_recorded($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+                    "$11, $12, $13, $14, $15, $16, $17, $18, $19)", agent, agent_lock_key(agent),
                     *rows.entry_params(agent, entry)[1:], size_bytes_max, entries_max,
+                    record.actor, history[7], history[8], *history_limits,
                     CHANGE_FEED_CHANNEL, payload)
-        if stored:
-            self.changes.publish(agent, [event])
-        return stored
+        if version:
+            self.changes.publish(agent, [replace(event, version=version)])
+        return version
 
     async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
         async with self.transaction(agent, write=write) as tx:

@@ -13,13 +13,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..integrity import checksum, damaged_bytes, damaged_text, verified, verified_text
-from ..models import BlockType, Entity, EntityType, MemoryBlock, Tier, WorkingEntry
+from ..models import (BlockType, ChangeKind, Entity, EntityType, HistoryRecord, MemoryBlock,
+                      StoredMetadata, Tier, WorkingEntry, metadata_json)
 
 CORE_COLUMNS = ("block_type", "content", "label", "importance", "version", "created_at",
                 "updated_at", "checksum")
 WORKING_COLUMNS = ("key", "value", "ttl_ms", "expires_at_ms", "updated_at", "checksum")
 ENTITY_COLUMNS = ("id", "entity_type", "name", "content", "metadata", "embedding",
                   "created_at", "updated_at", "checksum")
+HISTORY_COLUMNS = ("tier", "key", "version", "kind", "at_ms", "actor", "value", "metadata")
 # What a put writes beyond the columns a read returns.
 WORKING_PUT_COLUMNS = WORKING_COLUMNS + ("size_bytes",)
 ENTITY_PUT_COLUMNS = ENTITY_COLUMNS + ("name_folded", "content_folded")
@@ -90,6 +92,44 @@ def entity_from_row(row: Sequence[Any]) -> Entity:
                   metadata=json.loads(metadata),
                   embedding=None if embedding is None else tuple(embedding),
                   created_at=created_at, updated_at=updated_at)
+
+
+def history_params(agent: str, record: HistoryRecord) -> tuple:
+    """(agent, tier, key, kind, at_ms, actor, value, metadata, size_bytes) of `record`."""
+    return (agent, Tier(record.tier).value, record.key, ChangeKind(record.kind).value,
+            record.at_ms, record.actor, None if record.value is None else bytes(record.value),
+            metadata_json(record.metadata), record.size_bytes)
+
+
+_TIERS = {tier.value: tier for tier in Tier}
+_KINDS = {kind.value: kind for kind in ChangeKind}
+
+
+def history_from_row(row: Sequence[Any]) -> HistoryRecord:
+    tier, key, version, kind, at_ms, actor, value, metadata = row
+    return HistoryRecord(_TIERS[tier], key, version, _KINDS[kind], at_ms, actor,
+                         None if value is None else bytes(value), StoredMetadata(metadata))
+
+
+def history_prune_sql(placeholder: Placeholder) -> str:
+    """DELETE of an agent's oldest records (never a key's newest), in (at_ms, tier, key,
+    version) order, until the bytes removed reach the excess: (agent, excess)."""
+    return ("DELETE FROM history WHERE seq IN (SELECT seq FROM ("
+            "SELECT h.seq, h.size_bytes, SUM(h.size_bytes) OVER "
+            "(ORDER BY h.at_ms, h.tier, h.key, h.version) AS running FROM history AS h "
+            f"WHERE h.agent = {placeholder(1)} AND h.version < (SELECT MAX(n.version) "
+            "FROM history AS n WHERE n.agent = h.agent AND n.tier = h.tier AND n.key = h.key)"
+            f") AS oldest WHERE oldest.running - oldest.size_bytes < {placeholder(2)})")
+
+
+def history_newest_sql(placeholder: Placeholder) -> str:
+    """Each key's newest record at or before a time: (agent, tier or NULL, at_ms)."""
+    agent, tier, at_ms = placeholder(1), placeholder(2), placeholder(3)
+    return (f"SELECT {columns(HISTORY_COLUMNS, 'h')} FROM history AS h "
+            f"WHERE h.agent = {agent} AND ({tier} IS NULL OR h.tier = {tier}) "
+            f"AND h.at_ms <= {at_ms} AND h.version = (SELECT MAX(n.version) FROM history AS n "
+            f"WHERE n.agent = h.agent AND n.tier = h.tier AND n.key = h.key "
+            f"AND n.at_ms <= {at_ms}) ORDER BY h.tier, h.key")
 
 
 _CORRUPTIBLE = {Tier.CORE: ("core_blocks", "content", "block_type"),

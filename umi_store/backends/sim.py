@@ -6,10 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from ..integrity import damaged_bytes, damaged_text, checksum, verified, verified_text
-from ..models import BlockType, ChangeEvent, Entity, EntityType, MemoryBlock, Tier, WorkingEntry
+from ..models import (BlockType, ChangeEvent, Entity, EntityType, HistoryRecord, MemoryBlock,
+                      Tier, WorkingEntry)
 from .base import ChangeHub, Tx
 
 T = TypeVar("T")
@@ -38,11 +40,30 @@ class _AgentRows:
     core: dict[BlockType, tuple[MemoryBlock, int]] = field(default_factory=dict)
     working: dict[str, _StoredEntry] = field(default_factory=dict)
     entities: dict[str, _StoredEntity] = field(default_factory=dict)
+    history: dict[int, HistoryRecord] = field(default_factory=dict)  # by append order
+    history_keys: dict[tuple[Tier, str], tuple[int, ...]] = field(default_factory=dict)
+    history_bytes: dict[str, int] = field(default_factory=dict)  # "total": the agent's sum
 
 
 def entity_sort_key(entity: Entity) -> tuple[int, str]:
     """The archival order on every backend: updated_at descending, then id."""
     return (-entity.updated_at, entity.id)
+
+
+def history_order(record: HistoryRecord) -> tuple[int, str, str, int]:
+    """The order history is pruned in on every backend: oldest first."""
+    return (record.at_ms, Tier(record.tier).value, record.key, record.version)
+
+
+def snapshot_tx(agent: str, blocks: Iterable[MemoryBlock], entries: Iterable[WorkingEntry],
+                entities: Iterable[Entity]) -> SimTx:
+    """A transaction over rows holding just these models (the reads of store.as_of)."""
+    rows = _AgentRows()
+    rows.core = {b.block_type: (b, checksum(b.content.encode())) for b in blocks}
+    rows.working = {e.key: _StoredEntry(e, checksum(e.value), e.size_bytes) for e in entries}
+    rows.entities = {e.id: _StoredEntity(e, _entity_checksum(e), e.name.casefold(),
+                                         e.content.casefold()) for e in entities}
+    return SimTx(rows, agent)
 
 
 def _entity_checksum(entity: Entity) -> int:
@@ -52,9 +73,10 @@ def _entity_checksum(entity: Entity) -> int:
 class SimTx:
     """A transaction over the simulator's dicts; an undo log makes it atomic."""
 
-    def __init__(self, rows: _AgentRows, agent: str) -> None:
+    def __init__(self, rows: _AgentRows, agent: str, sequence: list[int] | None = None) -> None:
         self.agent = agent
         self._rows = rows
+        self._sequence = [0] if sequence is None else sequence  # the backend's append counter
         self._undo: list[tuple[dict, Any, Any]] = []
         self.events: list[ChangeEvent] = []
 
@@ -188,6 +210,72 @@ class SimTx:
                       key=lambda s: entity_sort_key(s.entity))
         return [_verified_entity(s) for s in rows[:limit]]
 
+    # history
+    async def history_append(self, record: HistoryRecord, versions_max: int, bytes_max: int,
+                             bytes_pruned: int) -> int:
+        rows = self._rows
+        name = (Tier(record.tier), record.key)
+        seqs = rows.history_keys.get(name, ())
+        version = rows.history[seqs[-1]].version + 1 if seqs else 1
+        self._sequence[0] += 1
+        seq = self._sequence[0]
+        self._set(rows.history, seq, record._replace(
+            version=version, metadata=MappingProxyType(dict(record.metadata))))
+        seqs = seqs + (seq,)
+        total = rows.history_bytes.get("total", 0) + record.size_bytes
+        for old in seqs[:max(0, len(seqs) - versions_max)]:
+            total -= rows.history[old].size_bytes
+            self._set(rows.history, old, _MISSING)
+        self._set(rows.history_keys, name, seqs[-versions_max:])
+        if total > bytes_max:
+            total = self._prune_history(total, bytes_pruned)
+        self._set(rows.history_bytes, "total", total)
+        return version
+
+    def _prune_history(self, total: int, bytes_pruned: int) -> int:
+        """Drop the oldest records (never a key's newest) until at most `bytes_pruned` stay."""
+        rows = self._rows
+        newest = {seqs[-1] for seqs in rows.history_keys.values()}
+        oldest_first = sorted((history_order(r), seq) for seq, r in rows.history.items()
+                              if seq not in newest)
+        dropped: set[int] = set()
+        for _, seq in oldest_first:
+            if total <= bytes_pruned:
+                break
+            total -= rows.history[seq].size_bytes
+            dropped.add(seq)
+            self._set(rows.history, seq, _MISSING)
+        for name, seqs in list(rows.history_keys.items()):
+            if dropped.intersection(seqs):
+                self._set(rows.history_keys, name, tuple(s for s in seqs if s not in dropped))
+        return total
+
+    async def history_list(self, tier: Tier, key: str, limit: int) -> list[HistoryRecord]:
+        seqs = self._rows.history_keys.get((Tier(tier), key), ())
+        newest = seqs[::-1][:max(0, limit)]
+        return [self._rows.history[seq] for seq in newest]
+
+    async def history_get(self, tier: Tier, key: str, version: int) -> HistoryRecord | None:
+        for seq in self._rows.history_keys.get((Tier(tier), key), ()):
+            if self._rows.history[seq].version == version:
+                return self._rows.history[seq]
+        return None
+
+    async def history_since(self, at_ms: int, limit: int) -> list[HistoryRecord]:
+        found = [self._rows.history[seq] for seq in sorted(self._rows.history)
+                 if self._rows.history[seq].at_ms > at_ms]
+        return found[:max(0, limit)]
+
+    async def history_newest(self, tier: Tier | None, at_ms: int) -> list[HistoryRecord]:
+        newest = []
+        for (record_tier, _key), seqs in sorted(self._rows.history_keys.items()):
+            if tier is not None and record_tier != tier:
+                continue
+            before = [self._rows.history[s] for s in seqs if self._rows.history[s].at_ms <= at_ms]
+            if before:
+                newest.append(before[-1])
+        return newest
+
     async def corrupt(self, tier: Tier, key: str) -> bool:
         if tier is Tier.CORE:
             stored = self._rows.core.get(BlockType(key))
@@ -235,6 +323,7 @@ class SimBackend:
         self.changes = ChangeHub()
         self._agents: dict[str, _AgentRows] = {}
         self._lock = asyncio.Lock()
+        self._history_sequence = [0]
 
     async def open(self) -> None:
         pass
@@ -245,7 +334,7 @@ class SimBackend:
     @asynccontextmanager
     async def transaction(self, agent: str, *, write: bool) -> AsyncIterator[SimTx]:
         async with self._lock:
-            tx = SimTx(self._agents.setdefault(agent, _AgentRows()), agent)
+            tx = SimTx(self._agents.setdefault(agent, _AgentRows()), agent, self._history_sequence)
             try:
                 yield tx
             except BaseException:
@@ -269,5 +358,6 @@ class SimBackend:
         return result
 
     async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
-                                  entries_max: int) -> bool | None:
+                                  entries_max: int, record: HistoryRecord,
+                                  history_limits: tuple[int, int, int]) -> int | None:
         return None  # a body costs no round trips here

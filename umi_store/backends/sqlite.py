@@ -24,13 +24,14 @@ import aiosqlite
 
 from ..constants import CHANGE_FEED_BATCH_ROWS_MAX, CHANGE_FEED_LOG_ROWS_MAX, CHANGE_FEED_POLL_MS
 from ..errors import StorageError, StoreUnavailableError
-from ..models import BlockType, ChangeEvent, ChangeKind, Entity, EntityType, MemoryBlock, Tier, WorkingEntry
+from ..models import (BlockType, ChangeEvent, ChangeKind, Entity, EntityType, HistoryRecord,
+                      MemoryBlock, Tier, WorkingEntry)
 from . import rows
 from .base import ChangeHub, Tx, completed, stop_background_task
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Search reads the folded text of this many newest entities before it asks the trigram
 # index: a word common enough to fill a page of results there never reaches the index.
 SEARCH_RECENT_SCAN_ROWS_MAX = 1_000
@@ -141,9 +142,49 @@ _MIGRATIONS: dict[int, list[str]] = {
         "INSERT OR IGNORE INTO working_totals (agent, size_bytes, entries) "
         "SELECT agent, SUM(size_bytes), COUNT(*) FROM working GROUP BY agent",
     ],
+    # History: every committed change is a version (umi_store.tiers.history); per-agent
+    # byte totals kept by triggers, for the retention limit.
+    4: [
+        """CREATE TABLE IF NOT EXISTS history (
+            seq INTEGER PRIMARY KEY,
+            agent TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            key TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            at_ms INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            value BLOB,
+            metadata TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            UNIQUE (agent, tier, key, version)
+        )""",
+        "CREATE INDEX IF NOT EXISTS history_time ON history (agent, at_ms)",
+        """CREATE TABLE IF NOT EXISTS history_totals (
+            agent TEXT PRIMARY KEY,
+            size_bytes INTEGER NOT NULL
+        )""",
+        """CREATE TRIGGER IF NOT EXISTS history_totals_ai AFTER INSERT ON history BEGIN
+            INSERT INTO history_totals (agent, size_bytes) VALUES (new.agent, new.size_bytes)
+            ON CONFLICT (agent) DO UPDATE SET size_bytes = size_bytes + new.size_bytes;
+        END""",
+        """CREATE TRIGGER IF NOT EXISTS history_totals_ad AFTER DELETE ON history BEGIN
+            UPDATE history_totals SET size_bytes = size_bytes - old.size_bytes
+            WHERE agent = old.agent;
+        END""",
+        "ALTER TABLE change_log ADD COLUMN actor TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE change_log ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
+    ],
 }
-_CHANGE_LOG_INSERT = ("INSERT INTO change_log (origin, agent, tier, kind, key, at_ms) "
-                      "VALUES (?, ?, ?, ?, ?, ?)")
+_CHANGE_LOG_INSERT = ("INSERT INTO change_log (origin, agent, tier, kind, key, at_ms, actor, "
+                      "version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_HISTORY_APPEND = (
+    "INSERT INTO history (agent, tier, key, version, kind, at_ms, actor, value, metadata, "
+    "size_bytes) SELECT ?1, ?2, ?3, COALESCE(MAX(version), 0) + 1, ?4, ?5, ?6, ?7, ?8, ?9 "
+    "FROM history WHERE agent = ?1 AND tier = ?2 AND key = ?3 RETURNING version")
+_HISTORY_SELECT = f"SELECT {rows.columns(rows.HISTORY_COLUMNS)} FROM history WHERE agent = ?"
+_HISTORY_PRUNE = rows.history_prune_sql(lambda _: "?")
+_HISTORY_NEWEST = rows.history_newest_sql(lambda n: f"?{n}")
 _CORE_SELECT = f"SELECT {rows.columns(rows.CORE_COLUMNS)} FROM core_blocks WHERE agent = ?"
 _WORKING_SELECT = f"SELECT {rows.columns(rows.WORKING_COLUMNS)} FROM working WHERE agent = ?"
 _ENTITY_SELECT = f"SELECT {rows.columns(rows.ENTITY_COLUMNS, 'e')} FROM entities AS e"
@@ -365,6 +406,41 @@ class SqliteTx:
             tuple(rid for rid, in found))
         return [rows.entity_from_row(r) for r in hits]
 
+    # history
+    async def history_append(self, record: HistoryRecord, versions_max: int, bytes_max: int,
+                             bytes_pruned: int) -> int:
+        params = rows.history_params(self.agent, record)
+        version = int(self._fetchone(_HISTORY_APPEND, params)[0])
+        if version > versions_max:
+            self._execute("DELETE FROM history WHERE agent = ? AND tier = ? AND key = ? "
+                          "AND version <= ?", (*params[:3], version - versions_max))
+        total = self._fetchone("SELECT size_bytes FROM history_totals WHERE agent = ?",
+                               (self.agent,))
+        if total is not None and total[0] > bytes_max:
+            self._execute(_HISTORY_PRUNE, (self.agent, total[0] - bytes_pruned))
+        return version
+
+    async def history_list(self, tier: Tier, key: str, limit: int) -> list[HistoryRecord]:
+        found = self._fetchall(f"{_HISTORY_SELECT} AND tier = ? AND key = ? "
+                               "ORDER BY version DESC LIMIT ?",
+                               (self.agent, Tier(tier).value, key, max(0, limit)))
+        return [rows.history_from_row(r) for r in found]
+
+    async def history_get(self, tier: Tier, key: str, version: int) -> HistoryRecord | None:
+        row = self._fetchone(f"{_HISTORY_SELECT} AND tier = ? AND key = ? AND version = ?",
+                             (self.agent, Tier(tier).value, key, version))
+        return None if row is None else rows.history_from_row(row)
+
+    async def history_since(self, at_ms: int, limit: int) -> list[HistoryRecord]:
+        found = self._fetchall(f"{_HISTORY_SELECT} AND at_ms > ? ORDER BY seq LIMIT ?",
+                               (self.agent, at_ms, max(0, limit)))
+        return [rows.history_from_row(r) for r in found]
+
+    async def history_newest(self, tier: Tier | None, at_ms: int) -> list[HistoryRecord]:
+        found = self._fetchall(_HISTORY_NEWEST, (self.agent, None if tier is None
+                                                 else Tier(tier).value, at_ms))
+        return [rows.history_from_row(r) for r in found]
+
     # fault injection
     async def corrupt(self, tier: Tier, key: str) -> bool:
         select, update, key = rows.corruption_sql(tier, key, lambda _: "?")
@@ -411,7 +487,8 @@ def _commit(db: sqlite3.Connection, tx: SqliteTx, origin: str, write: bool) -> N
     try:
         if tx.events:
             db.executemany(_CHANGE_LOG_INSERT, [  # the StrEnum members bind as their text
-                (origin, tx.agent, e.tier, e.kind, e.key, e.at_ms) for e in tx.events])
+                (origin, tx.agent, e.tier, e.kind, e.key, e.at_ms, e.actor, e.version)
+                for e in tx.events])
         db.execute("COMMIT")
     except sqlite3.Error as exc:
         _rollback(db, tx, write)
@@ -577,16 +654,17 @@ class SqliteBackend:
             if version == self._data_version:
                 return
             rows = await _fetchall(
-                self._conn, "SELECT seq, origin, agent, tier, kind, key, at_ms FROM change_log "
+                self._conn, "SELECT seq, origin, agent, tier, kind, key, at_ms, actor, version "
+                "FROM change_log "
                 "WHERE seq > ? ORDER BY seq LIMIT ?", (self._seen_seq, CHANGE_FEED_BATCH_ROWS_MAX))
             # A full batch may leave rows behind: look again at the next poll.
             self._data_version = None if len(rows) == CHANGE_FEED_BATCH_ROWS_MAX else version
-        for seq, origin, agent, tier, kind, key, at_ms in rows:
+        for seq, origin, agent, tier, kind, key, at_ms, actor, version in rows:
             assert seq > self._seen_seq, "the change log is read in order"
             self._seen_seq = seq
             if origin != self.origin:
                 self.changes.publish(agent, [ChangeEvent(Tier(tier), ChangeKind(kind), key,
-                                                         at_ms)])
+                                                         at_ms, actor, version)])
 
     async def close(self) -> None:
         poller, self._poller = self._poller, None
@@ -616,7 +694,8 @@ class SqliteBackend:
         return result
 
     async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
-                                  entries_max: int) -> bool | None:
+                                  entries_max: int, record: HistoryRecord,
+                                  history_limits: tuple[int, int, int]) -> int | None:
         return None  # a body is one hop already
 
     @asynccontextmanager

@@ -36,6 +36,7 @@ from .config import SIM_SEED_MAX
 from .faults import FaultConfig, FaultInjector, FaultType
 from .model import Alternative, ModelState, ReferenceModel, Refused, Row
 from .rng import DeterministicRng
+from .history_check import history_problem
 from .workload import WORKING_KEYS, Op, Workload
 
 SWARM_FAULT_CHANCE = 0.35  # each fault type is on in a seed's swarm mix with this chance
@@ -177,6 +178,17 @@ class _View:
     working_bytes: int | None
     working_count: int | None
     scope: _Scope | None = None  # None: everything was read
+
+
+async def _history_problem(store, view: _View, since_ms: int, now_ms: int) -> str | None:
+    """How history disagrees with the rows `view` read back (history_check), or None."""
+    scope = view.scope
+    keys = None if scope is None else [
+        *((Tier.CORE, b.value) for b in scope.core), *((Tier.WORKING, k) for k in scope.working),
+        *((Tier.ARCHIVAL, i) for i in scope.entities)]
+    return await history_problem(
+        store, {Tier.CORE: view.core, Tier.WORKING: view.working, Tier.ARCHIVAL: view.entities},
+        keys, since_ms, now_ms, lambda row: row is DAMAGED)
 
 
 def _summary(value: object) -> str:
@@ -395,6 +407,7 @@ class Simulation:
         named = _named_rows(op, tier, alternatives)
         scope = None if full else _scope(changes, named, self._states, now)
         differences: list[str | None] = [None] * len(candidates)
+        view: _View | None = None
         if scope is None or scope.core or scope.working or scope.entities:
             with injector.muted():
                 try:
@@ -422,6 +435,13 @@ class Simulation:
         if not matching:
             return self._violation(step, op, "the store to hold what the model holds",
                                    "; or ".join(dict.fromkeys(differences)))  # type: ignore[arg-type]
+        history = None
+        if view is not None:
+            with injector.muted():
+                history = await _history_problem(store, view, clock_before, now)
+        if history is not None:
+            return self._violation(step, op, "history to hold each change as the store holds it",
+                                   history)
         event_problems = [_event_problem(change, events, named) for _, change in matching]
         if all(p is not None for p in event_problems):
             return self._violation(step, op, "a change event for each row the step changed, "

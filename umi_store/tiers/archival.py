@@ -13,10 +13,12 @@ from ..constants import (EMBEDDING_DIMENSIONS_COUNT, ENTITY_CONTENT_BYTES_MAX,
                          ENTITY_NAME_DERIVED_CHARS_MAX, SEARCH_QUERY_BYTES_MAX,
                          SEARCH_RESULTS_COUNT_MAX)
 from ..errors import InvalidInputError, LimitExceededError, NotFoundError
-from ..models import ChangeEvent, ChangeKind, Entity, EntityType, Tier, checked_text, parse_enum
+from ..models import ChangeKind, HistoryRecord, Entity, EntityType, Tier, checked_text, parse_enum
 from ..validation import (entity_argument, metadata_argument, optional_text_argument,
-                          text_argument, whole_number_argument)
-from .context import TierContext, emit_each
+                          optional_whole_number_argument, text_argument,
+                          whole_number_argument)
+from .context import TierContext
+from .history import entity_from_record, record_change, record_entity, restorable
 
 ENTITY_ID_NAMESPACE = uuid.UUID("6f1d2a3e-4b5c-5d6e-8f70-8192a3b4c5d6")
 
@@ -128,7 +130,8 @@ class ArchivalMemory:
                 existing[entity.id] = entity  # a later item of the same name updates it
                 stored.append(entity)
             await tx.entity_put_many(stored)
-            emit_each(tx, Tier.ARCHIVAL, ChangeKind.SET, [e.id for e in stored], now)
+            for entity in stored:
+                await record_entity(tx, ctx, entity)
             return stored
         return await ctx.write(body)
 
@@ -154,7 +157,7 @@ class ArchivalMemory:
                 raise NotFoundError(f"no entity with id {entity.id}")
             stored = _stamped(entity, existing, ctx.clock.now_ms(), keep_metadata)
             await tx.entity_put(stored)
-            tx.emit(ChangeEvent(Tier.ARCHIVAL, ChangeKind.SET, stored.id, stored.updated_at))
+            await record_entity(tx, ctx, stored)
             return stored
         return await ctx.write(body)
 
@@ -170,10 +173,49 @@ class ArchivalMemory:
         async def body(tx: Tx) -> bool:
             existed = await tx.entity_delete(entity_id)
             if existed:
-                tx.emit(ChangeEvent(Tier.ARCHIVAL, ChangeKind.DELETE, entity_id,
-                                    ctx.clock.now_ms()))
+                # The name it had, so a list of forgotten entities can say what they were.
+                last = await tx.history_list(Tier.ARCHIVAL, entity_id, 1)
+                named = {k: last[0].metadata[k] for k in ("name", "entity_type")
+                         if last and k in last[0].metadata}
+                await record_change(tx, ctx, Tier.ARCHIVAL, ChangeKind.DELETE, entity_id,
+                                    ctx.clock.now_ms(), None, named)
             return existed
         return await ctx.write(body)
+
+    async def restore(self, entity_id: str, version: int, *,
+                      if_version: int | None = None) -> Entity:
+        """Store the entity as history `version` of it left it, as a new version; a
+        forgotten entity comes back (without its embedding, which history does not keep).
+        With `if_version` (the newest history version you saw), ConflictError if the entity
+        changed since."""
+        entity_id = _checked_id(entity_id)
+        version = whole_number_argument(version, "version")
+        if_version = optional_whole_number_argument(if_version, "if_version")
+        ctx = self._context
+
+        async def body(tx: Tx) -> Entity:
+            record = await restorable(tx, Tier.ARCHIVAL, entity_id, version, if_version)
+            old = entity_from_record(record)
+            existing = await tx.entity_get(entity_id)
+            stored = _stamped(replace(old, embedding=existing.embedding if existing else None),
+                              existing, ctx.clock.now_ms(), keep_metadata=False)
+            if existing is None:
+                stored = replace(stored, created_at=min(old.created_at, stored.updated_at))
+            await tx.entity_put(stored)
+            await record_entity(tx, ctx, stored)
+            return stored
+        return await ctx.write(body)
+
+    async def forgotten(self, limit: int = 100) -> builtins.list[HistoryRecord]:
+        """Entities forgotten and not stored again, most recently forgotten first: each
+        one's `delete` record (metadata: the name and entity_type it had). Restore one with
+        `restore(record.key, record.version - 1)`."""
+        if not 1 <= whole_number_argument(limit, "limit") <= ENTITY_LIST_COUNT_MAX:
+            raise InvalidInputError(f"limit must be 1–{ENTITY_LIST_COUNT_MAX}, got {limit!r}")
+        now = self._context.clock.now_ms()
+        newest = await self._context.read(lambda tx: tx.history_newest(Tier.ARCHIVAL, now))
+        deletes = [r for r in newest if r.kind is ChangeKind.DELETE]
+        return sorted(deletes, key=lambda r: (-r.at_ms, r.key))[:limit]
 
     async def list(self, entity_type: EntityType | str | None = None, limit: int = 100,
                    offset: int = 0) -> list[Entity]:

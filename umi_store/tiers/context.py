@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -10,15 +10,8 @@ from ..backends.base import Backend, Tx
 from ..constants import STORAGE_RETRY_COUNT_MAX, STORAGE_RETRY_DELAY_MS_BASE, STORAGE_RETRY_DELAY_MS_MAX
 from ..dst.clock import Clock
 from ..errors import InvalidInputError, StorageError
-from ..models import ChangeEvent, ChangeKind, Tier
 
 T = TypeVar("T")
-
-
-def emit_each(tx: Tx, tier: Tier, kind: ChangeKind, keys: Iterable[str], at_ms: int) -> None:
-    """Queue one change event per key, all of one kind at one time."""
-    for key in keys:
-        tx.emit(ChangeEvent(tier, kind, key, at_ms))
 
 
 def retry_delay_ms(retry: int) -> int:
@@ -54,6 +47,7 @@ class TierContext:
     agent: str
     clock: Clock
     core_size_bytes_max: int
+    actor: str  # who this context's writes are attributed to in history
     batch: OpenBatch | None = None  # inside store.batch(): the transaction every body joins
 
     async def read(self, body: Callable[[Tx], Awaitable[T]]) -> T:

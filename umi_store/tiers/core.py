@@ -9,11 +9,13 @@ from ..backends.base import Tx
 from ..constants import (CORE_MEMORY_BLOCK_LABEL_BYTES_MAX, CORE_MEMORY_BLOCK_SIZE_BYTES_MAX,
                          CORE_MEMORY_IMPORTANCE_DEFAULT)
 from ..errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
-from ..models import (BlockType, ChangeEvent, ChangeKind, MemoryBlock, Tier, checked_text,
+from ..models import (BlockType, ChangeKind, MemoryBlock, Tier, checked_text,
                       parse_enum)
 from ..validation import (number_argument, optional_text_argument,
-                          optional_whole_number_argument, text_argument)
+                          optional_whole_number_argument, text_argument,
+                          whole_number_argument)
 from .context import TierContext
+from .history import block_from_record, record_block, record_change, restorable
 
 # Render order: the order BlockType declares its members in (SPEC §2.1).
 RENDER_ORDER: dict[BlockType, int] = {block_type: i for i, block_type in enumerate(BlockType)}
@@ -54,35 +56,55 @@ class CoreMemory:
                                      f"{CORE_MEMORY_BLOCK_LABEL_BYTES_MAX}")
         if importance is not None:
             importance = _checked_importance(importance)
+        return await self._context.write(
+            lambda tx: self._put(tx, block_type, content, label, importance, if_version))
+
+    async def _put(self, tx: Tx, block_type: BlockType, content: str, label: str | None,
+                   importance: float | None, if_version: int | None) -> MemoryBlock:
+        """set_block's rule, its arguments already checked."""
         ctx = self._context
+        size = len(content.encode())
+        existing = await tx.core_get(block_type)
+        current_version = existing.version if existing else 0
+        if if_version is not None and if_version != current_version:
+            raise ConflictError(f"{block_type} block is at version {current_version}, "
+                                f"not {if_version}: it changed since you read it")
+        others = sum(b.size_bytes for b in await tx.core_list() if b.block_type != block_type)
+        if others + size > ctx.core_size_bytes_max:
+            raise LimitExceededError(
+                f"core memory would hold {others + size} bytes; the limit is "
+                f"{ctx.core_size_bytes_max}")
+        now = ctx.clock.now_ms()
+        if existing is None:
+            block = MemoryBlock(block_type, content, label or None,
+                                CORE_MEMORY_IMPORTANCE_DEFAULT if importance is None
+                                else importance, 1, now, now)
+        else:
+            block = replace(existing, content=content, version=existing.version + 1,
+                            updated_at=now,
+                            label=existing.label if label is None else (label or None),
+                            importance=existing.importance if importance is None
+                            else importance)
+        await tx.core_put(block)
+        await record_block(tx, ctx, block)
+        assert block.version == current_version + 1, "every change grows the version"
+        return block
+
+    async def restore(self, block_type: BlockType | str, version: int, *,
+                      if_version: int | None = None) -> MemoryBlock:
+        """Write the block as history `version` of it left it (content, label, importance)
+        as a new version; a deleted block comes back. With `if_version` (the newest history
+        version you saw), ConflictError if the block changed since."""
+        block_type = parse_enum(BlockType, block_type, "block type")
+        version = whole_number_argument(version, "version")
+        if_version = optional_whole_number_argument(if_version, "if_version")
 
         async def body(tx: Tx) -> MemoryBlock:
-            existing = await tx.core_get(block_type)
-            current_version = existing.version if existing else 0
-            if if_version is not None and if_version != current_version:
-                raise ConflictError(f"{block_type} block is at version {current_version}, "
-                                    f"not {if_version}: it changed since you read it")
-            others = sum(b.size_bytes for b in await tx.core_list() if b.block_type != block_type)
-            if others + size > ctx.core_size_bytes_max:
-                raise LimitExceededError(
-                    f"core memory would hold {others + size} bytes; the limit is "
-                    f"{ctx.core_size_bytes_max}")
-            now = ctx.clock.now_ms()
-            if existing is None:
-                block = MemoryBlock(block_type, content, label or None,
-                                    CORE_MEMORY_IMPORTANCE_DEFAULT if importance is None
-                                    else importance, 1, now, now)
-            else:
-                block = replace(existing, content=content, version=existing.version + 1,
-                                updated_at=now,
-                                label=existing.label if label is None else (label or None),
-                                importance=existing.importance if importance is None
-                                else importance)
-            await tx.core_put(block)
-            tx.emit(ChangeEvent(Tier.CORE, ChangeKind.SET, block_type.value, now))
-            assert block.version == current_version + 1, "every change grows the version"
-            return block
-        return await ctx.write(body)
+            record = await restorable(tx, Tier.CORE, block_type.value, version, if_version)
+            old = block_from_record(record)
+            return await self._put(tx, block_type, old.content, old.label or "",
+                                   old.importance, None)
+        return await self._context.write(body)
 
     async def get_block(self, block_type: BlockType | str) -> MemoryBlock | None:
         block_type = parse_enum(BlockType, block_type, "block type")
@@ -95,8 +117,8 @@ class CoreMemory:
         async def body(tx: Tx) -> bool:
             existed = await tx.core_delete(block_type)
             if existed:
-                tx.emit(ChangeEvent(Tier.CORE, ChangeKind.DELETE, block_type.value,
-                                    ctx.clock.now_ms()))
+                await record_change(tx, ctx, Tier.CORE, ChangeKind.DELETE, block_type.value,
+                                    ctx.clock.now_ms())
             return existed
         return await ctx.write(body)
 
@@ -113,7 +135,7 @@ class CoreMemory:
             block = replace(existing, importance=importance, version=existing.version + 1,
                             updated_at=now)
             await tx.core_put(block)
-            tx.emit(ChangeEvent(Tier.CORE, ChangeKind.SET, block_type.value, now))
+            await record_block(tx, ctx, block)
             return block
         return await ctx.write(body)
 

@@ -15,9 +15,10 @@ from ..constants import (WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_ENTRY_
                          WORKING_MEMORY_KEY_BYTES_MAX, WORKING_MEMORY_SIZE_BYTES_MAX,
                          WORKING_MEMORY_TTL_SECS_DEFAULT, WORKING_MEMORY_TTL_SECS_MAX)
 from ..errors import InvalidInputError, LimitExceededError
-from ..models import ChangeEvent, ChangeKind, Tier, WorkingEntry, checked_text
+from ..models import ChangeKind, Tier, WorkingEntry, checked_text
 from ..validation import bytes_argument, text_argument, whole_number_argument
-from .context import TierContext, emit_each
+from .context import TierContext
+from .history import HISTORY_LIMITS, entry_record, record_change, record_entry
 
 WORKING_MEMORY_TTL_MS_DEFAULT = WORKING_MEMORY_TTL_SECS_DEFAULT * 1000
 WORKING_MEMORY_TTL_MS_MAX = WORKING_MEMORY_TTL_SECS_MAX * 1000
@@ -80,14 +81,14 @@ class _Room:
         return None
 
 
-async def _make_room(tx: Tx, room: Callable[[], Awaitable[_Room]], entries: list[WorkingEntry],
-                     now: int) -> None:
+async def _make_room(tx: Tx, ctx: TierContext, room: Callable[[], Awaitable[_Room]],
+                     entries: list[WorkingEntry], now: int) -> None:
     """Make sure `entries` fit, reclaiming expired keys first if they would not otherwise
     (each an `expired` event); LimitExceededError if they still do not fit."""
     if (await room()).refusal(entries) is None:
         return
-    emit_each(tx, Tier.WORKING, ChangeKind.EXPIRED,
-              await tx.working_delete_expired(now, WORKING_MEMORY_ENTRIES_COUNT_MAX), now)
+    for key in await tx.working_delete_expired(now, WORKING_MEMORY_ENTRIES_COUNT_MAX):
+        await record_change(tx, ctx, Tier.WORKING, ChangeKind.EXPIRED, key, now)
     refusal = (await room()).refusal(entries)
     if refusal is not None:
         raise LimitExceededError(refusal)
@@ -104,9 +105,9 @@ class WorkingMemory:
         """Store `entry`, reclaiming expired keys first if it would not fit otherwise."""
         async def room() -> _Room:
             return _Room(*await tx.working_usage(None, entry.key), {})
-        await _make_room(tx, room, [entry], now)
+        await _make_room(tx, self._context, room, [entry], now)
         await tx.working_put(entry)
-        tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.SET, entry.key, now))
+        await record_entry(tx, self._context, entry)
         assert entry.expires_at_ms > now, "a stored entry is live"
         return entry
 
@@ -130,7 +131,8 @@ class WorkingMemory:
             entry = WorkingEntry(key, value, ttl_ms, now + ttl_ms, now)
             stored = await backend.working_put_if_room(
                 self._context.agent, entry, WORKING_MEMORY_SIZE_BYTES_MAX,
-                WORKING_MEMORY_ENTRIES_COUNT_MAX)
+                WORKING_MEMORY_ENTRIES_COUNT_MAX, entry_record(self._context, entry),
+                HISTORY_LIMITS)
             return entry if stored else None
         return await self._context.write(body, shortcut)
 
@@ -156,9 +158,10 @@ class WorkingMemory:
             async def room() -> _Room:
                 used, count = await tx.working_usage(None, None)
                 return _Room(used, count, await tx.working_sizes(key for key, _ in checked))
-            await _make_room(tx, room, entries, now)
+            await _make_room(tx, self._context, room, entries, now)
             await tx.working_put_many(entries)
-            emit_each(tx, Tier.WORKING, ChangeKind.SET, [key for key, _ in checked], now)
+            for entry in entries:
+                await record_entry(tx, self._context, entry)
             return entries
         return await self._context.write(body)
 
@@ -192,8 +195,8 @@ class WorkingMemory:
             now = self._now()
             live = await self._live(tx, key, now)
             if await tx.working_delete(key):
-                tx.emit(ChangeEvent(Tier.WORKING,
-                                    ChangeKind.DELETE if live else ChangeKind.EXPIRED, key, now))
+                await record_change(tx, self._context, Tier.WORKING,
+                                    ChangeKind.DELETE if live else ChangeKind.EXPIRED, key, now)
             return live is not None
         return await self._context.write(body)
 
@@ -208,10 +211,11 @@ class WorkingMemory:
                 return False
             if ttl_ms <= 0:
                 await tx.working_delete(key)
-                tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.DELETE, key, now))
+                await record_change(tx, self._context, Tier.WORKING, ChangeKind.DELETE, key, now)
             else:
-                await tx.working_put(WorkingEntry(key, entry.value, ttl_ms, now + ttl_ms, now))
-                tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.SET, key, now))
+                renewed = WorkingEntry(key, entry.value, ttl_ms, now + ttl_ms, now)
+                await tx.working_put(renewed)
+                await record_entry(tx, self._context, renewed)
             return True
         return await self._context.write(body)
 
@@ -224,9 +228,9 @@ class WorkingMemory:
             entry = await self._live(tx, key, now)
             if entry is None:
                 return False
-            await tx.working_put(WorkingEntry(key, entry.value, entry.ttl_ms,
-                                              now + entry.ttl_ms, now))
-            tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.SET, key, now))
+            touched = WorkingEntry(key, entry.value, entry.ttl_ms, now + entry.ttl_ms, now)
+            await tx.working_put(touched)
+            await record_entry(tx, self._context, touched)
             return True
         return await self._context.write(body)
 
@@ -285,7 +289,8 @@ class WorkingMemory:
         async def body(tx: Tx) -> int:
             now = self._now()
             keys = await tx.working_delete_expired(now, limit)
-            emit_each(tx, Tier.WORKING, ChangeKind.EXPIRED, keys, now)
+            for key in keys:
+                await record_change(tx, self._context, Tier.WORKING, ChangeKind.EXPIRED, key, now)
             return len(keys)
         return await self._context.write(body)
 
@@ -305,6 +310,7 @@ class WorkingMemory:
         async def body(tx: Tx) -> int:
             now = self._now()
             keys = await tx.working_clear()
-            emit_each(tx, Tier.WORKING, ChangeKind.DELETE, keys, now)
+            for key in keys:
+                await record_change(tx, self._context, Tier.WORKING, ChangeKind.DELETE, key, now)
             return len(keys)
         return await self._context.write(body)

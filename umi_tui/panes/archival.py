@@ -31,6 +31,7 @@ from ..messages import StoreChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.entity_detail import EntityDetailScreen
 from ..screens.entity_edit import EntityEditScreen
+from ..screens.history import HistoryScreen
 from ..session import Session
 from ..widgets.cell_style import cell_style
 from ..widgets.counts import counted
@@ -324,6 +325,10 @@ class ArchivalPane(Widget):
                 self._edit(entity)
             elif choice == "forget":
                 self._confirm_forget(entity)
+            elif choice == "history":
+                self.app.push_screen(HistoryScreen(self.session, Tier.ARCHIVAL, entity.id,
+                                                   f"entity {entity.name!r}"),
+                                     self._after_change)
         self.app.push_screen(EntityDetailScreen(entity), chosen)
 
     def action_create_entity(self) -> None:

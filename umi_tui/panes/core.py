@@ -19,6 +19,7 @@ from ..formatting import format_ms
 from ..messages import ClockMoved, StoreChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.edit_block import EditBlockScreen
+from ..screens.history import HistoryScreen
 from ..screens.preview import PreviewScreen
 from ..screens.prompt import PromptScreen
 from ..session import Session
@@ -99,6 +100,7 @@ class CorePane(Widget):
         Binding("p", "preview('xml')", "XML preview"),
         Binding("w", "preview('markdown')", "Markdown preview"),
         Binding("r", "reload", "Reload"),
+        Binding("h", "history", "History"),
     ]
     DEFAULT_CSS = """
     CorePane { layout: vertical; }
@@ -277,6 +279,12 @@ class CorePane(Widget):
             PromptScreen(f"Label of {block_type}", "A short label (empty: none):",
                          (block.label or "") if block else "", apply),
             lambda applied: self._reload_if(applied, block_type))
+
+    def action_history(self) -> None:
+        block_type = self.selected
+        self.app.push_screen(HistoryScreen(self.session, Tier.CORE, block_type.value,
+                                           f"the {block_type} block"),
+                             lambda restored: self._reload_if(restored, block_type))
 
     def action_preview(self, initial: str) -> None:
         self.open_preview(initial)

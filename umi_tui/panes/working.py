@@ -31,6 +31,7 @@ from ..feedback import report_error
 from ..messages import ClockMoved, StoreChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.expire_key import ExpireKeyScreen
+from ..screens.history import HistoryScreen
 from ..screens.set_key import SetKeyScreen
 from ..session import Session
 from ..widgets.cell_style import cell_style
@@ -84,6 +85,7 @@ class WorkingPane(Widget):
         Binding("d", "delete_key", "Delete key"),
         Binding("x", "expire_key", "Expire key"),
         Binding("t", "touch_key", "Touch key"),
+        Binding("h", "key_history", "Key history"),
         Binding("slash", "focus_filter", "Filter keys"),
         Binding("n", "page(1)", "Next page"),
         Binding("p", "page(-1)", "Previous page"),
@@ -366,6 +368,13 @@ class WorkingPane(Widget):
         self.table.focus()
 
     # ---- actions -------------------------------------------------------------------------
+
+    def action_key_history(self) -> None:
+        key = self.selected_key
+        if key is None:
+            self.notify("Select a key first.", severity="warning")
+            return
+        self.app.push_screen(HistoryScreen(self.session, Tier.WORKING, key, f"key {key!r}"))
 
     @property
     def selected_key(self) -> str | None:

@@ -41,7 +41,7 @@ def entity_fields(entity: Entity) -> Table:
 
 
 class EntityDetailScreen(DialogScreen[str | None]):
-    """Shows `entity`; dismisses with "edit", "forget" or None (closed)."""
+    """Shows `entity`; dismisses with "edit", "forget", "history" or None (closed)."""
 
     DEFAULT_CSS = """
     EntityDetailScreen #dialog { width: 90; height: auto; max-height: 90%; }
@@ -49,7 +49,8 @@ class EntityDetailScreen(DialogScreen[str | None]):
         height: auto; max-height: 16; border: round $primary-muted; padding: 0 1;
     }
     """
-    BINDINGS = [("e", "choose('edit')", "Edit"), ("d", "choose('forget')", "Forget")]
+    BINDINGS = [("e", "choose('edit')", "Edit"), ("d", "choose('forget')", "Forget"),
+                ("h", "choose('history')", "History")]
 
     def __init__(self, entity: Entity) -> None:
         super().__init__()
