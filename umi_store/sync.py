@@ -1,0 +1,175 @@
+"""The store without `await`: for scripts, notebooks and code written against the seed's
+synchronous API.
+
+    from umi_store.sync import open_store
+
+    with open_store("sqlite:///umi.db", agent="default") as store:
+        store.core.set_block("human", "Prefers short answers.")
+        print(store.core.render())
+
+The async store runs on a private event loop in a thread of its own, so this works where
+the calling thread already runs a loop (Jupyter). Every method of the sync tiers is made
+from the async tier's method of the same name: the same parameters, documentation and
+errors, the result returned instead of awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import threading
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
+
+from .dst.clock import Clock, SimClock
+from .errors import InvalidInputError
+from .models import ChangeEvent
+from .store import Store
+from .store import open_store as open_async_store
+from .tiers import ArchivalMemory, CoreMemory, WorkingMemory
+
+T = TypeVar("T")
+SYNC_LOOP_THREAD_NAME = "umi-store-sync"
+
+
+class LoopThread:
+    """A private event loop running forever on a daemon thread, until `stop`."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever,
+                                        name=SYNC_LOOP_THREAD_NAME, daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run `coroutine` on the private loop and wait for its result (or its error)."""
+        if threading.current_thread() is self._thread:
+            coroutine.close()
+            raise InvalidInputError("the sync store was called from its own event loop "
+                                    "thread; use the async store there")
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call a plain function on the loop thread (the store's objects live there)."""
+        async def on_loop() -> T:
+            return function(*args, **kwargs)
+        return self.run(on_loop())
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+def _synced(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """A method that runs `original` (a coroutine or plain method) on the loop thread."""
+    if inspect.iscoroutinefunction(original):
+        def method(self: Synced[Any], *args: Any, **kwargs: Any) -> Any:
+            return self._loop.run(getattr(self._target, name)(*args, **kwargs))
+    else:
+        def method(self: Synced[Any], *args: Any, **kwargs: Any) -> Any:
+            return self._loop.call(getattr(self._target, name), *args, **kwargs)
+    functools.update_wrapper(method, original)  # name, docstring, signature (via __wrapped__)
+    return method
+
+
+class Synced(Generic[T]):
+    """A synchronous view of one async object; subclasses name the class they mirror
+    (`class SyncCoreMemory(Synced[CoreMemory], mirrors=CoreMemory)`) and get a method for
+    each of its public methods."""
+
+    mirrors: ClassVar[type]
+
+    def __init_subclass__(cls, mirrors: type, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.mirrors = mirrors
+        for name, member in inspect.getmembers(mirrors, inspect.isfunction):
+            if not name.startswith("_") and name not in cls.__dict__ \
+                    and not inspect.isasyncgenfunction(member):
+                setattr(cls, name, _synced(name, member))
+
+    def __init__(self, target: T, loop: LoopThread) -> None:
+        self._target = target
+        self._loop = loop
+
+    def __repr__(self) -> str:
+        return f"<sync {self._target!r}>"
+
+    if TYPE_CHECKING:  # the generated methods, seen by type checkers
+        def __getattr__(self, name: str) -> Any: ...
+
+
+class SyncCoreMemory(Synced[CoreMemory], mirrors=CoreMemory):
+    """CoreMemory without await: set_block, get_block, blocks, render, ..."""
+
+
+class SyncWorkingMemory(Synced[WorkingMemory], mirrors=WorkingMemory):
+    """WorkingMemory without await: set, get, delete, ttl_ms, entries, ..."""
+
+
+class SyncArchivalMemory(Synced[ArchivalMemory], mirrors=ArchivalMemory):
+    """ArchivalMemory without await: remember, store, get, search, list, ..."""
+
+
+class SyncClock(Synced[Clock], mirrors=SimClock):
+    """The store's clock; `advance` runs on the store's loop, where its sleepers wait."""
+
+
+class SyncStore(Synced[Store], mirrors=Store):
+    """An open store for one agent, without await: `core`, `working`, `archival`, `clock`."""
+
+    def __init__(self, target: Store, loop: LoopThread) -> None:
+        super().__init__(target, loop)
+        self.agent = target.agent
+        self.url = target.url
+        self.seed = target.seed
+        self.core = SyncCoreMemory(target.core, loop)
+        self.working = SyncWorkingMemory(target.working, loop)
+        self.archival = SyncArchivalMemory(target.archival, loop)
+        self.clock = SyncClock(target.clock, loop)
+
+    def for_agent(self, agent: str) -> SyncStore:
+        """The same storage (and connection), seen as another agent."""
+        return SyncStore(self._loop.call(self._target.for_agent, agent), self._loop)
+
+    def changes(self) -> Iterator[ChangeEvent]:
+        """Committed changes to this agent's memory, as they happen, from any process;
+        each `next` waits for the next one. Close it (`contextlib.closing`) to stop."""
+        feed = cast(AsyncGenerator[ChangeEvent, None], self._target.changes())
+
+        async def next_event() -> ChangeEvent:
+            return await anext(feed)
+        try:
+            while True:
+                try:
+                    yield self._loop.run(next_event())
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._loop.run(feed.aclose())
+
+
+@contextmanager
+def open_store(url: str, **options: Any) -> Iterator[SyncStore]:
+    """Open the store at `url` (the keywords of umi_store.open_store: agent, clock, faults,
+    core_memory_size_bytes_max); closed when the block ends."""
+    loop = LoopThread()
+    try:
+        context: AbstractAsyncContextManager[Store] = loop.call(open_async_store, url,
+                                                                **options)
+        store = loop.run(context.__aenter__())
+        try:
+            yield SyncStore(store, loop)
+        except BaseException as exc:
+            if not loop.run(context.__aexit__(type(exc), exc, exc.__traceback__)):
+                raise
+        else:
+            loop.run(context.__aexit__(None, None, None))
+    finally:
+        loop.stop()
+
+
+__all__ = ["SyncArchivalMemory", "SyncClock", "SyncCoreMemory", "SyncStore",
+           "SyncWorkingMemory", "open_store"]
