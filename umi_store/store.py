@@ -54,6 +54,11 @@ class Store:
         self.working = WorkingMemory(context)
         self.archival = ArchivalMemory(context)
 
+    @property
+    def core_size_bytes_max(self) -> int:
+        """The core-memory limit this store was opened with."""
+        return self.core._context.core_size_bytes_max
+
     def for_agent(self, agent: str) -> Store:
         """The same storage, seen as another agent."""
         return Store(self.backend, _checked_agent(agent), self.clock, self.seed,
