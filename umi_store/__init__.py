@@ -3,14 +3,14 @@
 from .dst import DeterministicRng, FaultConfig, FaultInjector, FaultType, SimClock, SimConfig, SystemClock
 from .errors import (ConflictError, CorruptionError, InvalidInputError, LimitExceededError,
                      NotFoundError, StorageError, StoreUnavailableError, UmiError)
-from .models import (BlockType, ChangeEvent, ChangeKind, Entity, EntityType, MemoryBlock, Tier,
+from .models import (AgentSummary, BlockType, ChangeEvent, ChangeKind, Entity, EntityType, MemoryBlock, Tier,
                      WorkingEntry)
 from .store import Store, mask_url, open_store
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "open_store", "Store", "mask_url", "BlockType", "EntityType", "Tier", "ChangeKind",
+    "open_store", "Store", "mask_url", "AgentSummary", "BlockType", "EntityType", "Tier", "ChangeKind",
     "MemoryBlock", "WorkingEntry", "Entity", "ChangeEvent", "UmiError", "InvalidInputError",
     "LimitExceededError", "NotFoundError", "ConflictError", "StorageError", "CorruptionError",
     "StoreUnavailableError", "SimClock", "SystemClock", "SimConfig", "DeterministicRng",

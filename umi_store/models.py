@@ -146,3 +146,14 @@ class ChangeEvent:
     kind: ChangeKind
     key: str
     at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSummary:
+    """One agent in a store: how much each tier holds, and when it last changed."""
+
+    agent: str
+    blocks: int
+    keys: int  # live working keys
+    entities: int
+    last_change_at: int  # the newest updated_at of its rows (ms, store clock)

@@ -16,7 +16,7 @@ from .dst.clock import Clock, SimClock, SystemClock
 from .dst.config import SimConfig, parse_seed
 from .dst.faults import FaultInjector
 from .errors import InvalidInputError, StorageError
-from .models import ChangeEvent, checked_text
+from .models import AgentSummary, ChangeEvent, checked_text
 from .tiers import ArchivalMemory, CoreMemory, WorkingMemory
 from .tiers.context import TierContext
 
@@ -58,6 +58,11 @@ class Store:
     def core_size_bytes_max(self) -> int:
         """The core-memory limit this store was opened with."""
         return self.core._context.core_size_bytes_max
+
+    async def agents(self) -> list[AgentSummary]:
+        """Every agent with memory in this store, in name order, with its counts per tier
+        (live working keys) and the time of its last change."""
+        return await self.backend.agent_summaries(self.clock.now_ms())
 
     def for_agent(self, agent: str) -> Store:
         """The same storage, seen as another agent."""

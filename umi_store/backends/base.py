@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
-from ..models import BlockType, ChangeEvent, Entity, EntityType, MemoryBlock, Tier, WorkingEntry
+from ..models import AgentSummary, BlockType, ChangeEvent, Entity, EntityType, MemoryBlock, Tier, WorkingEntry
 
 
 class Tx(Protocol):
@@ -69,6 +69,10 @@ class Backend(Protocol):
 
     def transaction(self, agent: str, *, write: bool) -> AbstractAsyncContextManager[Tx]:
         """A transaction for `agent`. Writers are serialised; readers see committed data."""
+
+    async def agent_summaries(self, now_ms: int) -> list[AgentSummary]:
+        """Every agent with a stored row, in name order: rows per tier (working keys live at
+        now_ms) and the newest updated_at among them."""
 
 
 async def stop_background_task(task: asyncio.Task[None]) -> None:

@@ -33,7 +33,7 @@ from contextlib import asynccontextmanager
 from ..dst.clock import Clock
 from ..dst.faults import FaultInjector, FaultType, OpKind
 from ..errors import StorageError
-from ..models import Tier
+from ..models import AgentSummary, Tier
 from .base import Backend, Tx
 
 STORAGE_LATENCY_MS_INJECTED = 250
@@ -167,3 +167,7 @@ class FaultyBackend:
         if crash is FaultType.CRASH_AFTER_COMMIT:
             raise StorageError(f"process crashed after commit: the change may be applied "
                                f"(injected {crash})", outcome_unknown=True)
+
+    async def agent_summaries(self, now_ms: int) -> list[AgentSummary]:
+        """Agents across the store: a read of every agent, outside any agent's transaction."""
+        return await self._inner.agent_summaries(now_ms)

@@ -22,8 +22,9 @@ import asyncpg
 
 from ..errors import StorageError, StoreUnavailableError
 from ..integrity import checksum, damaged_bytes, damaged_text, verified, verified_text
-from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, BlockType, ChangeEvent, ChangeKind, Entity,
+from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, AgentSummary, BlockType, ChangeEvent, ChangeKind, Entity,
                       EntityType, MemoryBlock, Tier, WorkingEntry)
+from .agents import agent_summaries_sql, summaries_from_rows
 from .base import ChangeHub
 
 SCHEMA_VERSION = 2
@@ -576,6 +577,15 @@ class PostgresBackend:
             # A connection lost during COMMIT leaves the outcome unknown.
             error.outcome_unknown = not isinstance(exc, asyncpg.PostgresError)
             raise error from exc
+
+    async def agent_summaries(self, now_ms: int) -> list[AgentSummary]:
+        """Every agent with a stored row: counts per tier (live keys) and last change."""
+        pool = self._pool
+        if pool is None:
+            raise StoreUnavailableError(f"{self.masked_url} is not open")
+        with _mapped_errors():
+            rows = await pool.fetch(agent_summaries_sql("$1"), now_ms)
+        return summaries_from_rows(rows)
 
 
 async def _reset(conn: asyncpg.Connection) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..integrity import damaged_bytes, damaged_text, checksum, verified, verified_text
-from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, BlockType, ChangeEvent, Entity, EntityType,
+from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, AgentSummary, BlockType, ChangeEvent, Entity, EntityType,
                       MemoryBlock, Tier, WorkingEntry)
 from .base import ChangeHub
 
@@ -234,3 +234,18 @@ class SimBackend:
             events = list(tx.events)
         if events:
             self.changes.publish(agent, events)
+
+    async def agent_summaries(self, now_ms: int) -> list[AgentSummary]:
+        """Every agent with a stored row: counts per tier (live keys) and last change."""
+        async with self._lock:
+            summaries = [_summary(agent, rows, now_ms) for agent, rows in self._agents.items()
+                         if rows.core or rows.working or rows.entities]
+        return sorted(summaries, key=lambda summary: summary.agent)
+
+
+def _summary(agent: str, rows: _AgentRows, now_ms: int) -> AgentSummary:
+    changes = [block.updated_at for block, _ in rows.core.values()]
+    changes += [stored.entry.updated_at for stored in rows.working.values()]
+    changes += [stored.entity.updated_at for stored in rows.entities.values()]
+    live_keys = sum(stored.entry.is_live(now_ms) for stored in rows.working.values())
+    return AgentSummary(agent, len(rows.core), live_keys, len(rows.entities), max(changes))

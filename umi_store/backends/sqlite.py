@@ -26,8 +26,9 @@ import aiosqlite
 from ..constants import CHANGE_FEED_BATCH_ROWS_MAX, CHANGE_FEED_LOG_ROWS_MAX, CHANGE_FEED_POLL_MS
 from ..errors import StorageError, StoreUnavailableError
 from ..integrity import damaged_bytes, damaged_text, checksum, verified, verified_text
-from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, BlockType, ChangeEvent, ChangeKind, Entity,
+from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, AgentSummary, BlockType, ChangeEvent, ChangeKind, Entity,
                       EntityType, MemoryBlock, Tier, WorkingEntry)
+from .agents import agent_summaries_sql, summaries_from_rows
 from .base import ChangeHub, stop_background_task
 
 SCHEMA_VERSION = 2
@@ -570,6 +571,14 @@ class SqliteBackend:
             events = list(tx.events)
         if events:
             self.changes.publish(agent, events)
+
+    async def agent_summaries(self, now_ms: int) -> list[AgentSummary]:
+        """Every agent with a stored row: counts per tier (live keys) and last change."""
+        async with self._lock:
+            if self._conn is None:
+                raise StoreUnavailableError(f"{self.url} is not open")
+            rows = await _fetchall(self._conn, agent_summaries_sql("?"), (now_ms,))
+        return summaries_from_rows(rows)
 
 
 __all__ = ["SCHEMA_VERSION", "SqliteBackend", "SqliteTx"]
