@@ -30,6 +30,7 @@ from .panes.archival import ArchivalPane
 from .panes.core import CorePane, format_ms
 from .panes.simulation import SimulationPane
 from .panes.working import WorkingPane
+from .screens.agents import AgentSwitcherScreen
 from .screens.help import HelpScreen
 from .settings import Settings, config_dir
 from .theming import SHIPPED_THEMES_DIR, load_themes
@@ -49,6 +50,8 @@ PANES = (PaneSpec("core", "Core", "1", CorePane),
          PaneSpec("working", "Working", "2", WorkingPane),
          PaneSpec("archival", "Archival", "3", ArchivalPane),
          PaneSpec("simulation", "Simulation", "4", SimulationPane))
+# The panes that show the inspected agent's memory (the Simulation pane has its own agent).
+AGENT_PANE_NAMES = ("core", "working", "archival")
 
 
 class PaneFrame(Container):
@@ -76,6 +79,7 @@ class UmiApp(App[None]):
         Binding("f1,question_mark", "help", "Help"),
         Binding("z", "toggle_maximize", "Maximise"),
         Binding("ctrl+t", "next_theme", "Next theme"),
+        Binding("a", "switch_agent", "Switch agent"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -203,7 +207,8 @@ class UmiApp(App[None]):
         self._show_header()
 
     def _show_header(self) -> None:
-        parts = [mask_url(self.url), f"agent {self.settings.agent}"]
+        agent = self.settings.agent if self.store is None else self.store.agent
+        parts = [mask_url(self.url), f"agent {agent}"]
         if self.store is not None:
             kind = "sim" if isinstance(self.store.clock, SimClock) else "UTC"
             parts.append(f"{format_ms(self.store.clock.now_ms())} {kind}")
@@ -248,6 +253,31 @@ class UmiApp(App[None]):
         index = names.index(self.theme) + 1 if self.theme in names else 0
         self.theme = names[index % len(names)]
         self.notify(f"Theme: {self.theme}", timeout=2)
+
+    def action_switch_agent(self) -> None:
+        if self.store is not None and not isinstance(self.screen, AgentSwitcherScreen):
+            self.push_screen(AgentSwitcherScreen(self.store.agent, self.store.agents),
+                             self.switch_agent)
+
+    async def switch_agent(self, agent: str | None) -> None:
+        """Show `agent`'s memory in every pane, on the same open store (no restart)."""
+        if agent is None or self.store is None or agent == self.store.agent:
+            return
+        try:
+            self.store = self.store.for_agent(agent)
+        except UmiError as error:
+            report_error(self, f"switch to agent {agent!r}", error)
+            return
+        self.workers.cancel_group(self, "store-changes")
+        for spec in PANES:
+            if spec.name in AGENT_PANE_NAMES:
+                frame = self.query_one(f"#{spec.name}-frame", PaneFrame)
+                await frame.remove_children()
+                await frame.mount(spec.pane_class(id=spec.name))
+        self.follow_changes()
+        self._show_header()
+        self.action_focus_pane("core")
+        self.notify(f"Now inspecting agent {agent}", timeout=3)
 
     def help_sections(self) -> list[tuple[str, list[tuple[list[Binding], str]]]]:
         """Every described binding: the app's, then each pane's."""
