@@ -322,21 +322,35 @@ async def import_memory(store: Store, lines: Iterable[str], *, agent: str | None
     return summary
 
 
-async def _existing(tx: Tx, row: MemoryBlock | WorkingEntry | Entity, now: int) -> bool:
+async def _stored_names(tx: Tx, now: int) -> set[tuple[type, str]]:
+    """What the agent already holds, as (row class, block type / key / entity id): every
+    block, every live key, every entity, read a page at a time."""
+    names: set[tuple[type, str]] = {(MemoryBlock, b.block_type.value)
+                                    for b in await tx.core_list()}
+    names.update((WorkingEntry, e.key)
+                 for e in await tx.working_list("", now, WORKING_MEMORY_ENTRIES_COUNT_MAX))
+    offset = 0
+    while page := await tx.entity_list(None, EXPORT_ENTITY_PAGE_COUNT, offset):
+        names.update((Entity, entity.id) for entity in page)
+        offset += len(page)
+    return names
+
+
+def _name(row: MemoryBlock | WorkingEntry | Entity) -> tuple[type, str]:
     if isinstance(row, MemoryBlock):
-        return await tx.core_get(row.block_type) is not None
+        return MemoryBlock, row.block_type.value
     if isinstance(row, WorkingEntry):
-        entry = await tx.working_get(row.key)
-        return entry is not None and entry.is_live(now)
-    return await tx.entity_get(row.id) is not None
+        return WorkingEntry, row.key
+    return Entity, row.id
 
 
 async def _write(tx: Tx, records: list[_Parsed], on_conflict: OnConflict,
                  summary: ImportSummary, store: Store) -> None:
     now = store.clock.now_ms()
+    stored = await _stored_names(tx, now)
     for parsed in records:
-        row = parsed.row
-        if await _existing(tx, row, now):
+        row, name = parsed.row, _name(parsed.row)
+        if name in stored:
             if on_conflict is OnConflict.SKIP:
                 summary.skipped += 1
                 continue
@@ -347,6 +361,7 @@ async def _write(tx: Tx, records: list[_Parsed], on_conflict: OnConflict,
             summary.replaced += 1
         else:
             summary.written += 1
+        stored.add(name)
         if isinstance(row, MemoryBlock):
             await tx.core_put(row)
             tx.emit(ChangeEvent(Tier.CORE, ChangeKind.SET, row.block_type.value, now))
