@@ -114,3 +114,12 @@ def test_errors_inside_the_block_close_the_store_and_propagate(tmp_path):
         raise ZeroDivisionError
     with open_store(f"sqlite:///{tmp_path}/e.db") as store:
         assert store.working.get("k") == b"v"
+
+
+def test_the_type_stub_is_generated_from_the_current_classes():
+    """sync.pyi gives type checkers the async methods' signatures; it must not go stale
+    (regenerate: python -m umi_store.sync > umi_store/sync.pyi)."""
+    from pathlib import Path
+
+    from umi_store import sync
+    assert Path(sync.__file__).with_suffix(".pyi").read_text() == sync.stub_text()

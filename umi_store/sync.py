@@ -120,6 +120,14 @@ class SyncClock(Synced[Clock], mirrors=SimClock):
 class SyncStore(Synced[Store], mirrors=Store):
     """An open store for one agent, without await: `core`, `working`, `archival`, `clock`."""
 
+    agent: str
+    url: str
+    seed: int | None
+    core: SyncCoreMemory
+    working: SyncWorkingMemory
+    archival: SyncArchivalMemory
+    clock: SyncClock
+
     def __init__(self, target: Store, loop: LoopThread) -> None:
         super().__init__(target, loop)
         self.agent = target.agent
@@ -153,8 +161,8 @@ class SyncStore(Synced[Store], mirrors=Store):
 
 @contextmanager
 def open_store(url: str, **options: Any) -> Iterator[SyncStore]:
-    """Open the store at `url` (the keywords of umi_store.open_store: agent, clock, faults,
-    core_memory_size_bytes_max); closed when the block ends."""
+    """Open the store at `url` for `agent` (the keywords of umi_store.open_store); closed
+    when the block ends."""
     loop = LoopThread()
     try:
         context: AbstractAsyncContextManager[Store] = loop.call(open_async_store, url,
@@ -171,5 +179,61 @@ def open_store(url: str, **options: Any) -> Iterator[SyncStore]:
         loop.stop()
 
 
+open_store.__signature__ = inspect.signature(open_async_store)  # type: ignore[attr-defined]
+
+
+# The stub (sync.pyi) that type checkers read: generated from the classes above, so the
+# sync API is typed with the async methods' own signatures. A test checks it is current;
+# regenerate with `python -m umi_store.sync > umi_store/sync.pyi`.
+_STUB_IMPORTS = {
+    "collections.abc": ("Iterable", "Iterator", "Mapping"),
+    "contextlib": ("AbstractContextManager",),
+    ".dst.clock": ("Clock",),
+    ".dst.faults": ("FaultInjector",),
+    ".models": ("AgentSummary", "BlockType", "ChangeEvent", "Entity", "EntityType",
+                "MemoryBlock", "WorkingEntry"),
+}
+
+
+def _stub_parameters(signature: inspect.Signature) -> str:
+    parts, starred = [], False
+    for parameter in signature.parameters.values():
+        if parameter.kind is parameter.KEYWORD_ONLY and not starred:
+            parts.append("*")
+            starred = True
+        text = parameter.name if parameter.name == "self" else \
+            f"{parameter.name}: {parameter.annotation}"
+        parts.append(text if parameter.default is parameter.empty else f"{text} = ...")
+    return ", ".join(parts)
+
+
+def _stub_method(name: str, member: Callable[..., Any], indent: str = "    ") -> str:
+    signature = inspect.signature(member, follow_wrapped=True)
+    return f"{indent}def {name}({_stub_parameters(signature)}) -> " \
+           f"{signature.return_annotation}: ..."
+
+
+def stub_text() -> str:
+    """The text of sync.pyi."""
+    lines = ["# Generated from umi_store/sync.py by `python -m umi_store.sync`: do not edit.",
+             "from __future__ import annotations", ""]
+    lines += [f"from {module} import {', '.join(names)}" for module, names in
+              _STUB_IMPORTS.items()]
+    for cls in (SyncCoreMemory, SyncWorkingMemory, SyncArchivalMemory, SyncClock, SyncStore):
+        lines += ["", "", f"class {cls.__name__}:", f'    """{cls.__doc__}"""', ""]
+        fields = cls.__dict__.get("__annotations__", {})
+        lines += [f"    {name}: {annotation}" for name, annotation in fields.items()]
+        lines += [""] if fields else []
+        lines += [_stub_method(name, member) for name, member in sorted(vars(cls).items())
+                  if inspect.isfunction(member) and not name.startswith("_")]
+    signature = inspect.signature(open_async_store)
+    lines += ["", "", f"def open_store({_stub_parameters(signature)}) -> "
+              "AbstractContextManager[SyncStore]: ..."]
+    return "\n".join(lines) + "\n"
+
+
 __all__ = ["SyncArchivalMemory", "SyncClock", "SyncCoreMemory", "SyncStore",
            "SyncWorkingMemory", "open_store"]
+
+if __name__ == "__main__":
+    print(stub_text(), end="")
