@@ -108,3 +108,14 @@ def test_export_and_import_through_the_command_line(url, tmp_path):
     assert umi("blocks", url, "-a", "dave").exit_code == 1
     everyone = umi("export", url, "--all")
     assert json.loads(everyone.stdout.splitlines()[0])["agents"] == ["alice", "bob", "carol"]
+
+
+def test_one_help_lists_the_inspector_and_every_command(capsys):
+    from umi_tui.__main__ import main
+    assert main(["--help"]) == 0
+    shown = capsys.readouterr().out
+    for name in ("open", "get", "set", "del", "ttl", "search", "blocks", "render", "agents",
+                 "export", "import"):
+        assert f"\n  {name} " in shown
+    assert main(["get", "--help"]) == 0
+    assert "Usage: umi-tui get [OPTIONS] URL KEY" in capsys.readouterr().out

@@ -8,8 +8,8 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
-    from .cli import STORE_COMMAND_NAMES
-    if args[:1] and args[0] in STORE_COMMAND_NAMES:
+    from .cli import COMMAND_NAMES
+    if args[:1] and args[0] in COMMAND_NAMES:
         from .cli import main as cli_main
         return cli_main(args)
     if args[:1] == ["sim"]:

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import click
 
+from .app_command import open_command
 from .store_commands import STORE_COMMANDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """Umi: an agent's memory in a store (sim://, sqlite:///path, postgresql://…).
+    """Umi: an agent's memory in a store (sim://?seed=N, sqlite:///path, postgresql://…).
 
-    Exit codes of the store commands: 0 found, 1 not found, 2 bad input, 3 store
-    unavailable.
+    `umi-tui [URL] [--agent NAME]` opens the inspector (the same as `umi-tui open`); the
+    commands below look at or change a store from the shell. Exit codes of the store
+    commands: 0 found, 1 not found, 2 bad input, 3 store unavailable.
     """
 
 
-for command in STORE_COMMANDS:
+for command in (open_command, *STORE_COMMANDS):
     cli.add_command(command)
 
-STORE_COMMAND_NAMES = frozenset(command.name for command in STORE_COMMANDS)
+COMMAND_NAMES = frozenset(cli.commands) | {"-h", "--help"}
 
 
 def main(argv: list[str]) -> int:

@@ -96,7 +96,9 @@ json_option = click.option("--json", "as_json", is_flag=True,
 @agent_option
 @json_option
 def get_command(url: str, key: str, agent: str, as_json: bool) -> None:
-    """Print the value of working-memory KEY (exit 1 when missing or expired)."""
+    """Print the value of a working-memory key.
+
+    Exit 1 when KEY is missing or expired."""
     async def work(store: Store) -> int:
         entry = await store.working.entry(key)
         if entry is None:
@@ -119,7 +121,9 @@ def get_command(url: str, key: str, agent: str, as_json: bool) -> None:
 @json_option
 def set_command(url: str, key: str, value: str, ttl: str | None, agent: str,
                 as_json: bool) -> None:
-    """Set working-memory KEY to VALUE (`-`: read it from stdin)."""
+    """Set a working-memory key.
+
+    VALUE `-` reads the value from stdin, as bytes."""
     ttl_ms = _ttl(ttl)
     data = read_value(value)
 
@@ -139,7 +143,9 @@ def set_command(url: str, key: str, value: str, ttl: str | None, agent: str,
 @agent_option
 @json_option
 def del_command(url: str, key: str, agent: str, as_json: bool) -> None:
-    """Delete working-memory KEY (exit 1 when it was not there)."""
+    """Delete a working-memory key.
+
+    Exit 1 when KEY was not there."""
     async def work(store: Store) -> int:
         deleted = await store.working.delete(key)
         if as_json:
@@ -159,7 +165,9 @@ def del_command(url: str, key: str, agent: str, as_json: bool) -> None:
 @agent_option
 @json_option
 def ttl_command(url: str, key: str, new_ttl: str | None, agent: str, as_json: bool) -> None:
-    """Print the time KEY has left, or give it a new one with --set."""
+    """Print the time a key has left, or set it.
+
+    With --set, KEY gets a new TTL from now. Exit 1 when KEY is missing or expired."""
     ttl_ms = _ttl(new_ttl)
 
     async def work(store: Store) -> int:
@@ -192,7 +200,10 @@ def _entity_line(entity: Entity) -> str:
 @json_option
 def search_command(url: str, query: str, entity_type: str | None, limit: int, agent: str,
                    as_json: bool) -> None:
-    """Search archival entities for QUERY (literal, case-insensitive); exit 1 when none."""
+    """Search archival entities.
+
+    QUERY matches names and content literally, case-insensitively; newest first. Exit 1
+    when nothing matches."""
     async def work(store: Store) -> int:
         hits = await store.archival.search(query, entity_type=entity_type, limit=limit)
         if as_json:
@@ -216,7 +227,10 @@ def _without_agent(record: dict[str, Any]) -> dict[str, Any]:
 @agent_option
 @json_option
 def blocks_command(url: str, block_type: str | None, agent: str, as_json: bool) -> None:
-    """List the core blocks, or print the content of one (BLOCK_TYPE: human, facts, …)."""
+    """List the core blocks, or print one.
+
+    BLOCK_TYPE (system, persona, human, facts, goals, scratch) prints that block's
+    content. Exit 1 when there is no such block."""
     async def work(store: Store) -> int:
         if block_type is None:
             blocks = await store.core.blocks()
@@ -245,7 +259,9 @@ def blocks_command(url: str, block_type: str | None, agent: str, as_json: bool) 
 @click.option("--markdown", is_flag=True, help="the markdown rendering instead of the XML")
 @agent_option
 def render_command(url: str, markdown: bool, agent: str) -> None:
-    """Print core memory exactly as the LLM sees it (XML, or markdown)."""
+    """Print core memory as the LLM sees it.
+
+    The XML of render(), or with --markdown the markdown rendering."""
     async def work(store: Store) -> int:
         click.echo(await (store.core.render_markdown() if markdown else store.core.render()))
         return EXIT_FOUND
@@ -256,7 +272,9 @@ def render_command(url: str, markdown: bool, agent: str) -> None:
 @url_argument
 @json_option
 def agents_command(url: str, as_json: bool) -> None:
-    """List the agents in the store with their counts per tier (exit 1 when none)."""
+    """List the agents in the store.
+
+    With each: its core blocks, live working keys and entities. Exit 1 when none."""
     async def work(store: Store) -> int:
         agents = await store.agents()
         if as_json:
@@ -296,7 +314,10 @@ def _progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
 @click.option("--output", "-o", type=click.File("w", encoding="utf-8", lazy=True),
               default=STDIN_MARK, help="file to write (default: stdout)")
 def export_command(url: str, agent: str, all_agents: bool, output: IO[str]) -> None:
-    """Write an agent's memory (or every agent's) as JSON Lines."""
+    """Export memory as JSON Lines.
+
+    An agent's memory (--all: every agent's), to stdout or -o FILE, with a progress bar
+    on stderr. The format is in the README."""
     async def work(store: Store) -> int:
         agents = [a.agent for a in await store.agents()] if all_agents else [agent]
         with _progress_bar("exporting") as update:
@@ -330,7 +351,10 @@ def _lines_with_progress(source: BinaryIO, update: Callable[[int, int], None],
               help="a block, key or entity already there: keep it, replace it, or refuse "
                    "the whole import")
 def import_command(url: str, file: BinaryIO, agent: str | None, on_conflict: str) -> None:
-    """Read an export (FILE, or - for stdin) into the store: all of it or nothing."""
+    """Import an export into the store.
+
+    FILE (- for stdin) is checked line by line first: a bad line is refused with its
+    number, and nothing is written. Then each agent's records land in one transaction."""
     total = _size(file)
 
     async def work(store: Store) -> int:
