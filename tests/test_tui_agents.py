@@ -16,6 +16,14 @@ async def _add_agents(app) -> None:
     await app.store.for_agent("carol").archival.remember("Carol audits", "person", name="Carol")
 
 
+async def _open_switcher(pilot) -> None:
+    """Settle the app, add two agents beside its own, and press `a`."""
+    await settle(pilot)
+    await _add_agents(pilot.app)
+    await pilot.press("a")
+    await settle(pilot)
+
+
 def _listed(app) -> dict[str, tuple[str, ...]]:
     table = app.screen.query_one("#agents", DataTable)
     return {key.value: tuple(str(cell) for cell in table.get_row(key)) for key in table.rows}
@@ -24,10 +32,7 @@ def _listed(app) -> dict[str, tuple[str, ...]]:
 async def test_a_lists_every_agent_with_counts_and_last_change():
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await _add_agents(app)
-        await pilot.press("a")
-        await settle(pilot)
+        await _open_switcher(pilot)
         assert isinstance(app.screen, AgentSwitcherScreen)
         listed = _listed(app)
         assert list(listed) == ["bob-the-builder", "carol", "default"]
@@ -40,10 +45,7 @@ async def test_a_lists_every_agent_with_counts_and_last_change():
 async def test_typing_filters_fuzzily_and_enter_switches_every_pane():
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await _add_agents(app)
-        await pilot.press("a")
-        await settle(pilot)
+        await _open_switcher(pilot)
         await pilot.press(*"btb")
         assert list(_listed(app)) == ["bob-the-builder"]
         await pilot.press("enter")
