@@ -6,7 +6,7 @@ from textual.widgets import DataTable
 
 from umi_tui.screens.agents import AgentSwitcherScreen
 
-from .tui_support import isolated_user_dirs, make_app, settle  # noqa: F401 (fixture)
+from .tui_support import fixed_query_timer, isolated_user_dirs, make_app, settle  # noqa: F401
 
 
 async def _add_agents(app) -> None:
@@ -95,3 +95,12 @@ async def test_the_palette_has_switch_agent():
         await settle(pilot)
         titles = {command.title for command in app.get_system_commands(app.screen)}
         assert "Switch agent" in titles
+
+
+def test_switcher_snapshot(snap_compare, fixed_query_timer):  # noqa: F811 (fixture)
+    async def open_switcher(pilot):
+        await _open_switcher(pilot)
+        await pilot.press("b")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(120, 40), run_before=open_switcher)
