@@ -260,12 +260,15 @@ def _parse_header(line: str) -> dict[str, Any]:
     return header
 
 
-def _parse(line_number: int, line: str, into_agent: str | None) -> _Parsed:
+def _parse(line_number: int, line: str, into_agent: str | None,
+           agents: dict[str, str]) -> _Parsed:
+    """One record; `agents` remembers the agent names already checked."""
     try:
         record = json.loads(line)
         if not isinstance(record, dict):
             raise _Bad("a record is a JSON object")
-        source_agent = _checked_agent(_field(record, "agent", str))
+        name = _field(record, "agent", str)
+        source_agent = agents.get(name) or agents.setdefault(name, _checked_agent(name))
         agent = source_agent if into_agent is None else into_agent
         kind = _field(record, "type", str)
         row: MemoryBlock | WorkingEntry | Entity
@@ -288,12 +291,13 @@ def read_import(lines: Iterable[str], agent: str | None = None) -> dict[str, lis
     """Validate every line of an export (header first); the records by target agent."""
     into_agent = None if agent is None else _checked_agent(agent)
     by_agent: dict[str, list[_Parsed]] = {}
+    checked_agents: dict[str, str] = {}
     line_number = 0
     for line_number, line in enumerate(lines, 1):
         if line_number == 1:
             _parse_header(line)
         elif line.strip():
-            parsed = _parse(line_number, line, into_agent)
+            parsed = _parse(line_number, line, into_agent, checked_agents)
             by_agent.setdefault(parsed.agent, []).append(parsed)
     if line_number == 0:
         raise ImportFileError(1, "the file is empty; a Umi export starts with its header")
