@@ -160,6 +160,20 @@ class SyncStore(Synced[Store], mirrors=Store):
 
 
 @contextmanager
+def _entered(loop: LoopThread, context: AbstractAsyncContextManager[T]) -> Iterator[T]:
+    """An async context manager, entered and left on the loop thread: the sync block's
+    error, if any, reaches its exit."""
+    entered = loop.run(context.__aenter__())  # type: ignore[arg-type]
+    try:
+        yield entered
+    except BaseException as exc:
+        if not loop.run(context.__aexit__(type(exc), exc, exc.__traceback__)):  # type: ignore[arg-type]
+            raise
+    else:
+        loop.run(context.__aexit__(None, None, None))  # type: ignore[arg-type]
+
+
+@contextmanager
 def open_store(url: str, **options: Any) -> Iterator[SyncStore]:
     """Open the store at `url` for `agent` (the keywords of umi_store.open_store); closed
     when the block ends."""
@@ -167,14 +181,8 @@ def open_store(url: str, **options: Any) -> Iterator[SyncStore]:
     try:
         context: AbstractAsyncContextManager[Store] = loop.call(open_async_store, url,
                                                                 **options)
-        store = loop.run(context.__aenter__())
-        try:
+        with _entered(loop, context) as store:
             yield SyncStore(store, loop)
-        except BaseException as exc:
-            if not loop.run(context.__aexit__(type(exc), exc, exc.__traceback__)):
-                raise
-        else:
-            loop.run(context.__aexit__(None, None, None))
     finally:
         loop.stop()
 
