@@ -3,7 +3,8 @@
 import pytest
 
 from umi_store import Entity, InvalidInputError, LimitExceededError, NotFoundError
-from umi_store.constants import ENTITY_CONTENT_BYTES_MAX, ENTITY_NAME_BYTES_MAX, SEARCH_QUERY_BYTES_MAX
+from umi_store.constants import (ENTITY_CONTENT_BYTES_MAX, ENTITY_NAME_BYTES_MAX,
+                                 ENTITY_NAME_DERIVED_CHARS_MAX, SEARCH_QUERY_BYTES_MAX)
 
 
 async def test_remembering_same_type_and_name_updates_one_entity(store):
@@ -21,6 +22,25 @@ async def test_derived_name_is_first_line_cut_at_a_word(store):
     assert entity.name == "The quick brown fox jumps over the lazy dog and..."
     assert len(entity.name) <= 50
     assert (await store.archival.remember("short\nmore", "note")).name == "short"
+
+
+async def test_a_first_line_of_up_to_fifty_characters_is_the_whole_name(store):
+    at_limit = "Quarterly planning notes for the Lisbon office 26"  # 49
+    assert len(at_limit + "Q") == ENTITY_NAME_DERIVED_CHARS_MAX
+    for line in (at_limit + "Q", "é" * ENTITY_NAME_DERIVED_CHARS_MAX, "x"):
+        entity = await store.archival.remember(f"{line}\nthe body", "note")
+        assert entity.name == line
+        assert (await store.archival.get(entity.id)).name == line
+
+
+async def test_a_first_line_one_past_fifty_is_cut_at_a_word(store):
+    line = "Quarterly planning notes for the Lisbon office 2026"  # 51
+    assert len(line) == ENTITY_NAME_DERIVED_CHARS_MAX + 1
+    entity = await store.archival.remember(line, "note")
+    assert entity.name == "Quarterly planning notes for the Lisbon office..."
+    unbroken = "x" * (ENTITY_NAME_DERIVED_CHARS_MAX + 1)
+    cut = (await store.archival.remember(unbroken, "note")).name
+    assert cut == "x" * (ENTITY_NAME_DERIVED_CHARS_MAX - 3) + "..."
 
 
 async def test_search_is_literal_and_case_folded(store):

@@ -42,5 +42,25 @@ async def test_unopenable_sqlite_path_is_store_unavailable(tmp_path):
             pass
 
 
+async def test_an_unopenable_relative_sqlite_path_names_the_absolute_one_and_the_slashes(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreUnavailableError) as refused:
+        async with open_store("sqlite:///tmp/no-such-dir/umi.db"):
+            pass
+    message = str(refused.value)
+    assert f"{tmp_path}/tmp/no-such-dir/umi.db" in message
+    assert "three slashes is relative" in message
+    assert "sqlite:////tmp/no-such-dir/umi.db is the absolute /tmp/no-such-dir/umi.db" in message
+
+
+async def test_an_unopenable_absolute_sqlite_path_gets_no_slash_hint(tmp_path):
+    with pytest.raises(StoreUnavailableError) as refused:
+        async with open_store(f"sqlite:///{tmp_path}"):  # a directory
+            pass
+    assert f"(the file {tmp_path})" in str(refused.value)
+    assert "slashes" not in str(refused.value)
+
+
 def test_password_is_masked():
     assert mask_url("postgresql://bob:s3cret@db/umi") == "postgresql://bob:***@db/umi"

@@ -27,7 +27,7 @@ def test_fresh_seed_is_announced_with_its_replay_line(monkeypatch):
     monkeypatch.delenv("UMI_SEED", raising=False)
     lines = []
     config = SimConfig.from_env(announce=lines.append)
-    assert lines == [f"seed {config.seed}; replay with UMI_SEED={config.seed}"]
+    assert lines == [f"seed {config.seed}; replay with --seed {config.seed}"]
 
 
 async def test_clock_starts_at_epoch_never_goes_back_and_wakes_sleepers():

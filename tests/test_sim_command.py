@@ -2,10 +2,13 @@
 
 import asyncio
 import io
+import subprocess
+import sys
 
 import pytest
 
 from umi_store.backends.sim import SimTx
+from umi_store.dst import SimulationConfig
 from umi_tui.__main__ import main as umi_tui
 from umi_tui.sim_command import main
 
@@ -60,7 +63,32 @@ def test_without_a_seed_one_is_picked_and_printed(monkeypatch):
     code, out, _ = _sim("--steps", "3")
     assert code == 0
     seed = out.split("seed ", 1)[1].split(";", 1)[0]
+    assert out.startswith(f"seed {seed}; replay with --seed {seed}\n")  # one spelling
     assert f"replay: umi-tui sim --seed {seed} --steps 3" in out
+
+
+@pytest.mark.parametrize("argv", [["--fault", "bogus=0.1"], ["--fault", "storage_write_fail"],
+                                  ["--steps", "-1"], ["--progress-every", "-2"]])
+def test_bad_usage_is_refused_before_a_seed_is_announced(monkeypatch, argv):
+    monkeypatch.delenv("UMI_SEED", raising=False)
+    code, out, err = _sim(*argv)
+    assert code == 2 and err.startswith("umi-tui sim: error: ")
+    assert out == "", "nothing, not even a seed to replay, before the usage error"
+
+
+def test_stdout_is_the_same_bytes_for_a_seed_and_the_speed_goes_to_stderr():
+    argv = [sys.executable, "-m", "umi_tui", "sim", "--seed", "8", "--steps", "150",
+            "--fault", "db_deadlock=0.2"]
+    first, second = (subprocess.run(argv, capture_output=True, check=True) for _ in range(2))
+    assert first.stdout == second.stdout
+    assert b"steps/s" in first.stderr and b"steps/s" not in first.stdout
+    assert b" s (" not in first.stdout
+
+
+def test_the_replay_command_leaves_a_password_out_so_it_still_runs():
+    config = SimulationConfig(4, 20, url="postgresql://umi:hunter2@db.example:5432/umi")
+    assert config.replay_command() == \
+        "umi-tui sim --seed 4 --steps 20 postgresql://umi@db.example:5432/umi"
 
 
 def test_seed_from_umi_seed(monkeypatch):

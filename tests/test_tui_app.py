@@ -114,10 +114,42 @@ async def test_header_masks_the_password_and_an_unopenable_store_is_reported():
         await settle(pilot)
         assert "hunter2" not in app.sub_title and "umi:***@" in app.sub_title
         assert app.connection == "unavailable"
-        assert any(n.severity == "error" for n in app._notifications)
-        assert "Could not open" in str(app.query_one("#loading-text", Label).render())
+        shown = str(app.query_one("#loading-text", Label).render())
+        assert "umi:***@" in shown and "the server is unreachable" in shown
         await pilot.press("f1")  # still alive
         assert isinstance(app.screen, HelpScreen)
+
+
+async def test_the_reason_a_store_cannot_open_is_shown_once():
+    app = make_app(demo=False, url="notaurl://x")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert list(app._notifications) == [], "no toast repeats the reason"
+        shown = str(app.query_one("#loading-text", Label).render())
+        assert shown.count("unknown store URL 'notaurl://x'") == 1
+        assert "q quits" in shown
+
+
+@pytest.mark.parametrize("url, exit_code, reason", [
+    ("notaurl://x", 2, "unknown store URL 'notaurl://x'"),
+    ("postgresql://umi:hunter2@127.0.0.1:1/umi", 1, "the server is unreachable"),
+    ("sqlite:///nonexistent/dir/x.db", 1, "nonexistent/dir does not exist"),
+])
+def test_quitting_the_error_screen_exits_non_zero_with_the_reason_on_stderr(
+        monkeypatch, capsys, url, exit_code, reason):
+    run = UmiApp.run
+
+    async def quit_once_settled(pilot):
+        await settle(pilot)
+        assert pilot.app.connection == "unavailable"
+        await pilot.press("q")
+
+    monkeypatch.setattr(UmiApp, "run", lambda app: run(app, headless=True, size=(120, 40),
+                                                       auto_pilot=quit_once_settled))
+    assert main([url]) == exit_code
+    out, err = capsys.readouterr()
+    assert reason in err and err.startswith("umi-tui: ") and err.count("\n") == 1
+    assert "hunter2" not in err
 
 
 # Help and palette

@@ -3,6 +3,11 @@ new seed, the replay command, and a scratch agent that never touches the inspect
 
 from __future__ import annotations
 
+import shlex
+import subprocess
+import sys
+from urllib.parse import urlsplit, urlunsplit
+
 import pytest
 from textual.widgets import Button, DataTable, Input, OptionList, ProgressBar
 
@@ -13,7 +18,7 @@ from umi_tui.panes import simulation as simulation_pane
 from umi_tui.panes.simulation import SimulationPane, next_seed, parse_duration
 from umi_tui.settings import Settings
 
-from .conftest import store_url, wipe_postgres
+from .conftest import postgres_url, store_url, wipe_postgres
 from .tui_support import (TEST_SEED, FixedTimer, fixed_query_timer,  # noqa: F401 (fixtures)
                           isolated_user_dirs, make_app, settle)
 
@@ -261,7 +266,7 @@ async def test_a_new_seed_starts_over_and_is_announced():
         seed = next_seed(TEST_SEED)
         assert pane.seed == seed != TEST_SEED
         assert not pane.lines and pane.simulation is None
-        assert any(str(seed) in n.message for n in app._notifications)
+        assert any(f"replay with --seed {seed}" in n.message for n in app._notifications)
         await run_steps(pilot, 10)
         assert pane.replay_command() == f"umi-tui sim --seed {seed} --steps 10"
 
@@ -274,6 +279,31 @@ async def test_y_copies_the_command_that_replays_the_run():
         await pilot.press("y")
         assert app.clipboard == f"umi-tui sim --seed {TEST_SEED} --steps 12"
         assert app.clipboard in str(pane.query_one("#sim-replay").render())
+
+
+@pytest.mark.postgres
+async def test_y_on_postgres_copies_a_runnable_command_that_leaves_the_password_out():
+    url = postgres_url()
+    await wipe_postgres(url)
+    parts = urlsplit(url)  # the test server trusts local users: any password will do
+    user, _, host = parts.netloc.rpartition("@")
+    secret = "not-on-screen"
+    app = UmiApp(Settings(url=urlunsplit(parts._replace(
+        netloc=f"{user.split(':')[0] or 'postgres'}:{secret}@{host}")), seed=TEST_SEED))
+    app.animation_level = "none"
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await open_console(pilot)
+        await run_steps(pilot, 5)
+        await pilot.press("y")
+        command = app.clipboard
+        assert secret not in command and "***" not in command
+        assert secret not in str(pane.query_one("#sim-replay").render())
+        toast = list(app._notifications)[-1].message
+        assert command in toast and "PGPASSWORD" in toast and secret not in toast
+    replay = subprocess.run([sys.executable, "-m", "umi_tui", *shlex.split(command)[1:]],
+                            capture_output=True, text=True)
+    assert replay.returncode == 0, replay.stderr
+    assert "violations: 0" in replay.stdout
 
 
 @pytest.mark.parametrize("backend",

@@ -5,12 +5,13 @@ from .errors import (ConflictError, CorruptionError, InvalidInputError, LimitExc
                      NotFoundError, StorageError, StoreUnavailableError, UmiError)
 from .models import (AgentSummary, BlockType, ChangeEvent, ChangeKind, Entity, EntityType, MemoryBlock, Tier,
                      WorkingEntry)
-from .store import Store, mask_url, open_store
+from .store import Store, mask_url, open_store, url_without_password
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "open_store", "Store", "mask_url", "AgentSummary", "BlockType", "EntityType", "Tier", "ChangeKind",
+    "open_store", "Store", "mask_url", "url_without_password", "AgentSummary", "BlockType",
+    "EntityType", "Tier", "ChangeKind",
     "MemoryBlock", "WorkingEntry", "Entity", "ChangeEvent", "UmiError", "InvalidInputError",
     "LimitExceededError", "NotFoundError", "ConflictError", "StorageError", "CorruptionError",
     "StoreUnavailableError", "SimClock", "SystemClock", "SimConfig", "DeterministicRng",

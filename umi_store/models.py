@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeVar
@@ -106,7 +106,21 @@ class WorkingEntry:
 
 
 def _frozen_metadata(metadata: Mapping[str, str] | None) -> Mapping[str, str]:
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise InvalidInputError(f"an entity's metadata must map text to text, got "
+                                f"{type(metadata).__name__}")
     return MappingProxyType(dict(metadata or {}))
+
+
+def _embedding_floats(embedding: Iterable[float]) -> tuple[float, ...]:
+    """The embedding as floats; text, or anything but a sequence of numbers, is refused."""
+    try:
+        if not isinstance(embedding, (str, bytes)):
+            return tuple(float(x) for x in embedding)
+    except (TypeError, ValueError):
+        pass
+    raise InvalidInputError("an entity's embedding must be a sequence of numbers, got "
+                            f"{type(embedding).__name__}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +137,7 @@ class Entity:
     def __post_init__(self) -> None:
         object.__setattr__(self, "metadata", _frozen_metadata(self.metadata))
         if self.embedding is not None:
-            object.__setattr__(self, "embedding", tuple(float(x) for x in self.embedding))
+            object.__setattr__(self, "embedding", _embedding_floats(self.embedding))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Entity):

@@ -19,22 +19,35 @@ from .errors import InvalidInputError, StorageError
 from .models import AgentSummary, ChangeEvent, checked_text
 from .tiers import ArchivalMemory, CoreMemory, WorkingMemory
 from .tiers.context import TierContext
+from .validation import whole_number_argument
 
 AGENT_NAME_BYTES_MAX = 64
 _log = logging.getLogger("umi_store")
 
 
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ***, safe to show and log."""
+def _with_password(url: str, password: str | None) -> str:
+    """The URL with any password replaced by `password`, or left out when None."""
+    secret = "" if password is None else f":{password}"
     try:
         parts = urlsplit(url)
     except ValueError:
-        return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+        return re.sub(r"//([^:/@]*):[^@]*@", rf"//\1{secret}@", url)
     if parts.password is None:
         return url
     netloc = parts.netloc.rsplit("@", 1)
     user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+    return urlunsplit(parts._replace(netloc=f"{user}{secret}@{netloc[1]}"))
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ***, safe to show and log."""
+    return _with_password(url, "***")
+
+
+def url_without_password(url: str) -> str:
+    """The URL with any password left out: safe to show, and it still connects where libpq
+    finds the password itself (PGPASSWORD, ~/.pgpass), as asyncpg does."""
+    return _with_password(url, None)
 
 
 class Store:
@@ -154,6 +167,12 @@ async def open_store(url: str, *, agent: str = "default", clock: Clock | None = 
     `faults`, every storage operation first asks the injector what fires.
     """
     agent = _checked_agent(agent)
+    if clock is not None and not isinstance(clock, Clock):
+        raise InvalidInputError(f"clock must be a Clock (now_ms, sleep, advance, elapse), "
+                                f"got {type(clock).__name__}")
+    if faults is not None and not isinstance(faults, FaultInjector):
+        raise InvalidInputError(f"faults must be a FaultInjector, got {type(faults).__name__}")
+    whole_number_argument(core_memory_size_bytes_max, "core_memory_size_bytes_max")
     if not CORE_MEMORY_SIZE_BYTES_MIN <= core_memory_size_bytes_max <= CORE_MEMORY_SIZE_BYTES_MAX:
         raise InvalidInputError(
             f"core memory size must be {CORE_MEMORY_SIZE_BYTES_MIN}–{CORE_MEMORY_SIZE_BYTES_MAX} "

@@ -10,6 +10,7 @@ from functools import partial
 from itertools import groupby
 from typing import ClassVar, Iterable
 
+from rich.text import Text
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -100,6 +101,7 @@ class UmiApp(App[None]):
         self._wall_ms = time.monotonic_ns() // 1_000_000
         self._last_focus: dict[str, Widget] = {}
         self._theme_names: list[str] = []
+        self.open_error: UmiError | None = None  # why the store could not be opened
 
     # Layout
 
@@ -144,10 +146,9 @@ class UmiApp(App[None]):
             self.store = await self._resources.enter_async_context(open_store(
                 self.url, agent=self.settings.agent, clock=self._clock, faults=self._faults))
         except UmiError as error:
+            self.open_error = error
             self.connection = "unavailable"
-            report_error(self, f"open {mask_url(self.url)}", error)
-            self.query_one("#loading-text", Label).update(
-                f"Could not open {mask_url(self.url)}:\n{error}\n\nq quits.")
+            self.query_one("#loading-text", Label).update(Text(f"{error}\n\nq quits."))
             self.query_one(LoadingIndicator).display = False
             return
         if self.settings.demo:

@@ -7,7 +7,10 @@ import sys
 import click
 from pydantic import ValidationError
 
-from umi_store import __version__
+from umi_store import InvalidInputError, UmiError, __version__
+
+EXIT_CODE_STORE_UNAVAILABLE = 1
+EXIT_CODE_BAD_USAGE = 2
 
 
 @click.command("open", context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,8 +60,22 @@ def run(given: dict[str, object]) -> int:
     try:
         settings = Settings(**given)
     except ValidationError as error:
-        print(f"umi-tui: bad setting: {error}")
-        return 2
+        print(f"umi-tui: bad setting: {error}", file=sys.stderr)
+        return EXIT_CODE_BAD_USAGE
     from .app import UmiApp
-    UmiApp(settings).run()
-    return 0
+    app = UmiApp(settings)
+    app.run()
+    if app.open_error is None:
+        return 0
+    print(f"umi-tui: {one_line(app.open_error)}", file=sys.stderr)
+    return exit_code_for(app.open_error)
+
+
+def one_line(error: UmiError) -> str:
+    return " ".join(str(error).split())
+
+
+def exit_code_for(error: UmiError) -> int:
+    """2 for a URL or setting that can never work, 1 for a store that cannot be reached."""
+    return EXIT_CODE_BAD_USAGE if isinstance(error, InvalidInputError) \
+        else EXIT_CODE_STORE_UNAVAILABLE

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import sys
 import time
 from typing import TextIO
 
-from umi_store import InvalidInputError, StoreUnavailableError
+from umi_store import InvalidInputError, StoreUnavailableError, url_without_password
 from umi_store.dst import FaultConfig, FaultType, SimConfig, Simulation, SimulationConfig
 from umi_store.dst.config import parse_seed
 from umi_store.store import mask_url
@@ -68,14 +69,16 @@ def _parser() -> _Parser:
 
 
 def _config(args: argparse.Namespace, out: TextIO) -> SimulationConfig:
+    """The run the arguments ask for; everything is checked before a fresh seed is announced."""
+    if args.progress_every < 0:
+        raise _UsageError(f"--progress-every must be ≥ 0, got {args.progress_every}")
+    checked = SimulationConfig(0, args.steps, tuple(_fault(f) for f in args.fault), args.url,
+                               args.swarm)
     if args.seed is not None:
         seed = parse_seed(args.seed, "--seed")
     else:
         seed = SimConfig.from_env(announce=lambda line: print(line, file=out)).seed
-    if args.progress_every < 0:
-        raise _UsageError(f"--progress-every must be ≥ 0, got {args.progress_every}")
-    return SimulationConfig(seed, args.steps, tuple(_fault(f) for f in args.fault), args.url,
-                            args.swarm)
+    return dataclasses.replace(checked, seed=seed)
 
 
 def _progress(config: SimulationConfig, every: int, err: TextIO):
@@ -145,6 +148,9 @@ def _run(argv: list[str], out: TextIO, err: TextIO) -> int:
     for violation in result.violations:
         print(violation.report(), file=out)
     print(f"replay: {config.replay_command()}", file=out)
+    if url_without_password(config.url) != config.url:
+        print("replay: the URL leaves the password out; PGPASSWORD or ~/.pgpass supplies it",
+              file=err)
     print(f"{result.steps_run} steps in {elapsed:.2f} s "
           f"({result.steps_run / max(elapsed, 1e-9):.0f} steps/s)", file=err)
     return 1 if not result.ok else SIM_EXIT_INTERRUPTED if interrupted else 0

@@ -400,6 +400,30 @@ class SqliteTx:
         return True
 
 
+def _unopenable_reason(path: str) -> str | None:
+    """Why SQLite could not open or create the file, judged without opening it; or None."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        return f"the directory {directory} does not exist"
+    if os.path.isdir(path):
+        return "that is a directory"
+    if os.path.exists(path):
+        return None if os.access(path, os.R_OK | os.W_OK) else "no permission to read and write it"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"no permission to create a file in {directory}"
+    return None
+
+
+def _cannot_open_message(url: str, path: str, reason: str) -> str:
+    """The error for a file that cannot be opened, naming its absolute path; a relative one
+    (three slashes) gets the four-slash spelling of the absolute path beside it."""
+    message = f"cannot open {url} (the file {os.path.abspath(path)}): {reason}"
+    if not os.path.isabs(path):
+        message += (f"; sqlite:/// with three slashes is relative to the current directory, "
+                    f"sqlite:////{path} is the absolute /{path}")
+    return message
+
+
 # os.umask is process-wide: one lock keeps two stores' save-and-restore from interleaving.
 _UMASK_LOCK = threading.Lock()
 DATABASE_FILE_UMASK = 0o077  # a database file Umi creates is the owner's only (0600)
@@ -440,7 +464,12 @@ class SqliteBackend:
             return
         # Never os.open/os.close the database file: closing any descriptor of it drops every
         # POSIX lock this process holds on it, those of other open stores included.
-        creating = self.path != ":memory:" and not os.path.exists(self.path)
+        in_memory = self.path == ":memory:"
+        # Checked first: aiosqlite leaves its thread behind when the connect itself fails.
+        reason = None if in_memory else _unopenable_reason(self.path)
+        if reason is not None:
+            raise StoreUnavailableError(_cannot_open_message(self.url, self.path, reason))
+        creating = not in_memory and not os.path.exists(self.path)
         factory = _PrivateFileConnection if creating else sqlite3.Connection
         conn: aiosqlite.Connection | None = None
         try:
@@ -455,7 +484,8 @@ class SqliteBackend:
                     await conn.close()
                 except Exception:
                     pass
-            raise StoreUnavailableError(f"cannot open {self.url}: {exc}") from None
+            raise StoreUnavailableError(_cannot_open_message(self.url, self.path, str(exc))) \
+                from None
         self._conn = conn
 
     async def _migrate(self, conn: aiosqlite.Connection) -> None:

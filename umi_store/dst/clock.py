@@ -6,12 +6,13 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..constants import DST_EPOCH_MS, DST_TIME_ADVANCE_MS_MAX
 from ..errors import InvalidInputError
 
 
+@runtime_checkable
 class Clock(Protocol):
     def now_ms(self) -> int: ...
 

@@ -38,7 +38,7 @@ class SimConfig:
         if text is not None:
             return cls(parse_seed(text, "UMI_SEED"))
         fresh = secrets.randbelow(2**32)
-        (announce or _print_to_stderr)(f"seed {fresh}; replay with UMI_SEED={fresh}")
+        (announce or _print_to_stderr)(f"seed {fresh}; replay with --seed {fresh}")
         return cls(fresh)
 
 

@@ -97,8 +97,8 @@ class SimulationConfig:
         if self.swarm:
             parts.append("--swarm")
         if self.url != "sim://":
-            from ..store import mask_url
-            parts.append(mask_url(self.url))
+            from ..store import url_without_password
+            parts.append(url_without_password(self.url))
         return " ".join(parts)
 
 

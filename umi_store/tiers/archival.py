@@ -13,6 +13,8 @@ from ..constants import (EMBEDDING_DIMENSIONS_COUNT, ENTITY_CONTENT_BYTES_MAX,
                          SEARCH_RESULTS_COUNT_MAX)
 from ..errors import InvalidInputError, LimitExceededError, NotFoundError
 from ..models import ChangeEvent, ChangeKind, Entity, EntityType, Tier, checked_text, parse_enum
+from ..validation import (entity_argument, metadata_argument, optional_text_argument,
+                          text_argument, whole_number_argument)
 from .context import TierContext
 
 ENTITY_ID_NAMESPACE = uuid.UUID("6f1d2a3e-4b5c-5d6e-8f70-8192a3b4c5d6")
@@ -24,9 +26,10 @@ def entity_id(agent: str, entity_type: EntityType, name: str) -> str:
 
 
 def derive_name(content: str) -> str:
-    """First line, trimmed; cut at a word with "..." when 50 characters or longer."""
+    """First line, trimmed: whole up to 50 characters, else cut at a word with "..." (still
+    at most 50 characters)."""
     line = content.strip().split("\n", 1)[0].strip()
-    if len(line) < ENTITY_NAME_DERIVED_CHARS_MAX:
+    if len(line) <= ENTITY_NAME_DERIVED_CHARS_MAX:
         return line
     head = line[:ENTITY_NAME_DERIVED_CHARS_MAX - 2]  # one past the room, to see a word end
     cut = head.rsplit(" ", 1)[0] if " " in head else head[:-1]
@@ -52,7 +55,7 @@ def _checked(entity: Entity) -> Entity:
         raise LimitExceededError(f"content is {len(entity.content.encode())} bytes; the limit "
                                  f"is {ENTITY_CONTENT_BYTES_MAX}")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in entity.metadata.items()):
-        raise InvalidInputError("metadata maps text to text")
+        raise InvalidInputError("an entity's metadata must map text to text")
     _checked_id(entity.id)
     checked_text(entity.name, "an entity name")
     checked_text(entity.content, "entity content")
@@ -73,8 +76,9 @@ class ArchivalMemory:
                        metadata: Mapping[str, str] | None = None) -> Entity:
         """Store `content`; the same (type, name) updates the entity it named before."""
         entity_type = parse_enum(EntityType, entity_type, "entity type")
-        if not isinstance(content, str):
-            raise InvalidInputError("entity content must be text")
+        content = text_argument(content, "content")
+        name = optional_text_argument(name, "name")
+        metadata = metadata_argument(metadata, "metadata")
         name = derive_name(content) if name is None else name
         if not name.strip():
             raise InvalidInputError("nothing to remember: the content and the name are empty")
@@ -84,10 +88,12 @@ class ArchivalMemory:
 
     async def store(self, entity: Entity) -> Entity:
         """Upsert by id; an entity without an id gets its deterministic one."""
+        entity = entity_argument(entity, "entity")
         return await self._upsert(entity, must_exist=False, keep_metadata=False)
 
     async def update(self, entity: Entity) -> Entity:
         """Replace an existing entity; NotFoundError if its id is unknown."""
+        entity = entity_argument(entity, "entity")
         return await self._upsert(entity, must_exist=True, keep_metadata=False)
 
     async def _upsert(self, entity: Entity, *, must_exist: bool, keep_metadata: bool) -> Entity:
@@ -133,9 +139,9 @@ class ArchivalMemory:
         """Entities newest first (updated_at descending, then id)."""
         entity_type = None if entity_type is None else parse_enum(EntityType, entity_type,
                                                                   "entity type")
-        if not isinstance(limit, int) or not 0 <= limit <= ENTITY_LIST_COUNT_MAX:
+        if not 0 <= whole_number_argument(limit, "limit") <= ENTITY_LIST_COUNT_MAX:
             raise InvalidInputError(f"limit must be 0–{ENTITY_LIST_COUNT_MAX}, got {limit!r}")
-        if not isinstance(offset, int) or offset < 0:
+        if whole_number_argument(offset, "offset") < 0:
             raise InvalidInputError(f"offset must be a whole number ≥ 0, got {offset!r}")
         return await self._context.read(lambda tx: tx.entity_list(entity_type, limit, offset))
 
@@ -147,12 +153,11 @@ class ArchivalMemory:
     async def search(self, query: str, entity_type: EntityType | str | None = None,
                      limit: int = SEARCH_RESULTS_COUNT_MAX) -> list[Entity]:
         """Case-insensitive literal substring search of name and content, newest first."""
-        if not isinstance(query, str):
-            raise InvalidInputError("a search query must be text")
+        query = text_argument(query, "query")
         if len(query.encode()) > SEARCH_QUERY_BYTES_MAX:
             raise InvalidInputError(f"query is {len(query.encode())} bytes; the limit is "
                                     f"{SEARCH_QUERY_BYTES_MAX}")
-        if not isinstance(limit, int) or not 1 <= limit <= SEARCH_RESULTS_COUNT_MAX:
+        if not 1 <= whole_number_argument(limit, "limit") <= SEARCH_RESULTS_COUNT_MAX:
             raise InvalidInputError(f"limit must be 1–{SEARCH_RESULTS_COUNT_MAX}, got {limit!r}")
         entity_type = None if entity_type is None else parse_enum(EntityType, entity_type,
                                                                   "entity type")

@@ -12,14 +12,16 @@ from ..constants import (CORE_MEMORY_BLOCK_LABEL_BYTES_MAX, CORE_MEMORY_BLOCK_SI
 from ..errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
 from ..models import (BlockType, ChangeEvent, ChangeKind, MemoryBlock, Tier, checked_text,
                       parse_enum)
+from ..validation import (number_argument, optional_text_argument,
+                          optional_whole_number_argument, text_argument)
 from .context import TierContext
 
 
 def _checked_importance(importance: float) -> float:
-    if not isinstance(importance, (int, float)) or not math.isfinite(importance) \
-            or not 0.0 <= importance <= 1.0:
+    importance = number_argument(importance, "importance")
+    if not math.isfinite(importance) or not 0.0 <= importance <= 1.0:
         raise InvalidInputError(f"importance must be between 0.0 and 1.0, got {importance!r}")
-    return float(importance)
+    return importance
 
 
 class CoreMemory:
@@ -35,8 +37,9 @@ class CoreMemory:
         version (0: there must be no block yet).
         """
         block_type = parse_enum(BlockType, block_type, "block type")
-        if not isinstance(content, str):
-            raise InvalidInputError("block content must be text")
+        content = text_argument(content, "content")
+        label = optional_text_argument(label, "label")
+        if_version = optional_whole_number_argument(if_version, "if_version")
         checked_text(content, f"{block_type} block content")
         if label is not None:
             checked_text(label, "a block label")

@@ -15,6 +15,7 @@ from ..constants import (WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_ENTRY_
                          WORKING_MEMORY_TTL_SECS_DEFAULT, WORKING_MEMORY_TTL_SECS_MAX)
 from ..errors import InvalidInputError, LimitExceededError
 from ..models import ChangeEvent, ChangeKind, Tier, WorkingEntry, checked_text
+from ..validation import bytes_argument, text_argument, whole_number_argument
 from .context import TierContext
 
 WORKING_MEMORY_TTL_MS_DEFAULT = WORKING_MEMORY_TTL_SECS_DEFAULT * 1000
@@ -35,12 +36,8 @@ def _checked_key(key: str) -> str:
     return checked_text(key, "a working-memory key")
 
 
-def _checked_value(value: bytes | str) -> bytes:
-    if isinstance(value, str):
-        value = value.encode()
-    if not isinstance(value, (bytes, bytearray, memoryview)):
-        raise InvalidInputError("a working-memory value must be bytes or text")
-    value = bytes(value)
+def _checked_value(value: bytes | str, name: str = "value") -> bytes:
+    value = bytes_argument(value, name)
     if len(value) > WORKING_MEMORY_ENTRY_SIZE_BYTES_MAX:
         raise LimitExceededError(f"value is {len(value)} bytes; the limit is "
                                  f"{WORKING_MEMORY_ENTRY_SIZE_BYTES_MAX}")
@@ -48,8 +45,7 @@ def _checked_value(value: bytes | str) -> bytes:
 
 
 def _checked_ttl(ttl_ms: int) -> int:
-    if not isinstance(ttl_ms, int) or isinstance(ttl_ms, bool):
-        raise InvalidInputError(f"ttl_ms must be a whole number of milliseconds, got {ttl_ms!r}")
+    ttl_ms = whole_number_argument(ttl_ms, "ttl_ms")
     if ttl_ms > WORKING_MEMORY_TTL_MS_MAX:
         raise LimitExceededError(f"ttl is {ttl_ms} ms; the limit is {WORKING_MEMORY_TTL_MS_MAX} "
                                  "(7 days)")
@@ -169,9 +165,7 @@ class WorkingMemory:
 
     async def incr(self, key: str, delta: int = 1) -> int:
         """Add `delta` to a decimal integer value (a missing key counts as 0); keeps the TTL."""
-        key = _checked_key(key)
-        if not isinstance(delta, int) or isinstance(delta, bool):
-            raise InvalidInputError(f"delta must be a whole number, got {delta!r}")
+        key, delta = _checked_key(key), whole_number_argument(delta, "delta")
 
         async def body(tx: Tx) -> int:
             now = self._now()
@@ -188,7 +182,7 @@ class WorkingMemory:
 
     async def append(self, key: str, data: bytes | str) -> int:
         """Append to a value (a missing key starts empty); keeps the TTL. Returns the length."""
-        key, data = _checked_key(key), _checked_value(data)
+        key, data = _checked_key(key), _checked_value(data, "data")
 
         async def body(tx: Tx) -> int:
             now = self._now()
@@ -208,9 +202,8 @@ class WorkingMemory:
     async def entries(self, prefix: str = "", limit: int = WORKING_MEMORY_ENTRIES_COUNT_MAX
                       ) -> list[WorkingEntry]:
         """Live entries whose key starts with `prefix` (literal text), in key order."""
-        if not isinstance(prefix, str):
-            raise InvalidInputError("prefix must be text")
-        if not isinstance(limit, int) or limit < 0:
+        prefix = text_argument(prefix, "prefix")
+        if whole_number_argument(limit, "limit") < 0:
             raise InvalidInputError(f"limit must be a whole number ≥ 0, got {limit!r}")
         if "\x00" in prefix:
             return []  # no stored key holds NUL
@@ -219,7 +212,7 @@ class WorkingMemory:
     async def cleanup_expired(self, limit: int = WORKING_MEMORY_ENTRIES_COUNT_MAX) -> int:
         """Remove expired keys (up to `limit`, earliest deadline first), emitting `expired`
         for each; how many were removed."""
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        if whole_number_argument(limit, "limit") < 1:
             raise InvalidInputError(f"limit must be a whole number ≥ 1, got {limit!r}")
 
         async def body(tx: Tx) -> int:

@@ -19,7 +19,7 @@ from textual.widgets import (Button, DataTable, Input, Label, OptionList, Progre
                              Static, TabbedContent, TabPane)
 from textual.widgets.option_list import Option
 
-from umi_store import InvalidInputError, SimClock, UmiError
+from umi_store import InvalidInputError, SimClock, UmiError, url_without_password
 from umi_store.constants import DST_SIMULATION_STEPS_MAX, DST_TIME_ADVANCE_MS_MAX
 from umi_store.dst.config import SIM_SEED_MAX
 from umi_store.dst.faults import FaultConfig, FaultType
@@ -605,12 +605,16 @@ class SimulationPane(Widget, can_focus=True):
         seed = next_seed(self.seed)
         assert 0 <= seed <= SIM_SEED_MAX
         await self._reset(seed)
-        self.notify(f"New seed {seed}; replay with UMI_SEED={seed}", title="Simulation")
+        self.notify(f"New seed {seed}; replay with --seed {seed}", title="Simulation")
 
     def action_copy_command(self) -> None:
         command = self.replay_command()
         self.app.copy_to_clipboard(command)
-        self.notify(command, title="Copied the replay command")
+        url = self._config().url
+        if url_without_password(url) != url:
+            command += ("\nThe password is left out of the URL: it is read from PGPASSWORD "
+                        "or ~/.pgpass, as psql does.")
+        self.notify(command, title="Copied the replay command", markup=False)
 
     async def on_unmount(self) -> None:
         await self._resources.aclose()
