@@ -291,19 +291,28 @@ def agents_command(url: str, as_json: bool) -> None:
     run_on_store(url, "default", work)
 
 
+Progress = Callable[..., None]  # update(done, total, description=None)
+
+
 @contextmanager
-def _progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar on stderr (only on a terminal); yields update(done, total)."""
+def _progress_bar(description: str, *, in_bytes: bool = False) -> Iterator[Progress]:
+    """A rich progress bar on stderr (only on a terminal); yields update(done, total,
+    description=None): a total of 0 pulses, for work of unknown length."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress,
+                               TextColumn)
 
     console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task(description, total=None)
+    amount = DownloadColumn() if in_bytes else MofNCompleteColumn()
+    with Progress(TextColumn("{task.description}"), BarColumn(), amount, console=console,
+                  transient=True, disable=not console.is_terminal) as bar:
+        tasks = [bar.add_task(description, total=None)]
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total or None)
+        def update(done: int, total: int, description: str | None = None) -> None:
+            if description is not None:  # a new phase: its own bar, the old one hidden
+                bar.update(tasks[-1], visible=False)
+                tasks.append(bar.add_task(description, total=None))
+            bar.update(tasks[-1], completed=done, total=total or None)
         yield update
 
 
@@ -328,9 +337,9 @@ def export_command(url: str, agent: str, all_agents: bool, output: IO[str]) -> N
     run_on_store(url, agent, work)
 
 
-def _lines_with_progress(source: BinaryIO, update: Callable[[int, int], None],
-                         total: int) -> Iterator[str]:
-    done = 0
+def _lines_with_progress(source: BinaryIO, update: Progress, total: int) -> Iterator[str]:
+    """The file's lines as text, the bar following the bytes read; then "writing"."""
+    done = number = 0
     for number, raw in enumerate(source, 1):
         done += len(raw)
         if number % 1000 == 0:
@@ -339,7 +348,7 @@ def _lines_with_progress(source: BinaryIO, update: Callable[[int, int], None],
             yield raw.decode()
         except UnicodeDecodeError as error:
             raise InvalidInputError(f"line {number}: not UTF-8 text: {error}") from None
-    update(done, total)
+    update(0, 0, f"{number:,} lines checked; writing")
 
 
 @click.command("import")
@@ -358,7 +367,7 @@ def import_command(url: str, file: BinaryIO, agent: str | None, on_conflict: str
     total = _size(file)
 
     async def work(store: Store) -> int:
-        with _progress_bar("importing") as update:
+        with _progress_bar("checking", in_bytes=True) as update:
             summary = await import_memory(store, _lines_with_progress(file, update, total),
                                           agent=agent, on_conflict=on_conflict)
         click.echo(f"imported into {', '.join(summary.agents) or 'no agent'}: "
