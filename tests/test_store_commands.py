@@ -114,7 +114,7 @@ def test_one_help_lists_the_inspector_and_every_command(capsys):
     from umi_tui.__main__ import main
     assert main(["--help"]) == 0
     shown = capsys.readouterr().out
-    for name in ("open", "get", "set", "del", "ttl", "search", "blocks", "render", "agents",
+    for name in ("open", "sim", "get", "set", "del", "ttl", "search", "blocks", "render", "agents",
                  "export", "import"):
         assert f"\n  {name} " in shown
     assert main(["get", "--help"]) == 0

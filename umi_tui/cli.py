@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .app_command import open_command
+from .sim_command import sim_cli
 from .store_commands import STORE_COMMANDS
 
 
@@ -18,7 +19,7 @@ def cli() -> None:
     """
 
 
-for command in (open_command, *STORE_COMMANDS):
+for command in (open_command, sim_cli, *STORE_COMMANDS):
     cli.add_command(command)
 
 COMMAND_NAMES = frozenset(cli.commands) | {"-h", "--help"}
