@@ -97,7 +97,7 @@ async def raw_export(db: Path, target: Path) -> float:
                                     "ORDER BY updated_at DESC, id")
         with target.open("w") as out:
             for row in await cursor.fetchall():
-                out.write(json.dumps(dict(zip(columns, row))) + "\n")
+                out.write(json.dumps(dict(zip(columns, row, strict=True))) + "\n")
         return time.perf_counter() - started
 
 

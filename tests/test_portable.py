@@ -96,7 +96,8 @@ async def test_a_bad_line_names_its_number_and_nothing_is_written(store):
     lines.insert(5, json.dumps(bad_record) + "\n")
     with pytest.raises(ImportFileError) as refused:
         await import_memory(store, lines)
-    assert refused.value.line_number == 6 and "'ttl_ms' must be a whole number" in str(refused.value)
+    assert refused.value.line_number == 6
+    assert "'ttl_ms' must be a whole number" in str(refused.value)
     with pytest.raises(ImportFileError, match="line 3: not JSON"):
         await import_memory(store, [lines[0], lines[1], "{oops\n"])
     with pytest.raises(ImportFileError, match="line 1: not a Umi export"):

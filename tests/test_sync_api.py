@@ -13,9 +13,9 @@ from contextlib import closing
 import pytest
 
 from tests.conftest import store_url
-from tests.test_archival_conformance import *  # the cases, run through the sync API
-from tests.test_core_conformance import *
-from tests.test_working_conformance import *
+from tests.test_archival_conformance import *  # noqa: F403 (the cases, run through sync)
+from tests.test_core_conformance import *  # noqa: F403
+from tests.test_working_conformance import *  # noqa: F403
 from umi_store import InvalidInputError, SimClock
 from umi_store.sync import SyncStore, open_store
 
