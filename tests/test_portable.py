@@ -158,3 +158,18 @@ async def test_export_of_several_agents_imports_each(store):
         assert summary.agents == ["other", "tester"]
         assert await target.for_agent("other").working.get("k") == b"other's"
         assert (await target.for_agent("tester").core.get_block("facts")).content == "tester's"
+
+
+async def test_a_storage_failure_mid_import_leaves_nothing_half_written(backend_name, tmp_path):
+    from tests.conftest import store_url
+    from umi_store import DeterministicRng, FaultConfig, FaultInjector, StorageError
+    async with open_store("sim://?seed=1", agent="tester", clock=SimClock()) as source:
+        await _fill(source)
+        text = await _exported(source)
+    faults = FaultInjector(DeterministicRng(1), [FaultConfig("storage_write_fail", 1.0,
+                                                             operation_filter="entity_put")])
+    async with open_store(store_url(backend_name, tmp_path), agent="tester", clock=SimClock(),
+                          faults=faults) as store:
+        with pytest.raises(StorageError, match="injected storage_write_fail"):
+            await import_memory(store, io.StringIO(text))  # blocks and keys go in first
+        assert await store.core.blocks() == [] and await store.working.entry_count() == 0
