@@ -8,6 +8,7 @@ import io
 import pytest
 
 from rich.console import Console
+from rich.text import Text
 from textual.widgets import DataTable, Input, Select, Static, TextArea
 
 from tests.tui_harness import PaneHarness
@@ -41,8 +42,13 @@ def harness(**options) -> PaneHarness:
 
 
 def names(app: PaneHarness) -> list[str]:
+    """The names as the table shows them: cut (with …) to the column's width."""
     table = app.pane.query_one(DataTable)
-    return [str(table.get_row(key)[1]) for key in table.rows]
+    width = table.columns["name"].width
+    shown = [Text(str(table.get_row(key)[1])) for key in table.rows]
+    for name in shown:
+        name.truncate(width, overflow="ellipsis")
+    return [name.plain for name in shown]
 
 
 def status(app: PaneHarness) -> str:
@@ -82,6 +88,36 @@ async def test_name_and_content_fit_and_a_narrow_pane_drops_the_type(width, colu
         assert fitting_columns(app.pane.query_one(DataTable)) == columns
 
 
+async def test_names_sharing_a_long_prefix_show_whole_and_the_content_is_cut():
+    async def offices(store) -> None:
+        for index in range(101, 106):
+            await store.archival.remember(f"The Lisbon office of Lumen Textiles, run by Ada "
+                                          f"Okafor since {index}", "location",
+                                          name=f"Lisbon office #{index}")
+
+    app = harness(seed=offices)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert sorted(names(app)) == [f"Lisbon office #{index}" for index in range(101, 106)]
+        table = app.pane.query_one(DataTable)
+        assert fitting_columns(table) == ["type", "name", "content"]
+        assert table.columns["name"].width <= SIZE[0] // 2
+
+
+async def test_a_name_too_long_for_half_the_pane_is_cut_in_the_middle():
+    async def calls(store) -> None:
+        for index in (456, 457):
+            await store.archival.remember("Call about payroll", "event",
+                                          name=f"November call with Hana Lund of Kite #{index}")
+
+    app = harness(seed=calls)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        shown = sorted(names(app))
+        assert all("…" in name for name in shown)
+        assert [name[-4:] for name in shown] == ["#456", "#457"], "the ends still tell them apart"
+
+
 async def test_search_highlights_the_match_with_case_folding():
     app = harness()
     async with app.run_test(size=SIZE) as pilot:
@@ -115,7 +151,7 @@ async def test_a_stale_result_never_replaces_a_newer_one(monkeypatch):
         query.value = "lyon"
         await asyncio.wait_for(stale_asked.wait(), 5)  # the older query is in the slow store …
         query.value = "orion"  # … when a newer one is asked for and answered
-        orion = ["Orion: a telescope project for the winter"]
+        orion = ["Orion: a teles…or the winter"]  # cut in the middle to its column
         for _ in range(100):
             await pilot.pause(0.05)
             if names(app) == orion:
@@ -134,7 +170,7 @@ async def test_type_filter_narrows_results():
         assert len(names(app)) == 3
         app.pane.query_one("#archival-type", Select).value = EntityType.TASK
         await settle(pilot)
-        assert names(app) == ["Call the emile plumber about the leak"]
+        assert names(app) == ["Call the emile…bout the leak"]
 
 
 async def many_notes(store) -> None:
@@ -256,7 +292,7 @@ async def test_a_failed_search_is_reported_and_the_pane_keeps_working():
         assert app.pane.query_one("#archival-query", Input).value == "orion"
         faults.remove("storage_read_fail")
         await search(pilot, "orion")
-        assert names(app) == ["Orion: a telescope project for the winter"]
+        assert names(app) == ["Orion: a teles…or the winter"]
 
 
 async def test_a_failed_save_keeps_the_modal_and_what_was_typed():

@@ -12,6 +12,7 @@ from umi_tui.panes.working import WORKING_PANE_PAGE_ROWS, WorkingPane, middle_tr
 from umi_tui.screens.confirm import ConfirmScreen
 from umi_tui.screens.set_key import SetKeyScreen
 from umi_tui.widgets.ttl import humanize_ttl, next_change_ms, parse_ttl
+from umi_tui.widgets.value_text import escaped, is_plain_text, unescaped
 
 SECOND_MS, MINUTE_MS, HOUR_MS, DAY_MS = 1_000, 60_000, 3_600_000, 86_400_000
 SIZE = (60, 19)
@@ -81,6 +82,23 @@ async def test_long_keys_that_share_a_prefix_stay_apart():
         assert len(shown) == 2 and shown[0] != shown[1]
         assert all(key.startswith("scratch:") and "…" in key for key in shown)
         assert [key[-2:] for key in shown] == [":7", ":8"]
+
+
+async def test_the_key_column_takes_the_width_its_keys_need_and_the_value_is_cut():
+    async def statements(store) -> None:
+        for month in ("2025-11", "2025-12"):
+            await store.working.set(f"cache:statement:{month}", b"balance 184 302.17 EUR " * 4)
+
+    app = harness(seed=statements)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        shown = rows(app)
+        assert [row[0] for row in shown.values()] == ["cache:statement:2025-11",
+                                                      "cache:statement:2025-12"]
+        table = app.pane.query_one(DataTable)
+        assert table.columns["key"].width <= SIZE[0] // 2, "at most half the pane"
+        assert table.columns["value"].width >= 8, "the value keeps what is left"
+        assert fitting_columns(table) == ["key", "value", "size", "ttl"]
 
 
 @pytest.mark.parametrize("text, width, cut", [
@@ -163,6 +181,82 @@ async def test_enter_edits_the_selected_key():
         assert await app.store.working.get("session:step") == b"4"
 
 
+async def test_edit_changes_value_and_ttl_only_the_key_is_not_editable():
+    app = harness()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.pane.query_one(DataTable).focus()
+        await pilot.press("down", "e")
+        assert isinstance(app.screen, SetKeyScreen)
+        assert not app.screen.query("Input#key"), "the key's name is shown, not edited"
+        assert str(app.screen.query_one("#key", Static).render()) == "session:step"
+        await pilot.press("ctrl+a", "ctrl+k", *"4", "tab", "ctrl+a", "ctrl+k", *"2h", "enter")
+        await settle(pilot)
+        entries = await app.store.working.entries()
+        assert [e.key for e in entries] == ["session:goal", "session:step", "tool:weather",
+                                            "user:[bold]name"]
+        assert await app.store.working.get("session:step") == b"4"
+        assert await app.store.working.ttl_ms("session:step") == 2 * HOUR_MS
+
+
+async def seed_binary(store) -> None:
+    await store.working.set("blob", b"\xff\x00ab\\\xc3\xa9", ttl_ms=DAY_MS)
+
+
+async def test_a_binary_value_is_shown_escaped_and_saved_unchanged_writes_nothing():
+    app = harness(seed=seed_binary)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert rows(app)["blob"][1] == r"\xff\x00ab\\é", "the row shows the bytes escaped too"
+        before = await app.store.working.entry("blob")
+        app.advance(5 * SECOND_MS)
+        await settle(pilot)
+        app.pane.query_one(DataTable).focus()
+        await pilot.press("e")
+        assert app.screen.query_one("#value", Input).value == r"\xff\x00ab\\é"
+        labels = " ".join(str(label.render()) for label in app.screen.query(".dialog--field"))
+        assert "escaped bytes" in labels
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is app.screen_stack[0]
+        assert await app.store.working.entry("blob") == before, "nothing was written"
+        await pilot.press("e", "end", *r"\x01", "enter")
+        await settle(pilot)
+        assert await app.store.working.get("blob") == b"\xff\x00ab\\\xc3\xa9\x01"
+
+
+async def test_a_bad_escape_is_refused_in_the_modal():
+    app = harness(seed=seed_binary)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.pane.query_one(DataTable).focus()
+        await pilot.press("e", "end", *r"\q", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, SetKeyScreen)
+        assert "unknown escape" in str(app.screen.query_one(".dialog--error").render())
+        assert await app.store.working.get("blob") == b"\xff\x00ab\\\xc3\xa9"
+
+
+async def test_an_untouched_ttl_field_keeps_the_exact_deadline():
+    async def long_lived(store) -> None:
+        await store.working.set("plan", b"walk", ttl_ms=2 * DAY_MS + 22 * HOUR_MS + 1_234)
+
+    app = harness(seed=long_lived)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        deadline = (await app.store.working.entry("plan")).expires_at_ms
+        app.advance(90 * SECOND_MS)
+        await settle(pilot)
+        app.pane.query_one(DataTable).focus()
+        await pilot.press("e")
+        assert app.screen.query_one("#ttl", Input).value == "2d21h58m32s"
+        await pilot.press("end", *" fast", "enter")
+        await settle(pilot)
+        entry = await app.store.working.entry("plan")
+        assert entry.value == b"walk fast"
+        assert entry.expires_at_ms == deadline
+
+
 async def test_delete_asks_first_and_removes_the_key():
     app = harness()
     async with app.run_test(size=SIZE) as pilot:
@@ -211,7 +305,26 @@ async def test_prefix_filter_shows_only_matching_keys():
         await pilot.press("slash", *"session:")
         await settle(pilot)
         assert set(rows(app)) == {"session:goal", "session:step"}
-        assert "2 match" in totals(app)
+        assert totals(app).endswith("· 2 matches")
+        await pilot.press("ctrl+a", "ctrl+k", *"tool:")
+        await settle(pilot)
+        assert totals(app).endswith("· 1 match")
+
+
+async def test_a_key_set_while_the_filter_hides_it_says_so():
+    app = harness()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"session:", "enter", "s", *"plan:x", "tab", *"walk", "enter")
+        await settle(pilot)
+        assert await app.store.working.get("plan:x") == b"walk"
+        assert "plan:x" not in rows(app)
+        messages = [str(n.message) for n in app._notifications]
+        assert "set plan:x — hidden by the filter 'session:'" in messages
+        await pilot.press("s", *"session:new", "tab", *"v", "enter")  # shown: nothing to say
+        await settle(pilot)
+        assert "session:new" in rows(app)
+        assert not any("session:new" in str(n.message) for n in app._notifications)
 
 
 async def test_totals_and_histogram_count_against_the_limits():
@@ -358,3 +471,14 @@ def test_ttl_text_is_read_in_units(text, ms):
 def test_unreadable_ttl_text_is_refused(text):
     with pytest.raises(ValueError):
         parse_ttl(text)
+
+
+@pytest.mark.parametrize("value", [b"", b"plain", "Zoë · 東京".encode(), b"\xff\xfe", b"a\\b",
+                                   b"\x00\n\t\r\x7f", "\u0085".encode(), b"\xc3"])
+def test_escaped_values_read_back_as_the_same_bytes(value):
+    assert unescaped(escaped(value)) == value
+
+
+def test_only_utf8_text_without_control_characters_is_edited_as_text():
+    assert is_plain_text("Zoë".encode()) and is_plain_text(b"a\\b")
+    assert not is_plain_text(b"\xff") and not is_plain_text(b"two\nlines")

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import stat
 
 import pytest
+from rich.cells import cell_len
 from textual.command import CommandPalette
 from textual.widgets import Label
 
@@ -18,6 +19,9 @@ from umi_tui.app_command import parse_args
 from umi_tui.screens.help import HelpScreen
 from umi_tui.screens.set_key import SetKeyScreen
 from umi_tui.settings import Settings, config_dir
+from umi_tui.widgets.footer import KeyFooter
+from umi_tui.widgets.histogram import Histogram
+from umi_tui.widgets.ttl import TTL_BUCKET_LABELS
 
 from .tui_support import isolated_user_dirs, make_app, settle  # noqa: F401 (fixture)
 
@@ -96,6 +100,65 @@ async def test_a_pane_key_works_right_after_its_number_key():
         assert isinstance(app.screen, SetKeyScreen)
         await pilot.press("escape", "3")
         assert app.screen.focused is app.query_one("#archival").table
+
+
+@pytest.mark.parametrize("number, open_input, input_id, back_to", [
+    ("2", "slash", "working-filter", "working-table"),
+    ("3", "slash", "archival-query", "archival-table"),
+    ("4", "L", "log-filter", "sim-log"),
+])
+async def test_esc_leaves_a_search_box_and_the_number_key_goes_to_the_table(
+        number, open_input, input_id, back_to):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press(number, open_input, *"se")
+        assert app.screen.focused.id == input_id
+        await pilot.press("escape")
+        assert app.screen.focused.id == back_to
+        await pilot.press("slash" if number != "4" else "L")
+        assert app.screen.focused.id == input_id, "the pane's keys act again"
+        await pilot.click("#block-facts")  # leave the input for another pane with the mouse
+        await pilot.press(number)
+        assert app.screen.focused.id != input_id, "the number key focuses the pane, not its input"
+        pane = next(spec.name for spec in PANES if spec.key == number)
+        assert app.focused_frame().id == f"{pane}-frame"
+        assert app.query_one(f"#{input_id}").value == "se", "what was typed stays"
+
+
+async def test_esc_in_a_maximised_pane_leaves_the_search_box_then_restores_the_pane():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2", "z", "slash", *"cache")
+        await pilot.press("escape")
+        assert app.screen.focused.id == "working-table"
+        assert app.screen.maximized is app.query_one("#working-frame")
+        await pilot.press("escape")
+        assert app.screen.maximized is None
+
+
+async def test_at_80_by_24_the_histogram_buttons_and_footer_show_whole():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        histogram = app.query_one(Histogram)
+        line = histogram.render()
+        assert line.cell_len <= histogram.size.width
+        for label, count in zip(TTL_BUCKET_LABELS, histogram.counts):
+            assert f"{label} " in line.plain and f" {count}" in line.plain
+        await pilot.press("4", "x", "x", "x", "space")  # 600×, running: the widest labels
+        await settle(pilot)
+        pane = app.query_one("#simulation")
+        assert str(pane.query_one("#toggle-clock").label) == "‖ pause"
+        for button in pane.query("#sim-controls Button"):
+            assert button.region.right <= pane.content_region.right, button.id
+            assert button.content_size.width >= cell_len(str(button.label)), button.id
+        footer = app.query_one(KeyFooter)
+        palette = footer.query_one(".-command-palette")
+        shown = [key for key in footer.query("FooterKey") if key.display and key is not palette]
+        assert shown and all(key.region.right <= palette.region.x for key in shown)
+        assert len(shown) < len(footer.query("FooterKey")) - 1, "what does not fit is hidden"
 
 
 async def test_z_maximises_the_focused_pane_and_restores_it():

@@ -95,11 +95,28 @@ async def test_a_clock_following_real_time_runs_no_workload_until_space_starts_i
         app.tick()
         await settle(pilot)
         assert pane.simulation is None  # the demo's clock runs; the workload waits for space
-        await pilot.press("space", "space")  # pause the real-time clock, then simulate
+        assert "paused (1×)" in str(pane.query_one("#sim-header").render())
+        assert str(pane.query_one("#toggle-clock", Button).label) == "▶ run"
+        await pilot.press("space")  # one press starts the simulation
+        assert "▶ running 1×" in str(pane.query_one("#sim-header").render())
         app._wall_ms -= 1_000
         app.tick()
         await settle(pilot)
         assert pane.simulation.result.steps_run >= 1
+
+
+async def test_the_fault_sparkline_stays_empty_until_a_fault_fires():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await open_console(pilot)
+        assert not pane.query_one("#spark-faults").visible
+        await run_steps(pilot, 20)
+        assert pane.simulation.result.steps_run == 20
+        assert not pane.query_one("#spark-faults").visible, "no fault fired yet"
+        pane.set_fault(FaultType("storage_write_fail"), True, 1.0)
+        await run_steps(pilot, 20)
+        assert sum(pane.simulation.result.faults.values()) > 0
+        assert pane.query_one("#spark-faults").visible
 
 
 async def test_run_pause_and_speed_drive_the_apps_tick():

@@ -18,7 +18,7 @@ from textual.containers import Container, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Label, LoadingIndicator
+from textual.widgets import Header, Input, Label, LoadingIndicator
 
 from umi_store import FaultInjector, SimClock, Store, UmiError, mask_url, open_store
 from umi_store.constants import DST_TIME_ADVANCE_MS_MAX
@@ -35,6 +35,7 @@ from .screens.agents import AgentSwitcherScreen
 from .screens.help import HelpScreen
 from .settings import Settings, config_dir
 from .theming import SHIPPED_THEMES_DIR, load_themes
+from .widgets.footer import KeyFooter
 
 CLOCK_TICK_SECS = 1.0
 
@@ -79,10 +80,13 @@ class UmiApp(App[None]):
           for spec in PANES),
         Binding("f1,question_mark", "help", "Help"),
         Binding("z", "toggle_maximize", "Maximise"),
+        Binding("escape", "restore", "Restore the maximised pane", show=False),
         Binding("ctrl+t", "next_theme", "Next theme"),
         Binding("a", "switch_agent", "Switch agent"),
         Binding("q", "quit", "Quit"),
     ]
+
+    ESCAPE_TO_MINIMIZE = False  # Esc leaves a search box first; the app's binding restores
 
     connection: reactive[str] = reactive("connecting", init=False)
 
@@ -111,7 +115,7 @@ class UmiApp(App[None]):
             with Vertical(id="loading"):
                 yield LoadingIndicator()
                 yield Label(f"Opening {mask_url(self.url)}…", id="loading-text")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._register_themes()
@@ -229,7 +233,8 @@ class UmiApp(App[None]):
             return
         frame = frames.first()
         remembered = self._last_focus.get(frame.id)
-        if remembered is not None and remembered.is_attached:
+        if remembered is not None and remembered.is_attached and \
+                not isinstance(remembered, Input):  # the number key is for the pane's keys
             remembered.focus()
             return
         frame.query_one(f"#{name}").focus()  # each pane focuses where its bindings act
@@ -248,6 +253,13 @@ class UmiApp(App[None]):
         frame = self.focused_frame()
         if frame is not None:
             self.screen.maximize(frame, container=False)
+
+    def action_restore(self) -> None:
+        self.screen.minimize()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Esc restores a maximised pane; otherwise it is left to whatever else wants it."""
+        return action != "restore" or self.screen.maximized is not None
 
     def action_next_theme(self) -> None:
         names = self._theme_names or sorted(self.available_themes)

@@ -12,6 +12,7 @@ import asyncio
 import time
 from dataclasses import replace
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -28,8 +29,12 @@ from ..messages import StoreChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.entity_detail import EntityDetailScreen
 from ..screens.entity_edit import EntityEditScreen
-from ..widgets.fitting import COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized
+from ..widgets.cell_style import cell_style
+from ..widgets.counts import counted
+from ..widgets.fitting import (COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized,
+                               label_first_widths, middle_truncated)
 from ..widgets.highlight import highlighted, snippet
+from ..widgets.pane_input import PaneInput
 
 ARCHIVAL_PANE_PAGE_ROWS = 50
 ARCHIVAL_SEARCH_DEBOUNCE_SECS = 0.15
@@ -77,14 +82,16 @@ class ArchivalPane(Widget):
         self._shown_query = ""
         self._changes_pending = False
         self._widths = (0, 0, 0)
+        self._name_width_wanted = 0
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="archival-bar"):
-            yield Input(placeholder="search names and content  ( / )", id="archival-query",
-                        compact=True)
+            yield PaneInput(placeholder="search names and content  ( / )", id="archival-query",
+                            leave_to=lambda: self.table)
             yield Select([(t.value, t) for t in EntityType], prompt="all types",
                          id="archival-type", compact=True)
-        yield DataTable(id="archival-table", cursor_type="row")
+        yield DataTable(id="archival-table", cursor_type="row",
+                        cursor_background_priority="css")  # the cursor row: matches in bold
         yield Static("", id="archival-status", markup=False)
 
     @property
@@ -171,9 +178,10 @@ class ArchivalPane(Widget):
 
     # ---- drawing -------------------------------------------------------------------------
 
-    def _layout_columns(self) -> None:
-        """Split the width between name and content; when narrow, drop the type column (the
-        type filter still shows it) to keep both readable. Re-add columns when that changes."""
+    def _layout_columns(self) -> bool:
+        """Give the name the width of the longest name shown (up to half the pane) and the
+        content the rest; when narrow, drop the type column (the type filter still shows it)
+        to keep both readable. Re-add the columns when that changes (and say so)."""
         room = self.size.width - 2 * COLUMN_PADDING_WIDTH - SCROLLBAR_WIDTH
         type_width = COLUMN_TYPE_WIDTH
         if room - COLUMN_TYPE_WIDTH - COLUMN_PADDING_WIDTH >= COLUMNS_TEXT_WIDTH_MIN:
@@ -181,17 +189,19 @@ class ArchivalPane(Widget):
         else:
             type_width = 0
         room = max(room, COLUMNS_TEXT_WIDTH_MIN // 2)
-        widths = (type_width, room * 2 // 5, room - room * 2 // 5)
+        widths = (type_width, *label_first_widths(room, self._name_width_wanted,
+                                                  self.size.width))
         if widths == self._widths:
-            return
+            return False
         self._widths = widths
-        table = self.table
+        table, selected = self.table, self.selected_entity
         table.clear(columns=True)
         if type_width:
             table.add_column("type", key="type", width=type_width)
         table.add_column("name", key="name", width=widths[1])
         table.add_column("content", key="content", width=widths[2])
-        self._show_page(force=True)
+        self._show_page(force=True, selected=selected)
+        return True
 
     def _page_entities(self) -> list[Entity]:
         if not self._query:
@@ -199,12 +209,18 @@ class ArchivalPane(Widget):
         start = self._page * ARCHIVAL_PANE_PAGE_ROWS
         return self._results[start:start + ARCHIVAL_PANE_PAGE_ROWS]
 
-    def _show_page(self, *, force: bool = False) -> None:
-        """Show the current page: only changed rows are redrawn when the rows are the same."""
+    def _show_page(self, *, force: bool = False, selected: Entity | None = None) -> None:
+        """Show the current page: only changed rows are redrawn when the rows are the same
+        (the cursor stays on the `selected` entity, by default the one under it)."""
         if not self.is_mounted:
             return
-        table, selected = self.table, self.selected_entity
+        table, selected = self.table, selected or self.selected_entity
         page = self._page_entities()
+        wanted = max((cell_len(entity.name) for entity in page), default=0)
+        if wanted != self._name_width_wanted:
+            self._name_width_wanted = wanted
+            if self._layout_columns():
+                return  # the columns were re-added, and the page drawn with them
         ids = [entity.id for entity in page]
         if not force and ids == [entity.id for entity in self._shown] and \
                 self._shown_query == self._query:
@@ -224,10 +240,11 @@ class ArchivalPane(Widget):
 
     def _row(self, entity: Entity) -> dict[str, Text]:
         """The cells of `entity`'s row, by column key, for the columns shown."""
-        match = self.get_component_rich_style("archival-pane--match", partial=True)
-        muted = self.get_component_rich_style("archival-pane--muted", partial=True)
+        match = self.get_component_rich_style("archival-pane--match")
+        muted = cell_style(self, "archival-pane--muted")
         cells = {"type": Text(entity.entity_type.value, style=muted)} if self._widths[0] else {}
-        cells["name"] = highlighted(entity.name, self._query, match)
+        cells["name"] = highlighted(middle_truncated(entity.name, self._widths[1]), self._query,
+                                    match)
         cells["content"] = highlighted(snippet(entity.content, self._query, name=entity.name,
                                                lead=self._widths[2] // 3),
                                        self._query, match, base=muted)
@@ -242,7 +259,7 @@ class ArchivalPane(Widget):
         start = self._page * ARCHIVAL_PANE_PAGE_ROWS
         shown = (f"{start + 1:,}–{start + len(self._shown):,}" if self._shown else "none")
         if self._query:
-            found = f"{self._total:,} match{'' if self._total == 1 else 'es'}"
+            found = counted(self._total, "match", "matches")
             if self._total >= SEARCH_RESULTS_COUNT_MAX:
                 found = f"{SEARCH_RESULTS_COUNT_MAX}+ matches (newest {SEARCH_RESULTS_COUNT_MAX} shown)"
         else:

@@ -50,6 +50,7 @@ class BlockRow(Widget, can_focus=True):
     BlockRow.-empty > .type { text-style: none; color: $text-muted; }
     BlockRow.-selected { background: $boost; }
     BlockRow:focus { background: $primary 40%; }
+    BlockRow:focus > .label { color: $text; }
     """
 
     def __init__(self, block_type: BlockType) -> None:

@@ -29,6 +29,8 @@ from umi_store.dst.simulation import Simulation, SimulationConfig
 from ..feedback import report_error
 from ..messages import ClockMoved
 from ..screens.prompt import PromptScreen
+from ..widgets.counts import counted
+from ..widgets.pane_input import PaneInput
 from .core import format_ms
 
 CLOCK_SPEEDS = (1, 10, 60, 600)
@@ -100,7 +102,9 @@ class SimulationPane(Widget, can_focus=True):
     SimulationPane { layout: vertical; }
     SimulationPane #sim-header { height: 2; }
     SimulationPane #sim-controls { height: 1; }
-    SimulationPane #sim-controls Button { margin-right: 1; min-width: 5; }
+    SimulationPane #sim-controls Button { margin-right: 1; min-width: 3; width: 3; }
+    SimulationPane #sim-controls #toggle-clock { width: 9; }
+    SimulationPane #sim-controls #speed { width: 6; }
     SimulationPane #sim-notice { color: $text-muted; height: auto; max-height: 2; }
     SimulationPane #sim-header { text-wrap: nowrap; text-overflow: ellipsis; }
     SimulationPane #sim-notice.-warning { color: $warning; }
@@ -157,7 +161,8 @@ class SimulationPane(Widget, can_focus=True):
         yield Static(self._notice(), id="sim-notice")
         with Horizontal(classes="row"):
             yield Label("steps")
-            yield Input(str(SIM_STEPS_DEFAULT), id="sim-steps", compact=True, type="integer")
+            yield PaneInput(str(SIM_STEPS_DEFAULT), id="sim-steps", type="integer",
+                            leave_to=lambda: self)
             yield Button("Run", id="run-steps", compact=True)
             yield Button("Cancel", id="cancel-run", compact=True, disabled=True)
             yield ProgressBar(total=SIM_STEPS_DEFAULT, id="sim-progress", show_eta=False)
@@ -169,8 +174,8 @@ class SimulationPane(Widget, can_focus=True):
         yield Static(id="sim-replay")
         with TabbedContent(id="sim-tabs"):
             with TabPane("Log", id="tab-log"):
-                yield Input(placeholder="filter the log (working.set, faults=, VIOLATION)",
-                            id="log-filter", compact=True)
+                yield PaneInput(placeholder="filter the log (working.set, faults=, VIOLATION)",
+                                id="log-filter", leave_to=lambda: self.query_one("#sim-log"))
                 yield OptionList(id="sim-log")
             with TabPane("Faults", id="tab-faults"):
                 yield DataTable(id="fault-table", cursor_type="row", zebra_stripes=True)
@@ -186,7 +191,10 @@ class SimulationPane(Widget, can_focus=True):
         sim_clock = self._sim_clock() is not None
         for button in self.query("#sim-controls Button"):
             button.disabled = not sim_clock
+            if button.id and button.id.startswith("step-"):
+                button.styles.line_pad = 0  # so the row fits 80 columns (CSS refuses 0)
         self._show_clock_state()
+        self._show_sparklines()
         self._show_status()
 
     def _sim_clock(self) -> SimClock | None:
@@ -219,10 +227,9 @@ class SimulationPane(Widget, can_focus=True):
         violations = len(result.violations) if result else 0
         rate = "–" if self.ops_per_sec is None else f"{self.ops_per_sec:,.0f}"
         faults = len(self.enabled)
-        plural = "s" if faults > 1 else ""
-        fault_badge = f"[$warning]⚡{faults} fault{plural} on[/]" if faults \
+        fault_badge = f"[$warning]⚡{counted(faults, 'fault')} on[/]" if faults \
             else "[$text-muted]no faults[/]"
-        violation_badge = f"[b $error]{violations} violations[/]" if violations \
+        violation_badge = f"[b $error]{counted(violations, 'violation')}[/]" if violations \
             else "[$success]0 violations[/]"
         self.query_one("#sim-header", Static).update(
             f"seed [b]{self.seed}[/] · {format_ms(now)} UTC · {self._clock_state()}\n"
@@ -232,12 +239,11 @@ class SimulationPane(Widget, can_focus=True):
     def _clock_state(self) -> str:
         if self._sim_clock() is None:
             return "system clock"
-        speed = getattr(self.app, "clock_speed", 0)
-        return f"▶ running {speed}×" if speed else f"paused ({self.speed}×)"
+        return f"▶ running {self.speed}×" if self._simulating else f"paused ({self.speed}×)"
 
     def _show_clock_state(self) -> None:
-        running = bool(getattr(self.app, "clock_speed", 0))
-        self.query_one("#toggle-clock", Button).label = "‖ pause" if running else "▶ run"
+        self.query_one("#toggle-clock", Button).label = "‖ pause" if self._simulating \
+            else "▶ run"
         self.query_one("#speed", Button).label = f"{self.speed}×"
 
     def replay_command(self) -> str:
@@ -290,14 +296,14 @@ class SimulationPane(Widget, can_focus=True):
         if self._sim_clock() is None or not hasattr(self.app, "clock_speed"):
             self.action_step_clock(0)
             return
-        self.app.clock_speed = 0 if self.app.clock_speed else self.speed
-        self._simulating = bool(self.app.clock_speed)
+        self._simulating = not self._simulating  # a clock that follows real time is not a run
+        self.app.clock_speed = self.speed if self._simulating else 0
         self._show_clock_state()
         self._show_status()
 
     def _pause_on_violation(self) -> None:
-        self._simulating = False
-        if getattr(self.app, "clock_speed", 0):
+        if self._simulating:
+            self._simulating = False
             self.app.clock_speed = 0
             self._show_clock_state()
             self.notify("Paused at a violation; v jumps to it.", title="Simulation",
@@ -305,7 +311,7 @@ class SimulationPane(Widget, can_focus=True):
 
     def action_next_speed(self) -> None:
         self.speed = CLOCK_SPEEDS[(CLOCK_SPEEDS.index(self.speed) + 1) % len(CLOCK_SPEEDS)]
-        if getattr(self.app, "clock_speed", 0):
+        if self._simulating:
             self.app.clock_speed = self.speed
         self._show_clock_state()
         self._show_status()
@@ -517,9 +523,15 @@ class SimulationPane(Widget, can_focus=True):
         if excess > 0:
             for _ in range(excess):
                 log.remove_option_at_index(0)
+        self._show_sparklines()
+
+    def _show_sparklines(self) -> None:
+        """Operations and faults per simulated minute; no fault line until a fault fires."""
         ops, faults = self._spark_data()
         self.query_one("#spark-ops", Sparkline).data = ops
-        self.query_one("#spark-faults", Sparkline).data = faults
+        spark_faults = self.query_one("#spark-faults", Sparkline)
+        spark_faults.data = faults
+        spark_faults.visible = any(faults)
 
     @staticmethod
     def _matches(line: str, wanted: str) -> bool:

@@ -14,7 +14,7 @@ import bisect
 import heapq
 import itertools
 
-from rich.cells import cell_len, set_cell_size
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual import on, work
@@ -23,7 +23,7 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
-from umi_store import Tier, UmiError, WorkingEntry
+from umi_store import InvalidInputError, Tier, UmiError, WorkingEntry
 from umi_store.constants import WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_SIZE_BYTES_MAX
 
 from ..feedback import report_error
@@ -31,10 +31,15 @@ from ..messages import ClockMoved, StoreChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.expire_key import ExpireKeyScreen
 from ..screens.set_key import SetKeyScreen
-from ..widgets.fitting import COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized
+from ..widgets.cell_style import cell_style
+from ..widgets.counts import counted
+from ..widgets.fitting import (COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized,
+                               label_first_widths, middle_truncated)
 from ..widgets.histogram import Histogram
+from ..widgets.pane_input import PaneInput
 from ..widgets.sizes import format_bytes
 from ..widgets.ttl import TTL_BUCKET_LABELS, humanize_ttl, next_change_ms, ttl_bucket, ttl_urgency
+from ..widgets.value_text import escaped, holds_stray_bytes
 
 WORKING_PANE_PAGE_ROWS = 100
 WORKING_DUE_SLACK_COUNT = 1024  # superseded schedule entries tolerated before compaction
@@ -48,23 +53,12 @@ COLUMNS_VALUE_ROOM_WIDTH_MIN = 24  # narrower, the value column's room goes to t
 
 
 def value_preview(value: bytes) -> str:
-    """The start of a value as one line of text."""
-    text = value[:VALUE_PREVIEW_CHARS_MAX * 4].decode("utf-8", "replace")
-    return text[:VALUE_PREVIEW_CHARS_MAX].replace("\n", "⏎").replace("\t", " ")
-
-
-def middle_truncated(text: str, width: int) -> str:
-    """`text` in at most `width` cells, cut in the middle: keys sharing a prefix stay apart."""
-    if cell_len(text) <= width:
-        return text
-    tail, tail_cells = [], 0
-    for char in reversed(text):
-        if tail_cells + cell_len(char) > (width - 1) // 2:
-            break
-        tail.append(char)
-        tail_cells += cell_len(char)
-    head = set_cell_size(text, width - 1 - tail_cells).rstrip()
-    return head + "…" + "".join(reversed(tail))
+    """The start of a value as one line of text; bytes that are not UTF-8 escaped (\\xNN)."""
+    start = value[:VALUE_PREVIEW_CHARS_MAX * 4]  # holds the first VALUE_PREVIEW_CHARS_MAX chars
+    text = start.decode("utf-8", "surrogateescape")[:VALUE_PREVIEW_CHARS_MAX]
+    if holds_stray_bytes(text):
+        text = escaped(text.encode("utf-8", "surrogateescape"))[:VALUE_PREVIEW_CHARS_MAX]
+    return text.replace("\n", "⏎").replace("\t", " ")
 
 
 class WorkingPane(Widget):
@@ -111,10 +105,12 @@ class WorkingPane(Widget):
         self._syncing = False
         self._totals: tuple[int, int] | None = None
         self._widths: tuple[int, int] = (0, 0)
+        self._key_width_wanted = 0
         self._totals_line = ""
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter by key prefix  ( / )", id="working-filter", compact=True)
+        yield PaneInput(placeholder="filter by key prefix  ( / )", id="working-filter",
+                        leave_to=lambda: self.table)
         yield DataTable(id="working-table", cursor_type="row")
         yield Histogram(TTL_BUCKET_LABELS, id="working-histogram")
         yield Static("", id="working-totals", markup=False)
@@ -259,27 +255,29 @@ class WorkingPane(Widget):
 
     # ---- drawing -------------------------------------------------------------------------
 
-    def _layout_columns(self) -> None:
-        """Split the width between key and value, or when narrow drop the value and give the
-        key its room, so size and ttl always show; re-add the columns when that changes."""
+    def _layout_columns(self) -> bool:
+        """Give the key the width of the longest key shown (up to half the pane) and the value
+        the rest; when narrow, drop the value and give the key its room, so size and ttl
+        always show. Re-add the columns when that changes (and say so)."""
         room = (self.size.width - COLUMN_SIZE_WIDTH - COLUMN_TTL_WIDTH
                 - 3 * COLUMN_PADDING_WIDTH - SCROLLBAR_WIDTH)
         if room >= COLUMNS_VALUE_ROOM_WIDTH_MIN:
-            text_room = room - COLUMN_PADDING_WIDTH
-            widths = (text_room * 9 // 20, text_room - text_room * 9 // 20)
+            widths = label_first_widths(room - COLUMN_PADDING_WIDTH, self._key_width_wanted,
+                                        self.size.width)
         else:
             widths = (max(COLUMN_KEY_WIDTH_MIN, room), 0)
         if widths == self._widths:
-            return
+            return False
         self._widths = widths
-        table = self.table
+        table, selected = self.table, self.selected_key
         table.clear(columns=True)
         table.add_column("key", key="key", width=widths[0])
         if widths[1]:
             table.add_column("value", key="value", width=widths[1])
         table.add_column(Text("size", justify="right"), key="size", width=COLUMN_SIZE_WIDTH)
         table.add_column(Text("ttl", justify="right"), key="ttl", width=COLUMN_TTL_WIDTH)
-        self._render_page(force=True)
+        self._render_page(force=True, selected=selected)
+        return True
 
     def _ttl_cell(self, entry: WorkingEntry) -> Text:
         remaining = entry.remaining_ms(self._now_ms)
@@ -287,7 +285,7 @@ class WorkingPane(Widget):
         return Text(humanize_ttl(remaining), style=style, justify="right")
 
     def _style(self, component: str) -> Style:
-        return self.get_component_rich_style(component, partial=True)
+        return cell_style(self, component)
 
     def _row(self, entry: WorkingEntry) -> dict[str, Text]:
         """The cells of `entry`'s row, by column key, for the columns shown."""
@@ -299,21 +297,28 @@ class WorkingPane(Widget):
         cells["ttl"] = self._ttl_cell(entry)
         return cells
 
-    def _render_page(self, changed: set[str] = frozenset(), *, force: bool = False) -> None:
-        """Show the current page: rebuild its rows only if they are other keys than before."""
+    def _render_page(self, changed: set[str] = frozenset(), *, force: bool = False,
+                     selected: str | None = None) -> None:
+        """Show the current page: rebuild its rows only if they are other keys than before
+        (keeping the cursor on the `selected` key, by default the one under it)."""
         if not self.is_mounted:
             return
         pages = max(1, -(-len(self._sorted) // WORKING_PANE_PAGE_ROWS))
         self._page = min(self._page, pages - 1)
         start = self._page * WORKING_PANE_PAGE_ROWS
         target = self._sorted[start:start + WORKING_PANE_PAGE_ROWS]
+        wanted = max(map(cell_len, target), default=0)
+        if wanted != self._key_width_wanted:
+            self._key_width_wanted = wanted
+            if self._layout_columns():
+                return  # the columns were re-added, and the page drawn with them
         table = self.table
         if target == self._shown and not force:
             for key in changed & set(target):
                 for column, cell in self._row(self._entries[key]).items():
                     table.update_cell(key, column, cell)
         else:
-            selected = self.selected_key
+            selected = selected or self.selected_key
             table.clear()
             for key in target:
                 table.add_row(*self._row(self._entries[key]).values(), key=key)
@@ -331,7 +336,7 @@ class WorkingPane(Widget):
             parts.append(f"{format_bytes(used)} / "
                          f"{format_bytes(WORKING_MEMORY_SIZE_BYTES_MAX)}")
         if self._prefix:
-            parts.append(f"{len(self._sorted):,} match")
+            parts.append(counted(len(self._sorted), "match", "matches"))
         elif self._totals is not None and not self._sorted:
             parts.append("s sets a key")
         if len(self._sorted) > WORKING_PANE_PAGE_ROWS:
@@ -384,10 +389,15 @@ class WorkingPane(Widget):
             self.table.move_cursor(row=0, animate=False)
 
     def action_set_key(self) -> None:
-        async def save(key: str, value: str, ttl_ms: int) -> WorkingEntry:
-            return await self.app.store.working.set(key, value.encode(), ttl_ms)
-        self.app.push_screen(SetKeyScreen(save),
-                             lambda entry: self._after_change(entry and entry.key))
+        async def save(key: str, value: bytes, ttl_ms: int | None) -> WorkingEntry:
+            return await self.app.store.working.set(key, value, ttl_ms)
+
+        def done(entry: WorkingEntry | None) -> None:
+            if entry is not None and not entry.key.startswith(self._prefix):
+                self.notify(f"set {entry.key} — hidden by the filter {self._prefix!r}",
+                            severity="warning")
+            self._after_change(entry and entry.key)
+        self.app.push_screen(SetKeyScreen(save), done)
 
     def action_edit_key(self) -> None:
         key = self.selected_key
@@ -395,10 +405,14 @@ class WorkingPane(Widget):
             return
         entry = self._entries[key]
 
-        async def save(new_key: str, value: str, ttl_ms: int) -> WorkingEntry:
-            return await self.app.store.working.set(new_key, value.encode(), ttl_ms)
-        screen = SetKeyScreen(save, key=key, value=entry.value.decode("utf-8", "replace"),
-                              ttl=humanize_ttl(entry.remaining_ms(self._now_ms)))
+        async def save(key: str, value: bytes, ttl_ms: int | None) -> WorkingEntry:
+            if ttl_ms is None:  # the TTL field left as shown: keep the deadline to the ms
+                ttl_ms = entry.expires_at_ms - self.app.store.clock.now_ms()
+                if ttl_ms <= 0:
+                    raise InvalidInputError(f"{key} expired meanwhile; give it a TTL to set "
+                                            "it again")
+            return await self.app.store.working.set(key, value, ttl_ms)
+        screen = SetKeyScreen(save, entry=entry, remaining_ms=entry.remaining_ms(self._now_ms))
         self.app.push_screen(screen, lambda stored: self._after_change(stored and stored.key))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widget import Widget
 
 BAR_EIGHTHS = " ▏▎▍▌▋▊▉█"
+HISTOGRAM_GAP_WIDTH = 2  # between one bucket's count and the next label
 
 
 def bar(value: int, largest: int, width: int) -> str:
@@ -46,15 +48,22 @@ class Histogram(Widget):
             self.refresh()
 
     def render(self) -> Text:
+        """Every bucket's label and count always; bars in the room left, none if there is none."""
         largest = max(self._counts, default=0)
         count_width = max(len(str(count)) for count in self._counts) if self._counts else 1
         label_style = self.get_component_rich_style("histogram--label")
         bar_style = self.get_component_rich_style("histogram--bar")
-        cell = self.size.width // max(1, len(self._labels))
-        bar_width = max(1, cell - count_width - max(map(len, self._labels)) - 4)
+        buckets = max(1, len(self._labels))
+        label_width = max(map(cell_len, self._labels), default=0)
+        words_width = buckets * (label_width + 1 + count_width) + \
+            HISTOGRAM_GAP_WIDTH * (buckets - 1)
+        bar_width = max(0, (self.size.width - words_width) // buckets - 1)
         text = Text(no_wrap=True, overflow="ellipsis")
-        for label, count in zip(self._labels, self._counts):
+        for index, (label, count) in enumerate(zip(self._labels, self._counts)):
+            if index:
+                text.append(" " * HISTOGRAM_GAP_WIDTH)
             text.append(f"{label} ", label_style)
-            text.append(bar(count, largest, bar_width), bar_style)
-            text.append(f" {count:>{count_width}}  ")
+            if bar_width:
+                text.append(bar(count, largest, bar_width) + " ", bar_style)
+            text.append(f"{count:>{count_width}}")
         return text

@@ -43,6 +43,18 @@ def humanize_ttl(remaining_ms: int) -> str:
     return "0s"
 
 
+def spelled_ttl(remaining_ms: int) -> str:
+    """'2d22h3m20s': the remaining time in every unit, to the second (rounded up), in the
+    form parse_ttl reads back."""
+    seconds_ms = _whole_seconds(remaining_ms) * SECOND_MS
+    parts = []
+    for size, suffix in _UNITS:
+        count, seconds_ms = divmod(seconds_ms, size)
+        if count:
+            parts.append(f"{count}{suffix}")
+    return "".join(parts) or "0s"
+
+
 def ttl_bucket(remaining_ms: int) -> int:
     """Index into TTL_BUCKET_LABELS for a key with `remaining_ms` left."""
     seconds_ms = _whole_seconds(remaining_ms) * SECOND_MS

@@ -1,0 +1,25 @@
+"""KeyFooter: the footer of key bindings, showing only entries that fit whole."""
+
+from __future__ import annotations
+
+from textual.widgets import Footer
+
+
+class KeyFooter(Footer):
+    """A Footer that hides the entries that would be cut at its right edge (or under the
+    command palette's key), so no entry ever reads half a word; F1 lists them all."""
+
+    async def recompose(self) -> None:
+        await super().recompose()
+        self.call_after_refresh(self._hide_cut_entries)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.recompose)
+
+    def _hide_cut_entries(self) -> None:
+        keys = list(self.query("FooterKey"))
+        palette = [key for key in keys if key.has_class("-command-palette")]
+        limit = palette[0].region.x if palette else self.region.right
+        for key in keys:
+            if not key.has_class("-command-palette") and key.region.right > limit:
+                key.display = False
