@@ -106,6 +106,7 @@ def test_export_and_import_through_the_command_line(url, tmp_path):
     refused = umi("import", url, str(broken), "--agent", "dave")
     assert refused.exit_code == 2 and "line 4: no 'agent' field" in refused.stderr
     assert umi("blocks", url, "-a", "dave").exit_code == 1
+    assert umi("export", url, "--all", "--agent", "bob").exit_code == 2
     everyone = umi("export", url, "--all")
     assert json.loads(everyone.stdout.splitlines()[0])["agents"] == ["alice", "bob", "carol"]
 

@@ -327,6 +327,10 @@ def export_command(url: str, agent: str, all_agents: bool, output: IO[str]) -> N
 
     An agent's memory (--all: every agent's), to stdout or -o FILE, with a progress bar
     on stderr. The format is in the README."""
+    if all_agents and click.get_current_context().get_parameter_source("agent") is \
+            click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("give --agent A or --all, not both")
+
     async def work(store: Store) -> int:
         agents = [a.agent for a in await store.agents()] if all_agents else [agent]
         with _progress_bar("exporting") as update:
