@@ -19,6 +19,25 @@ def test_umi_store_does_not_import_textual():
         assert not re.search(r"^\s*(import|from) textual", path.read_text(), re.M), path
 
 
+HARNESS_MODULES = ("umi_store.dst.model", "umi_store.dst.workload", "umi_store.dst.simulation",
+                   "umi_store.dst.campaign")
+
+
+def test_importing_the_store_loads_no_simulation_harness():
+    code = ("import sys, umi_store, umi_store.store, umi_store.tiers.working; "
+            f"loaded = [m for m in {HARNESS_MODULES!r} if m in sys.modules]; "
+            "print(loaded); sys.exit(len(loaded))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, f"import umi_store loaded the harness: {run.stdout}"
+    harness = {STORE / "dst" / f"{m.rsplit('.', 1)[1]}.py" for m in HARNESS_MODULES}
+    importing = re.compile(r"^\s*(from|import) \S*\b(model|workload|simulation|campaign)\b",
+                           re.M)
+    production = [p for p in STORE.rglob("*.py")
+                  if p not in harness and p != STORE / "dst" / "__init__.py"]
+    assert [p for p in production if importing.search(p.read_text())] == [], \
+        "the harness imports the store, never the reverse"
+
+
 def test_no_bare_time_or_randomness_outside_clock_and_rng():
     banned = re.compile(r"time\.time\(|time\.monotonic\(|datetime\.now\(|uuid4\(|^\s*import random",
                         re.M)

@@ -140,7 +140,7 @@ def _plant_crashes(monkeypatch, simulation: Simulation, every: int, *, half: boo
                 writes += 1
                 crash = writes % every == 0
                 if crash:
-                    simulation.injector.counts[FaultType.CRASH_AFTER_COMMIT] += 1
+                    simulation.injector.count_fired(FaultType.CRASH_AFTER_COMMIT)
                     table, key, _ = tx._undo[-1]
                     if half and table is tx._rows.working and len(table[key].entry.value) > 1:
                         stored = table[key]

@@ -161,6 +161,33 @@ async def test_a_run_of_n_steps_fills_the_progress_bar_log_and_header():
         assert len(pane.lines) == 60 and pane.lines[-1].startswith("59 ")
 
 
+async def test_a_run_of_ten_thousand_faulted_steps_keeps_the_ui_answering():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await open_console(pilot)
+        for fault in (FaultType.STORAGE_WRITE_FAIL, FaultType.STORAGE_LATENCY,
+                      FaultType.CRASH_AFTER_COMMIT):
+            pane.set_fault(fault, True, 0.05)
+        pane.run_workload(10_000)
+        bar = pane.query_one("#sim-progress", ProgressBar)
+        seen: set[float] = set()
+        tabs = pane.query_one("#sim-tabs")
+        await pilot.pause()
+        while pane._run_active:
+            await pilot.pause()
+            seen.add(bar.progress)
+            if bar.progress > 0 and tabs.active != "tab-faults":
+                await pilot.press("F")  # a key, pressed mid-run, is answered mid-run
+                assert tabs.active == "tab-faults" and pane._run_active
+        await settle(pilot)
+        assert len(seen - {0, 10_000}) >= 2, "the bar moved while the run went on"
+        assert pane.simulation.result.ok and sum(pane.simulation.result.faults.values()) > 0
+        assert len(pane.lines) == 10_000
+        log = pane.query_one("#sim-log", OptionList)
+        assert log.option_count == simulation_pane.SIM_LOG_SHOWN_COUNT_MAX
+        assert "steps 10,000" in str(pane.query_one("#sim-header").render())
+
+
 async def test_a_long_run_keeps_only_the_newest_log_lines(monkeypatch):
     monkeypatch.setattr(simulation_pane, "SIM_LOG_KEPT_COUNT_MAX", 40)
     app = make_app()

@@ -21,6 +21,8 @@ from umi_store.dst import FaultConfig, FaultType, SimConfig, Simulation, Simulat
 from umi_store.dst.config import parse_seed
 from umi_store.store import mask_url
 
+from .campaign_command import run_campaign_command
+
 SIM_STEPS_DEFAULT = 1_000
 SIM_PROGRESS_UPDATES_COUNT = 100
 SIM_EXIT_INTERRUPTED = 130
@@ -57,6 +59,11 @@ def _fault(text: str) -> FaultConfig:
               help="write the event log, one line per step ('-' for stdout)")
 @click.option("--progress-every", type=int, default=0, metavar="N",
               help="print a progress line to stderr every N steps")
+@click.option("--campaign", type=int, metavar="N",
+              help="run N seeds from the seed on (each --steps long), with a progress bar; "
+                   "stops at the first violation")
+@click.option("--jobs", type=int, default=1, metavar="J",
+              help="with --campaign: run the seeds in J processes (default 1)")
 def sim_cli(**params: object) -> None:
     """Run a seeded simulation headless.
 
@@ -82,6 +89,10 @@ def _config(args: SimpleNamespace, out: TextIO) -> SimulationConfig:
     """The run the arguments ask for; everything is checked before a fresh seed is announced."""
     if args.progress_every < 0:
         raise _UsageError(f"--progress-every must be ≥ 0, got {args.progress_every}")
+    if args.campaign is None and args.jobs != 1:
+        raise _UsageError("--jobs runs a campaign's seeds in parallel; give --campaign N too")
+    if args.campaign is not None and args.log:
+        raise _UsageError("a campaign keeps no event log; replay one seed with --log")
     checked = SimulationConfig(0, args.steps, tuple(_fault(f) for f in args.fault), args.url,
                                args.swarm)
     if args.seed is not None:
@@ -126,6 +137,12 @@ def _run(args: SimpleNamespace, out: TextIO, err: TextIO) -> int:
     except (_UsageError, InvalidInputError) as error:
         print(f"umi-tui sim: error: {error}", file=err)
         return 2
+    if args.campaign is not None:
+        try:
+            return run_campaign_command(config, args.campaign, args.jobs, out, err)
+        except (InvalidInputError, StoreUnavailableError) as error:
+            print(f"umi-tui sim: error: {error}", file=err)
+            return 2
     try:
         log_file = out if args.log == "-" else open(args.log, "w", encoding="utf-8") \
             if args.log else None

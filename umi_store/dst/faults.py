@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..errors import InvalidInputError
 from .rng import DeterministicRng
+
+FAULT_TARGET_CACHE_COUNT_MAX = 256  # distinct (operation, kind) pairs remembered
 
 
 class OpKind(enum.StrEnum):
@@ -105,12 +109,37 @@ class FaultConfig:
 
 
 class FaultInjector:
-    """Decides, from the rng, which fault (if any) hits an operation; counts what fired."""
+    """Decides, from the rng, which fault (if any) hits an operation; counts what fired.
+
+    `record`, when a list, also receives every fault as it fires (the simulation empties
+    it each step to see what that step's operation met).
+    """
 
     def __init__(self, rng: DeterministicRng, configs: list[FaultConfig] | None = None) -> None:
         self.rng = rng
-        self.configs: list[FaultConfig] = list(configs or [])
+        self._configs: list[FaultConfig] = list(configs or [])
+        self._targeted: dict[tuple[str, OpKind], tuple[FaultConfig, ...]] = {}
         self.counts: Counter[FaultType] = Counter()
+        self.record: list[FaultType] | None = None
+        self._muted = False
+
+    @contextmanager
+    def muted(self) -> Iterator[None]:
+        """No fault fires (and no draw is made) inside: for reads that only check."""
+        muted, self._muted = self._muted, True
+        try:
+            yield
+        finally:
+            self._muted = muted
+
+    @property
+    def configs(self) -> list[FaultConfig]:
+        return self._configs
+
+    @configs.setter
+    def configs(self, configs: list[FaultConfig]) -> None:
+        self._configs = configs
+        self._targeted = {}
 
     def set_config(self, config: FaultConfig) -> None:
         """Add or replace the config for its fault type; takes effect on the next operation."""
@@ -119,15 +148,33 @@ class FaultInjector:
     def remove(self, fault_type: FaultType | str) -> None:
         self.configs = [c for c in self.configs if c.fault_type != FaultType(fault_type)]
 
+    def _configs_targeting(self, operation: str, kind: OpKind) -> tuple[FaultConfig, ...]:
+        """The configs that may fire on this operation, in order (those that never fire
+        draw nothing from the rng, so leaving them out keeps every draw the same)."""
+        found = self._targeted.get((operation, kind))
+        if found is None:
+            if len(self._targeted) >= FAULT_TARGET_CACHE_COUNT_MAX:
+                self._targeted = {}
+            found = tuple(c for c in self._configs
+                          if c.probability > 0 and c.targets(operation, kind))
+            self._targeted[(operation, kind)] = found
+        return found
+
     def decide(self, operation: str, kind: OpKind) -> FaultType | None:
         """Draw once per config that targets this operation; the first that fires wins."""
-        for config in self.configs:
-            if not config.targets(operation, kind):
-                continue
+        if self._muted:
+            return None
+        for config in self._configs_targeting(operation, kind):
             if config.max_injections is not None and \
                     self.counts[config.fault_type] >= config.max_injections:
                 continue
-            if config.probability > 0 and self.rng.chance(config.probability):
-                self.counts[config.fault_type] += 1
+            if self.rng.chance(config.probability):
+                self.count_fired(config.fault_type)
                 return config.fault_type
         return None
+
+    def count_fired(self, fault_type: FaultType) -> None:
+        """Count a fault that fired (decide does; so does a test that plants one by hand)."""
+        self.counts[fault_type] += 1
+        if self.record is not None:
+            self.record.append(fault_type)

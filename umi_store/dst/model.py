@@ -50,9 +50,13 @@ class ModelState:
     def without_dead_deadlines(self, now_ms: int) -> ModelState:
         """This state with expired entries' times zeroed: time only moves forward, so all
         that still matters of them is that they are stored, their bytes, and damage."""
-        working = {k: e if e.expires_at_ms > now_ms else WorkingEntry(k, e.value, 0, 0, 0)
-                   for k, e in self.working.items()}
-        return ModelState(dict(self.core), working, dict(self.entities), set(self.corrupted))
+        lapsed = [e for e in self.working.values() if 0 < e.expires_at_ms <= now_ms]
+        if not lapsed:
+            return self  # states are never changed in place, so this one can be shared
+        working = dict(self.working)
+        for entry in lapsed:
+            working[entry.key] = WorkingEntry(entry.key, entry.value, 0, 0, 0)
+        return ModelState(self.core, working, self.entities, self.corrupted)
 
     def is_corrupted(self, tier: Tier, key: str) -> bool:
         return (tier, key) in self.corrupted

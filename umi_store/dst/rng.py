@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -29,14 +31,48 @@ class DeterministicRng:
         return self._random.random() < probability
 
     def randint(self, low: int, high: int) -> int:
-        """An int in [low, high], both ends included."""
-        return self._random.randint(low, high)
+        """An int in [low, high], both ends included: random.Random.randint's draw, made
+        without its argument checks (the simulator draws millions of them)."""
+        width = high - low + 1
+        bits = width.bit_length()
+        getrandbits = self._random.getrandbits
+        drawn = getrandbits(bits)
+        while drawn >= width:
+            drawn = getrandbits(bits)
+        return low + drawn
+
+    def randints(self, low: int, high: int, count: int) -> list[int]:
+        """`count` draws of randint(low, high), in order."""
+        width = high - low + 1
+        bits = width.bit_length()
+        getrandbits = self._random.getrandbits
+        drawn = []
+        for _ in range(count):
+            value = getrandbits(bits)
+            while value >= width:
+                value = getrandbits(bits)
+            drawn.append(low + value)
+        return drawn
 
     def choice(self, items: Sequence[T]) -> T:
-        return self._random.choice(items)
+        assert items, "a choice needs something to choose from"
+        return items[self.randint(0, len(items) - 1)]
 
     def weighted_choice(self, items: Sequence[T], weights: Sequence[float]) -> T:
         return self._random.choices(items, weights=weights, k=1)[0]
+
+    def weighted_chooser(self, items: Sequence[T], weights: Sequence[float]) -> Callable[[], T]:
+        """weighted_choice(items, weights) as a function, its table built once: the same
+        draws, for a choice made at every step."""
+        assert len(items) == len(weights) and items, "one weight per item"
+        cumulative = list(itertools.accumulate(weights))
+        total = cumulative[-1] + 0.0
+        last = len(items) - 1
+        random_ = self._random.random
+
+        def choose() -> T:
+            return items[bisect.bisect(cumulative, random_() * total, 0, last)]
+        return choose
 
     def randbytes(self, count: int) -> bytes:
         return self._random.randbytes(count)

@@ -2,32 +2,39 @@
 
 Each step draws an operation, runs it on the store (faults firing), and asks the model
 which outcomes SPEC §2 allows at each time the store's clock told during the call. The
-result must be one of them; then the whole agent is read back (faults muted) and must
-equal an allowed state. An ambiguous failure (`outcome_unknown`) may leave the state
-before or after the operation, never anything else; when the read-back cannot tell
-which (an expired key is invisible), every state that fits is kept until a later step
-decides. Every step writes one event-log line.
+result must be one of them; then what the step could have changed is read back (faults
+muted) and must equal an allowed state, and the change events the step published must
+name exactly the rows it changed. Every DST_FULL_CHECK_INTERVAL_STEPS steps, and at the
+end of a run, the whole agent is read back instead. An ambiguous failure
+(`outcome_unknown`) may leave the state before or after the operation, never anything
+else; when the read-back cannot tell which (an expired key is invisible), every state that
+fits is kept until a later step decides. Every step writes one event-log line, formatted
+only when a log is kept.
 """
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..constants import (CORE_MEMORY_BLOCK_SIZE_BYTES_MAX, CORE_MEMORY_SIZE_BYTES_MAX,
-                         CORE_MEMORY_SIZE_BYTES_MIN,
+                         CORE_MEMORY_SIZE_BYTES_MIN, DST_FULL_CHECK_INTERVAL_STEPS,
                          DST_SIMULATION_STEPS_MAX, ENTITY_LIST_COUNT_MAX,
                          WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_SIZE_BYTES_MAX)
 from ..errors import CorruptionError, InvalidInputError, StorageError, UmiError
-from ..models import BlockType, Entity, MemoryBlock, Tier, WorkingEntry
+from ..models import (BlockType, ChangeEvent, ChangeKind, Entity, MemoryBlock, Tier,
+                      WorkingEntry)
+from ..store import Store, open_store, url_without_password
 from .clock import SimClock
 from .config import SIM_SEED_MAX
 from .faults import FaultConfig, FaultInjector, FaultType
-from .model import Alternative, ModelState, ReferenceModel, Refused
+from .model import Alternative, ModelState, ReferenceModel, Refused, Row
 from .rng import DeterministicRng
 from .workload import WORKING_KEYS, Op, Workload
 
@@ -37,6 +44,19 @@ SWARM_CORE_SIZES_BYTES = (CORE_MEMORY_SIZE_BYTES_MIN, 16 * 1024, CORE_MEMORY_SIZ
 DST_MODEL_STATES_COUNT_MAX = 64  # states unresolved ambiguous outcomes may leave open
 DST_MODEL_STATES_SETTLE_COUNT = 8  # past this many, a cleanup of expired keys settles them
 SETTLE_OP = Op("working.cleanup_expired")
+_NOTHING_FIRED: Counter[str] = Counter()  # never changed: the faults of a quiet step
+_WORKING_KEY_SET = frozenset(WORKING_KEYS)
+_BLOCK_TYPE_SET = frozenset(BlockType)
+# The tier each model operation may change; the others (reads, the clock) change nothing.
+_TIER_CHANGED_BY: dict[str, Tier] = {
+    **dict.fromkeys(["working.set", "working.delete", "working.expire", "working.touch",
+                     "working.incr", "working.append", "working.cleanup_expired",
+                     "working.clear"], Tier.WORKING),
+    **dict.fromkeys(["core.set_block", "core.delete_block", "core.set_importance"], Tier.CORE),
+    **dict.fromkeys(["archival.remember", "archival.store", "archival.update",
+                     "archival.forget"], Tier.ARCHIVAL),
+}
+_Candidate = tuple[ModelState, ModelState, bool]  # (the state before, after, applied)
 
 
 class _Damaged:
@@ -97,7 +117,6 @@ class SimulationConfig:
         if self.swarm:
             parts.append("--swarm")
         if self.url != "sim://":
-            from ..store import url_without_password
             parts.append(url_without_password(self.url))
         return " ".join(parts)
 
@@ -145,15 +164,6 @@ class _RecordingClock(SimClock):
         return now
 
 
-@contextmanager
-def _faults_muted(injector: FaultInjector) -> Iterator[None]:
-    configs, injector.configs = injector.configs, []
-    try:
-        yield
-    finally:
-        injector.configs = configs
-
-
 @dataclass(slots=True)
 class _View:
     """What a read-back saw: rows by key (DAMAGED where a read refused), and totals."""
@@ -162,9 +172,10 @@ class _View:
     working: dict[str, object]
     entities: dict[str, object]
     entity_order: list[str] | None
-    entity_count: int
-    working_bytes: int
-    working_count: int
+    entity_count: int | None
+    working_bytes: int | None
+    working_count: int | None
+    scope: _Scope | None = None  # None: everything was read
 
 
 def _summary(value: object) -> str:
@@ -195,62 +206,127 @@ def _scheme_url(url: str, seed: int) -> str:
 
 
 class Simulation:
-    """Runs one SimulationConfig; `log` receives one line per step."""
+    """Runs one SimulationConfig; `log` receives one line per step.
+
+    Each step reads back only the rows it could have changed (the rows the operation
+    names or wrote, the rows any allowed outcome changed, the keys whose deadline the
+    clock just passed, and the totals those feed); every `full_check_every` steps, and at
+    the end of `run`, the whole agent is read back instead. Change events are checked on
+    every step: each row an outcome changed has one, and no row the step left alone has.
+    """
 
     def __init__(self, config: SimulationConfig, *, log: Callable[[str], None] | None = None,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None,
+                 full_check_every: int = DST_FULL_CHECK_INTERVAL_STEPS) -> None:
+        assert full_check_every >= 1, "a full check happens at least every so many steps"
         self.config = config
-        self._log = log or (lambda line: None)
+        self._log = log  # None: no line is ever formatted
         self._progress = progress or (lambda step: None)
+        self._full_check_every = full_check_every
         rng = DeterministicRng(config.seed)
         self.injector = FaultInjector(rng.fork("faults"), list(config.fault_mix()))
+        self.injector.record = []
         self.workload = Workload(rng.fork("workload"), config.agent)
         self.clock = _RecordingClock()
         self.result = SimulationResult(config)
-        self._model = ReferenceModel(config.agent, config.core_size_bytes_max)
+        self._core_size_bytes_max = config.core_size_bytes_max
+        self._model = ReferenceModel(config.agent, self._core_size_bytes_max)
         self._states = [ModelState()]  # more than one while an ambiguous outcome is unresolved
-        self._store = None
+        self._store: Store | None = None
+        self._events: asyncio.Queue[ChangeEvent] | None = None
+        self._fully_checked_steps = 0  # steps_run when the whole agent last read back clean
+        self._last_op: Op | None = None
+
+    @property
+    def store(self) -> Store | None:
+        """The open store inside opened() (None outside)."""
+        return self._store
 
     async def run(self) -> SimulationResult:
-        """Open the store, run every step of the config (stopping at a violation), close."""
+        """Open the store, run every step of the config (stopping at a violation), check
+        the whole agent once more at the end, close."""
         async with self.opened():
-            for _ in range(self.config.steps):
-                violation = await self.step(self.workload.next_op())
-                self._progress(self.result.steps_run)
-                if violation is not None:
-                    break
+            if await self.advance(self.config.steps) is None:
+                await self.check_all()
         return self.result
+
+    async def advance(self, steps: int) -> Violation | None:
+        """Run up to `steps` more workload steps inside opened(); stop at a violation."""
+        step, progress, next_op = self.step, self._progress, self.workload.next_op
+        for _ in range(steps):
+            violation = await step(next_op())
+            progress(self.result.steps_run)
+            if violation is not None:
+                return violation
+        return None
 
     @asynccontextmanager
     async def opened(self) -> AsyncIterator[Simulation]:
         """The store opened and its scratch agent emptied; `step` works inside."""
-        from ..store import open_store
         config = self.config
         async with open_store(_scheme_url(config.url, config.seed), agent=config.agent,
                               clock=self.clock, faults=self.injector,
-                              core_memory_size_bytes_max=config.core_size_bytes_max) as store:
-            with _faults_muted(self.injector):
+                              core_memory_size_bytes_max=self._core_size_bytes_max) as store:
+            with self.injector.muted():
                 await self._reset(store)
-            self._store = store
-            try:
-                yield self
-            finally:
-                self._store = None
+            async with store.backend.changes.subscribe(config.agent) as events:
+                self._store, self._events = store, events
+                try:
+                    yield self
+                finally:
+                    self._store, self._events = None, None
 
     async def step(self, op: Op) -> Violation | None:
         """Run one operation and check the store; the violation, if any, is also recorded."""
         assert self._store is not None, "step() runs inside opened()"
         step = self.result.steps_run
         self.result.ops[op.name] += 1
-        violation = await self._step(self._store, step, op)
+        self._last_op = op
+        full = (step + 1) % self._full_check_every == 0
+        violation = await self._step(self._store, step, op, full)
         if violation is None and len(self._states) > DST_MODEL_STATES_SETTLE_COUNT:
-            with _faults_muted(self.injector):  # expired keys are what the states disagree on
-                violation = await self._step(self._store, step, SETTLE_OP)
+            with self.injector.muted():  # expired keys are what the states disagree on
+                violation = await self._step(self._store, step, SETTLE_OP, full)
         self.result.steps_run = step + 1
+        if violation is None and full:
+            self._fully_checked_steps = step + 1
+        return self._recorded(violation)
+
+    async def check_all(self) -> Violation | None:
+        """Read the whole agent back and compare it with the model, as every
+        `full_check_every`-th step does; the violation (at the last step) is recorded."""
+        assert self._store is not None, "check_all() runs inside opened()"
+        if self._fully_checked_steps == self.result.steps_run or self._last_op is None:
+            return None
+        step, op = self.result.steps_run - 1, self._last_op
+        with self.injector.muted():
+            try:
+                view = await _read_back(self._store, self.workload)
+            except UmiError as raised:
+                return self._recorded(self._violation(
+                    step, op, "the store reads back at the end",
+                    f"{type(raised).__name__}: {raised}"))
+        now = self.clock.now_ms()
+        core_max = self._core_size_bytes_max
+        differences = [_difference(state, view, now, core_max) for state in self._states]
+        if all(d is not None for d in differences):
+            return self._recorded(self._violation(
+                step, op, "the store to hold what the model holds (full check)",
+                "; or ".join(dict.fromkeys(d for d in differences if d is not None))))
+        self._states = [s for s, d in zip(self._states, differences) if d is None]
+        self._fully_checked_steps = self.result.steps_run
+        return None
+
+    def _recorded(self, violation: Violation | None) -> Violation | None:
         if violation is not None:
             self.result.violations.append(violation)
-            self._log(violation.report())
+            if self._log is not None:
+                self._log(violation.report())
         return violation
+
+    def _violation(self, step: int, op: Op, expected: str, actual: str) -> Violation:
+        return Violation(self.config.seed, step, op.summary(), expected, actual,
+                         self.config.replay_command(step + 1))
 
     async def _reset(self, store) -> None:
         """Empty the scratch agent, left over from an earlier run on the same store."""
@@ -263,100 +339,150 @@ class Simulation:
             for entity in leftovers:
                 await store.archival.forget(entity.id)
 
-    async def _step(self, store, step: int, op: Op) -> Violation | None:
-        def violation(expected: str, actual: str) -> Violation:
-            return Violation(self.config.seed, step, op.summary(), expected, actual,
-                             self.config.replay_command(step + 1))
+    def _drained_events(self) -> dict[Row, ChangeKind]:
+        """The rows the step's committed changes named, each with its last kind."""
+        events = self._events
+        assert events is not None
+        changed: dict[Row, ChangeKind] = {}
+        while not events.empty():
+            event = events.get_nowait()
+            changed[(event.tier, event.key)] = event.kind
+        return changed
 
-        clock_before = self.clock.now_ms()
-        counts_before = Counter(self.injector.counts)
-        self.clock.told.clear()
+    async def _step(self, store, step: int, op: Op, full: bool) -> Violation | None:
+        clock, injector = self.clock, self.injector
+        clock_before = clock.now_ms()
+        record = injector.record
+        assert record is not None
+        record.clear()
+        clock.told.clear()
         value: object = None
         error: Exception | None = None
         try:
-            value = await _execute(store, op)
+            value = await execute_op(store, op)
         except UmiError as raised:
             error = raised
         except Exception as raised:  # noqa: BLE001 - an untyped error is what we report
-            self._log_step(step, clock_before, op, f"untyped {type(raised).__name__}", Counter())
-            return violation("a value or a typed UmiError", f"{type(raised).__name__}: {raised}")
-        fired = Counter({str(t): n for t, n in (self.injector.counts - counts_before).items()})
-        self.result.faults.update(fired)
-        nows = sorted(self.clock.told) or [self.clock.now_ms()]
-        alternatives = [alt for state in self._states for now in nows
-                        for alt in self._model.alternatives(state, op, now)]
-        if fired[FaultType.STORAGE_CORRUPTION]:
-            alternatives += [_with_damage(alt) for alt in alternatives if alt.written is not None]
+            self._drained_events()
+            untyped = f"untyped {type(raised).__name__}"
+            self._log_step(step, clock_before, op, lambda: untyped, _NOTHING_FIRED)
+            return self._violation(step, op, "a value or a typed UmiError",
+                                   f"{type(raised).__name__}: {raised}")
+        events = self._drained_events()
+        fired: Counter[str] = Counter(map(str, record)) if record else _NOTHING_FIRED
+        if fired:
+            self.result.faults.update(fired)
+        nows = sorted(clock.told) or [clock.now_ms()]
+        model = self._model
+        alternatives = [(origin, alt) for origin in self._states for now in nows
+                        for alt in model.alternatives(origin, op, now)]
+        if fired and fired[FaultType.STORAGE_CORRUPTION]:
+            alternatives += [(origin, _with_damage(alt)) for origin, alt in alternatives
+                             if alt.written is not None]
 
-        outcome, candidates, problem = _candidates(self._states, alternatives, value, error, fired)
+        def outcome() -> str:
+            return f"ok {_summary(value)}" if error is None else f"err {type(error).__name__}"
+
+        candidates, problem = _candidates(self._states, alternatives, value, error, fired)
         if problem is not None:
             self._log_step(step, clock_before, op, outcome, fired)
-            return violation(problem, outcome)
-        with _faults_muted(self.injector):
-            try:
-                view = await _read_back(store, self.workload)
-            except UmiError as raised:
-                self._log_step(step, clock_before, op, outcome, fired)
-                return violation("the store reads back after the step",
-                                 f"{type(raised).__name__}: {raised}")
-        now = self.clock.now_ms()
-        core_max = self.config.core_size_bytes_max
-        differences = [_difference(state, view, now, core_max) for state, _ in candidates]
-        matching = [(state, applied) for (state, applied), difference
-                    in zip(candidates, differences) if difference is None]
-        if getattr(error, "outcome_unknown", False) and matching:
-            applied = {applied for _, applied in matching}
-            outcome += " (applied)" if applied == {True} else \
-                " (not applied)" if applied == {False} else " (undecided)"
-        self._log_step(step, clock_before, op, outcome, fired)
+            return self._violation(step, op, problem(), outcome())
+        now = clock.now_ms()
+        tier = _TIER_CHANGED_BY.get(op.name)
+        changes = [_changed_rows(tier, origin, state) if tier is not None else {}
+                   for origin, state, _ in candidates]
+        named = _named_rows(op, tier, alternatives)
+        scope = None if full else _scope(changes, named, self._states, now)
+        differences: list[str | None] = [None] * len(candidates)
+        if scope is None or scope.core or scope.working or scope.entities:
+            with injector.muted():
+                try:
+                    view = await _read_back(store, self.workload) if scope is None else \
+                        await _read_rows(store, scope)
+                except UmiError as raised:
+                    self._log_step(step, clock_before, op, outcome, fired)
+                    return self._violation(step, op, "the store reads back after the step",
+                                           f"{type(raised).__name__}: {raised}")
+            core_max = self._core_size_bytes_max
+            differences = [_difference(state, view, now, core_max)
+                           for _, state, _ in candidates]
+        matching = [(candidate, change) for candidate, change, difference
+                    in zip(candidates, changes, differences) if difference is None]
+
+        def logged_outcome() -> str:
+            text = outcome()
+            if getattr(error, "outcome_unknown", False) and matching:
+                applied = {applied for (_, _, applied), _ in matching}
+                text += " (applied)" if applied == {True} else \
+                    " (not applied)" if applied == {False} else " (undecided)"
+            return text
+
+        self._log_step(step, clock_before, op, logged_outcome, fired)
         if not matching:
-            return violation("the store to hold what the model holds",
-                             "; or ".join(dict.fromkeys(differences)))
-        self._states = _distinct([state.without_dead_deadlines(now) for state, _ in matching])
+            return self._violation(step, op, "the store to hold what the model holds",
+                                   "; or ".join(dict.fromkeys(differences)))  # type: ignore[arg-type]
+        event_problems = [_event_problem(change, events, named) for _, change in matching]
+        if all(p is not None for p in event_problems):
+            return self._violation(step, op, "a change event for each row the step changed, "
+                                   "and none for the rows it left alone",
+                                   "; or ".join(dict.fromkeys(event_problems)))  # type: ignore[arg-type]
+        self._states = _distinct([state.without_dead_deadlines(now)
+                                  for (_, state, _), _ in matching])
         return None
 
-    def _log_step(self, step: int, clock_ms: int, op: Op, outcome: str, fired: Counter) -> None:
+    def _log_step(self, step: int, clock_ms: int, op: Op, outcome: Callable[[], str],
+                  fired: Counter) -> None:
+        if self._log is None:
+            return
         faults = ",".join(f"{name}x{n}" if n > 1 else name for name, n in sorted(fired.items()))
-        self._log(f"{step} {clock_ms} {op.summary()} -> {outcome}"
+        self._log(f"{step} {clock_ms} {op.summary()} -> {outcome()}"
                   + (f" faults={faults}" if faults else ""))
 
 
-async def _execute(store, op: Op) -> object:
+async def execute_op(store: Store, op: Op) -> object:
+    """Run one workload operation on the store; what it returns."""
     if op.name == "clock.advance":
-        return store.clock.advance(op.kwargs["ms"])
+        ms = op.kwargs["ms"]
+        assert isinstance(ms, int), "the workload advances the clock by whole ms"
+        return store.clock.advance(ms)
     tier, method = op.name.split(".")
     return await getattr(getattr(store, tier), method)(**op.kwargs)
 
 
 def _with_damage(alternative: Alternative) -> Alternative:
+    assert alternative.written is not None, "only a written row can be damaged"
     damaged = alternative.state.copy()
     damaged.corrupted.add(alternative.written)
     return Alternative(alternative.result, damaged, alternative.written)
 
 
-def _candidates(states: list[ModelState], alternatives: list[Alternative], value: object,
-                error: Exception | None, fired: Counter
-                ) -> tuple[str, list[tuple[ModelState, bool]], str | None]:
-    """(the outcome as logged, the states the store may now hold with whether the op was
-    applied in each, or else what was expected instead of this outcome)."""
-    allowed = " or ".join(dict.fromkeys(_summary(a.result) for a in alternatives))
-    texts = [a.result for a in alternatives if isinstance(a.result, str)]
-    if texts and isinstance(value, str):
-        allowed += "; " + _first_difference(texts[0], value)
-    applied = [(a.state, True) for a in alternatives if not isinstance(a.result, Refused)]
-    outcome = f"ok {_summary(value)}" if error is None else f"err {type(error).__name__}"
+def _candidates(states: list[ModelState], alternatives: list[tuple[ModelState, Alternative]],
+                value: object, error: Exception | None, fired: Counter
+                ) -> tuple[list[_Candidate], Callable[[], str] | None]:
+    """(the states the store may now hold, each with the state it came from and whether the
+    op was applied in it; or else a description, made on demand, of what was expected)."""
+    def allowed() -> str:
+        expected = " or ".join(dict.fromkeys(_summary(a.result) for _, a in alternatives))
+        texts = [a.result for _, a in alternatives if isinstance(a.result, str)]
+        if texts and isinstance(value, str):
+            expected += "; " + _first_difference(texts[0], value)
+        return expected
+
     if error is None:
-        found = [(a.state, True) for a in alternatives
+        found = [(origin, a.state, True) for origin, a in alternatives
                  if not isinstance(a.result, Refused) and _same(a.result, value)]
     elif isinstance(error, StorageError) and not isinstance(error, CorruptionError):
         if not fired:
-            return outcome, [], "no StorageError: no fault fired on this step"
-        unchanged = [(state, False) for state in states]
-        return outcome, unchanged + (applied if error.outcome_unknown else []), None
+            return [], lambda: "no StorageError: no fault fired on this step"
+        unchanged = [(state, state, False) for state in states]
+        if not error.outcome_unknown:
+            return unchanged, None
+        return unchanged + [(origin, a.state, True) for origin, a in alternatives
+                            if not isinstance(a.result, Refused)], None
     else:
-        found = [(a.state, False) for a in alternatives
+        found = [(origin, a.state, False) for origin, a in alternatives
                  if isinstance(a.result, Refused) and type(error) in a.result.errors]
-    return outcome, found, None if found else allowed
+    return found, None if found else allowed
 
 
 def _first_difference(expected: str, actual: str) -> str:
@@ -382,35 +508,127 @@ def _same(expected: object, actual: object) -> bool:
     return type(expected) is type(actual) and expected == actual
 
 
+def _changed_rows(tier: Tier, before: ModelState, after: ModelState) -> dict[Row, bool]:
+    """The rows of `tier` an outcome changed (the model reuses a row's object until it
+    changes it), each with whether it is still stored after."""
+    old: dict[Any, object]
+    new: dict[Any, object]
+    if tier is Tier.CORE:
+        old, new = before.core, after.core  # type: ignore[assignment]
+    elif tier is Tier.WORKING:
+        old, new = before.working, after.working  # type: ignore[assignment]
+    else:
+        old, new = before.entities, after.entities  # type: ignore[assignment]
+    return {(tier, key): key in new for key in old.keys() | new.keys()
+            if old.get(key) is not new.get(key)}
+
+
+def _named_rows(op: Op, tier: Tier | None,
+                alternatives: list[tuple[ModelState, Alternative]]) -> set[Row]:
+    """The rows a changing operation names or an allowed outcome wrote: the step may touch
+    them (and emit a change event for them) even where no outcome changes them. A read
+    changes nothing, and what it returns is checked already."""
+    if tier is None:
+        return set()
+    named = {a.written for _, a in alternatives if a.written is not None}
+    kwargs = op.kwargs
+    key = kwargs.get("key")
+    block_type = kwargs.get("block_type")
+    entity_id = kwargs.get("entity_id")
+    if tier is Tier.WORKING and isinstance(key, str) and key in _WORKING_KEY_SET:
+        named.add((Tier.WORKING, key))
+    elif tier is Tier.CORE and isinstance(block_type, str) and block_type in _BLOCK_TYPE_SET:
+        named.add((Tier.CORE, BlockType(block_type)))
+    elif tier is Tier.ARCHIVAL and isinstance(entity_id, str):
+        named.add((Tier.ARCHIVAL, entity_id))
+    return named
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """The rows an incremental check reads back, and whether working usage is read (when
+    an outcome changed working memory or a key's deadline passed)."""
+
+    core: tuple[BlockType, ...]
+    working: tuple[str, ...]
+    entities: tuple[str, ...]
+    working_usage: bool
+
+
+def _scope(changes: list[dict[Row, bool]], named: set[Row], origins: list[ModelState],
+           now_ms: int) -> _Scope:
+    """What a step could have changed: the rows named or changed by some outcome, and the
+    keys whose deadline passed since the last check (time only moves forward, and the
+    last check zeroed the deadlines already past, so those are the ones not yet zero)."""
+    rows = set(named)
+    for change in changes:
+        rows.update(change)
+    changed_working = any(tier is Tier.WORKING for change in changes for tier, _ in change)
+    for origin in origins:
+        lapsed = [k for k, e in origin.working.items() if 0 < e.expires_at_ms <= now_ms]
+        if lapsed:
+            rows.update((Tier.WORKING, k) for k in lapsed)
+            changed_working = True
+    if not rows:
+        return _NOTHING_TO_READ
+    core = tuple(t for t in BlockType if (Tier.CORE, t) in rows)
+    working = tuple(sorted(k for tier, k in rows if tier is Tier.WORKING))
+    entities = tuple(sorted(k for tier, k in rows if tier is Tier.ARCHIVAL))
+    return _Scope(core, working, entities, changed_working)
+
+
+_NOTHING_TO_READ = _Scope((), (), (), False)
+
+
+async def _one_by_one(keys, read) -> dict:
+    """The rows `read` returns for `keys`; a row that refuses to read shows as DAMAGED."""
+    rows = {}
+    for key in keys:
+        try:
+            row = await read(key)
+        except CorruptionError:
+            row = DAMAGED
+        if row is not None:
+            rows[key] = row
+    return rows
+
+
+async def _read_rows(store, scope: _Scope) -> _View:
+    """The rows in `scope` and the totals they feed (working usage, the entity count)."""
+    core = await _one_by_one(scope.core, store.core.get_block) if scope.core else {}
+    working_bytes = working_count = entity_count = None
+    working: dict = {}
+    if scope.working:
+        working = await _one_by_one(scope.working, store.working.entry)
+    if scope.working_usage:
+        working_bytes = await store.working.used_bytes()
+        working_count = await store.working.entry_count()
+    entities: dict = {}
+    if scope.entities:
+        entities = await _one_by_one(scope.entities, store.archival.get)
+        entity_count = await store.archival.count()
+    return _View(core, working, entities, None, entity_count, working_bytes, working_count,
+                 scope)
+
+
 async def _read_back(store, workload: Workload) -> _View:
     """Everything the scratch agent holds; a row that refuses to read shows as DAMAGED."""
-    async def one_by_one(keys, read) -> dict:
-        rows = {}
-        for key in keys:
-            try:
-                row = await read(key)
-            except CorruptionError:
-                row = DAMAGED
-            if row is not None:
-                rows[key] = row
-        return rows
-
     try:
         core: dict = {b.block_type: b for b in await store.core.blocks()}
     except CorruptionError:
-        core = await one_by_one(BlockType, store.core.get_block)
+        core = await _one_by_one(BlockType, store.core.get_block)
     try:
         working: dict = {e.key: e for e in
                          await store.working.entries(limit=WORKING_MEMORY_ENTRIES_COUNT_MAX)}
     except CorruptionError:
-        working = await one_by_one(WORKING_KEYS, store.working.entry)
+        working = await _one_by_one(WORKING_KEYS, store.working.entry)
     order = None
     try:
         listed = await store.archival.list(limit=ENTITY_LIST_COUNT_MAX)
         entities: dict = {e.id: e for e in listed}
         order = [e.id for e in listed]
     except CorruptionError:
-        entities = await one_by_one(workload.entity_ids(), store.archival.get)
+        entities = await _one_by_one(workload.entity_ids(), store.archival.get)
     return _View(core, working, entities, order, await store.archival.count(),
                  await store.working.used_bytes(), await store.working.entry_count())
 
@@ -430,20 +648,27 @@ def _row_difference(what: str, expected: object, damaged: bool, may_be_gone: boo
 
 
 def _difference(state: ModelState, view: _View, now_ms: int, core_max: int) -> str | None:
-    """The first way the store differs from `state`, or None; also checks the limits."""
-    for block_type in BlockType:
+    """The first way the store differs from `state` in what `view` read, or None; also
+    checks the limits."""
+    scope = view.scope
+    core_types = BlockType if scope is None else scope.core
+    for block_type in core_types:
         block = state.core.get(block_type)
         damaged = block is not None and state.is_corrupted(Tier.CORE, block_type.value)
         if found := _row_difference(f"core {block_type}", block, damaged, False,
                                     view.core.get(block_type)):
             return found
-    live = state.live_working(now_ms)
-    for key in sorted(set(live) | set(view.working) | set(state.working)):
-        damaged = key in state.working and state.is_corrupted(Tier.WORKING, key)
-        if found := _row_difference(f"working {key[:24]!r}", live.get(key), damaged,
-                                    key not in live, view.working.get(key)):
+    working = state.working
+    keys = sorted(set(working) | set(view.working)) if scope is None else scope.working
+    for key in keys:
+        entry = working.get(key)
+        live = entry if entry is not None and entry.expires_at_ms > now_ms else None
+        damaged = entry is not None and state.is_corrupted(Tier.WORKING, key)
+        if found := _row_difference(f"working {key[:24]!r}", live, damaged, live is None,
+                                    view.working.get(key)):
             return found
-    for entity_id in sorted(set(state.entities) | set(view.entities)):
+    ids = sorted(set(state.entities) | set(view.entities)) if scope is None else scope.entities
+    for entity_id in ids:
         entity = state.entities.get(entity_id)
         damaged = entity is not None and state.is_corrupted(Tier.ARCHIVAL, entity_id)
         if found := _row_difference(f"entity {entity_id[:8]}", entity, damaged, False,
@@ -453,21 +678,47 @@ def _difference(state: ModelState, view: _View, now_ms: int, core_max: int) -> s
         expected_order = [e.id for e in state.entities_in_order()]
         if view.entity_order != expected_order:
             return f"archival order: expected {expected_order}, listed {view.entity_order}"
-    if view.entity_count != len(state.entities):
+    if view.entity_count is not None and view.entity_count != len(state.entities):
         return f"archival count: expected {len(state.entities)}, counted {view.entity_count}"
-    used = sum(len(k.encode()) + len(e.value) for k, e in live.items())
-    if (view.working_bytes, view.working_count) != (used, len(live)):
-        return f"working usage: expected {used}B in {len(live)} keys, store says " \
-               f"{view.working_bytes}B in {view.working_count} keys"
-    return _limit_broken(view, core_max)
+    if view.working_bytes is not None:
+        live_entries = state.live_working(now_ms)
+        used = sum(len(k.encode()) + len(e.value) for k, e in live_entries.items())
+        if (view.working_bytes, view.working_count) != (used, len(live_entries)):
+            return f"working usage: expected {used}B in {len(live_entries)} keys, store says " \
+                   f"{view.working_bytes}B in {view.working_count} keys"
+    return _limit_broken(view, state, core_max)
 
 
-def _limit_broken(view: _View, core_max: int) -> str | None:
-    """Limits hold in what the store reports, whatever the model believes."""
-    if view.working_bytes > WORKING_MEMORY_SIZE_BYTES_MAX or \
-            view.working_count > WORKING_MEMORY_ENTRIES_COUNT_MAX:
+def _limit_broken(view: _View, state: ModelState, core_max: int) -> str | None:
+    """Limits hold in what the store reports, whatever the model believes (for rows an
+    incremental check did not read, the store held what the model holds when last read)."""
+    if view.working_bytes is not None and view.working_count is not None and (
+            view.working_bytes > WORKING_MEMORY_SIZE_BYTES_MAX or
+            view.working_count > WORKING_MEMORY_ENTRIES_COUNT_MAX):
         return f"working memory over its limits: {view.working_bytes}B, {view.working_count} keys"
-    sizes = [b.size_bytes for b in view.core.values() if isinstance(b, MemoryBlock)]
+    if view.scope is not None and not view.scope.core:
+        return None  # no core row was read: they held what the model holds when last read
+    blocks = view.core if view.scope is None else \
+        {**{t: b for t, b in state.core.items() if t not in view.scope.core}, **view.core}
+    sizes = [b.size_bytes for b in blocks.values() if isinstance(b, MemoryBlock)]
     if sum(sizes) > core_max or any(s > CORE_MEMORY_BLOCK_SIZE_BYTES_MAX for s in sizes):
         return f"core memory over its limits: blocks of {sizes} bytes, limit {core_max}"
+    return None
+
+
+def _event_problem(changed: dict[Row, bool], events: dict[Row, ChangeKind],
+                   named: set[Row]) -> str | None:
+    """How the step's change events differ from what an outcome changed, or None: each
+    changed row has an event (set if it is still stored, delete or expired if not), and
+    an event on an unchanged row is only for a row the step named or wrote."""
+    for row, stored in changed.items():
+        kind = events.get(row)
+        if kind is None:
+            return f"no change event for {row[0]} {str(row[1])[:24]!r}"
+        if stored != (kind is ChangeKind.SET):
+            return f"a {kind} event for {row[0]} {str(row[1])[:24]!r}, which is " + \
+                ("still stored" if stored else "gone")
+    for row, kind in events.items():
+        if row not in changed and row not in named:
+            return f"a {kind} event for {row[0]} {str(row[1])[:24]!r}, which the step left alone"
     return None

@@ -62,6 +62,13 @@ WEIGHTS: Mapping[str, float] = MappingProxyType({
     "archival.forget": 2, "archival.search": 6, "archival.list": 2, "archival.count": 1,
 })
 OP_NAMES: tuple[str, ...] = tuple(WEIGHTS)
+_VALUE_KINDS = ("small", "integer", "medium", "large", "at_limit", "over")
+_LABELS = (None, "", "profile", "l" * CORE_MEMORY_BLOCK_LABEL_BYTES_MAX,
+           "l" * (CORE_MEMORY_BLOCK_LABEL_BYTES_MAX + 1), "a \"quoted\" <tag>")
+_IMPORTANCES = (None, 0.0, 0.25, 0.75, 1.0, 1.5)
+_NEW_IMPORTANCES = (0.0, 0.5, 1.0, -0.1)
+_BLOCK_TYPES = tuple(BlockType)
+_ENTITY_TYPES = tuple(EntityType)
 
 
 def _summary(value: object) -> str:
@@ -100,23 +107,30 @@ class Workload:
     def __init__(self, rng: DeterministicRng, agent: str) -> None:
         self._rng = rng
         self.agent = agent
-        self._weights = [WEIGHTS[name] for name in OP_NAMES]
         names = sorted(set(NAMES) | {derive_name(t) for t in TITLES})
         self._entity_ids = [entity_id(agent, t, n) for t in EntityType for n in names]
+        chooser = rng.weighted_chooser
+        self._op_name = chooser(OP_NAMES, [WEIGHTS[name] for name in OP_NAMES])
+        self._draws = {name: getattr(self, "_" + name.replace(".", "_")) for name in OP_NAMES}
+        self._value_kind = chooser(_VALUE_KINDS, (40, 15, 20, 10, 4, 1))
+        self._ttl = chooser(TTLS_MS, TTL_WEIGHTS)
+        self._block_size_index = chooser(range(4), (50, 35, 10, 5))
+        self._label = chooser(_LABELS, (40, 5, 20, 5, 2, 5))
+        self._importance = chooser(_IMPORTANCES, (40, 5, 10, 10, 5, 2))
+        self._new_importance = chooser(_NEW_IMPORTANCES, (3, 5, 3, 1))
+        self._content_kind_index = chooser(range(4), (900, 90, 3, 2))
 
     def next_op(self) -> Op:
-        name = self._rng.weighted_choice(OP_NAMES, self._weights)
-        draw = getattr(self, "_" + name.replace(".", "_"))
-        return Op(name, draw())
+        name = self._op_name()
+        return Op(name, self._draws[name]())
 
     def entity_ids(self) -> list[str]:
         """Every id the workload can create, for reading a store back one row at a time."""
         return list(self._entity_ids)
 
     # ---- building blocks
-    def _pick(self, items, weights=None):
-        return self._rng.choice(items) if weights is None else \
-            self._rng.weighted_choice(items, weights)
+    def _pick(self, items):
+        return self._rng.choice(items)
 
     def _key(self) -> str:
         return KEY_TOO_LONG if self._rng.chance(0.01) else self._pick(WORKING_KEYS)
@@ -126,18 +140,18 @@ class Workload:
 
     def _value(self) -> bytes:
         limit = WORKING_MEMORY_ENTRY_SIZE_BYTES_MAX
-        kind = self._pick(("small", "integer", "medium", "large", "at_limit", "over"),
-                          (40, 15, 20, 10, 4, 1))
+        kind = self._value_kind()
         if kind == "integer":
             return str(self._rng.randint(-1000, 1000)).encode()
-        size = {"small": lambda: self._rng.randint(1, 32),
-                "medium": lambda: self._rng.randint(1_000, 8_000),
-                "large": lambda: self._rng.randint(limit // 2, limit - 1),
-                "at_limit": lambda: limit, "over": lambda: limit + 1}[kind]()
+        if kind == "small":
+            size = self._rng.randint(1, 32)
+        elif kind == "medium":
+            size = self._rng.randint(1_000, 8_000)
+        elif kind == "large":
+            size = self._rng.randint(limit // 2, limit - 1)
+        else:
+            size = limit if kind == "at_limit" else limit + 1
         return self._bytes(size)
-
-    def _ttl(self) -> int | None:
-        return self._pick(TTLS_MS, TTL_WEIGHTS)
 
     def _text(self, size_bytes: int) -> str:
         """Text of exactly `size_bytes` UTF-8 bytes, with searchable words up front."""
@@ -146,10 +160,10 @@ class Workload:
         return head + "." * (size_bytes - len(head.encode()))
 
     def _block_type(self):
-        return "bogus" if self._rng.chance(0.01) else self._pick(tuple(BlockType))
+        return "bogus" if self._rng.chance(0.01) else self._pick(_BLOCK_TYPES)
 
     def _entity_type(self):
-        return self._pick(tuple(EntityType))
+        return self._pick(_ENTITY_TYPES)
 
     def _optional_type(self):
         return None if self._rng.chance(0.6) else self._entity_type()
@@ -191,32 +205,29 @@ class Workload:
     # ---- core memory
     def _core_set_block(self) -> dict:
         block_max = CORE_MEMORY_BLOCK_SIZE_BYTES_MAX
-        size = self._pick((self._rng.randint(0, 200), self._rng.randint(4_000, 9_000),
-                           block_max, block_max + 1), (50, 35, 10, 5))
-        label = self._pick((None, "", "profile", "l" * CORE_MEMORY_BLOCK_LABEL_BYTES_MAX,
-                            "l" * (CORE_MEMORY_BLOCK_LABEL_BYTES_MAX + 1), "a \"quoted\" <tag>"),
-                           (40, 5, 20, 5, 2, 5))
-        importance = self._pick((None, 0.0, 0.25, 0.75, 1.0, 1.5), (40, 5, 10, 10, 5, 2))
+        sizes = (self._rng.randint(0, 200), self._rng.randint(4_000, 9_000), block_max,
+                 block_max + 1)  # both sizes are drawn whichever is chosen
+        size = sizes[self._block_size_index()]
+        label = self._label()
+        importance = self._importance()
         if_version = None if self._rng.chance(0.8) else self._rng.randint(0, 3)
         return {"block_type": self._block_type(), "content": self._text(size), "label": label,
                 "importance": importance, "if_version": if_version}
 
     def _core_get_block(self) -> dict:
-        return {"block_type": self._pick(tuple(BlockType))}
+        return {"block_type": self._pick(_BLOCK_TYPES)}
 
     _core_delete_block = _core_get_block
 
     def _core_set_importance(self) -> dict:
-        return {"block_type": self._pick(tuple(BlockType)),
-                "importance": self._pick((0.0, 0.5, 1.0, -0.1), (3, 5, 3, 1))}
+        return {"block_type": self._pick(_BLOCK_TYPES), "importance": self._new_importance()}
 
     # ---- archival memory
     def _content(self) -> str:
-        kind = self._pick(("short", "long", "at_limit", "over"), (900, 90, 3, 2))
-        size = {"short": self._rng.randint(1, 200), "long": self._rng.randint(2_000, 20_000),
-                "at_limit": ENTITY_CONTENT_BYTES_MAX,
-                "over": ENTITY_CONTENT_BYTES_MAX + 1}[kind]
-        return self._text(size)
+        index = self._content_kind_index()
+        sizes = (self._rng.randint(1, 200), self._rng.randint(2_000, 20_000),
+                 ENTITY_CONTENT_BYTES_MAX, ENTITY_CONTENT_BYTES_MAX + 1)  # both drawn
+        return self._text(sizes[index])
 
     def _archival_remember(self) -> dict:
         if self._rng.chance(0.4):
@@ -229,7 +240,7 @@ class Workload:
         embedding = None
         if self._rng.chance(0.05):
             count = EMBEDDING_DIMENSIONS_COUNT if self._rng.chance(0.7) else 3
-            embedding = tuple(self._rng.randint(-1000, 1000) / 1000 for _ in range(count))
+            embedding = tuple(n / 1000 for n in self._rng.randints(-1000, 1000, count))
         metadata = {} if self._rng.chance(0.5) else {"source": self._pick(NAMES),
                                                      "n": str(self._rng.randint(0, 9))}
         return Entity(self._entity_type(), self._pick(NAMES), self._content(), "", metadata,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from xml.sax.saxutils import escape
 
 from ..backends.base import Tx
 from ..constants import (CORE_MEMORY_BLOCK_LABEL_BYTES_MAX, CORE_MEMORY_BLOCK_SIZE_BYTES_MAX,
@@ -123,10 +122,11 @@ class CoreMemory:
         """The XML the LLM sees, blocks in render order, content XML-escaped."""
         lines = ["<core_memory>"]
         for block in await self.blocks():
-            label = f' label="{escape(block.label, {chr(34): "&quot;"})}"' if block.label else ""
+            label = f' label="{block.label.translate(_XML_ATTRIBUTE_ENTITIES)}"' \
+                if block.label else ""
             lines.append(f'<block type="{block.block_type}"{label} '
                          f'importance="{block.importance:.2f}">')
-            lines.append(escape(block.content))
+            lines.append(block.content.translate(_XML_TEXT_ENTITIES))
             lines.append("</block>")
         lines.append("</core_memory>")
         return "\n".join(lines)
@@ -149,3 +149,9 @@ class CoreMemory:
     async def utilization(self) -> float:
         """Used bytes as a fraction of the limit, 0.0–1.0."""
         return await self.used_bytes() / self._context.core_size_bytes_max
+
+
+# What render escapes (xml.sax.saxutils.escape's rules, without loading xml.sax, urllib,
+# http and email at import): &, <, > in text, and " too in an attribute.
+_XML_TEXT_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_XML_ATTRIBUTE_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})

@@ -5,6 +5,7 @@ reproduces a run."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections import deque
 from contextlib import AsyncExitStack
@@ -37,7 +38,9 @@ CLOCK_SPEEDS = (1, 10, 60, 600)
 CLOCK_STEP_MS_MAX = 365 * 86_400_000  # a custom step may jump a year, in day-long advances
 SIM_STEPS_DEFAULT = 100
 SIM_FAULT_PROBABILITY_DEFAULT = 0.01
-SIM_PROGRESS_EVERY_STEPS = 10  # the bar, header and log catch up this often during a run
+SIM_RUN_SLICE_SECS = 0.05  # a run hands the loop back this often: the bar moves, keys answer
+SIM_RUN_LOG_REFRESH_SECS = 1.0  # and the log catches up this often during a run
+SIM_RUN_CLOCK_READ_EVERY_STEPS = 16  # steps between looks at the wall clock within a slice
 SIM_LOG_SHOWN_COUNT_MAX = 1_000  # the log shows the last lines that match the filter
 SIM_LOG_KEPT_COUNT_MAX = 100_000  # older lines are dropped (R replays to any step)
 SPARK_BUCKET_MS = 60_000  # one sparkline bar per simulated minute
@@ -461,26 +464,38 @@ class SimulationPane(Widget, can_focus=True):
             await self._run(steps)
 
     async def _run(self, steps: int) -> None:
-        """Each step checked against the model; a cancel stops between steps."""
+        """Each step checked against the model, the whole store once more at the end; steps
+        run in slices of SIM_RUN_SLICE_SECS, after each of which the bar, log and header
+        catch up and the loop gets the thread back (keys answer, a cancel gets through)."""
         self._run_active, self._cancel_wanted = True, False
         bar = self.query_one("#sim-progress", ProgressBar)
         bar.update(total=steps, progress=0)
         self.query_one("#cancel-run", Button).disabled = False
         done = 0
         started = self.perf_counter()
+        wall_started = perf_counter()
+        log_due = wall_started + SIM_RUN_LOG_REFRESH_SECS
         try:
             simulation = await self._opened()
-            while done < steps and not self._cancel_wanted:
-                violation = await simulation.step(simulation.workload.next_op())
-                done += 1
-                self._count_step(simulation)
-                if violation is not None:
-                    self._pause_on_violation()
-                    break
-                if done % SIM_PROGRESS_EVERY_STEPS == 0:
-                    bar.update(progress=done)
-                    self._flush_log()
-                    await asyncio.sleep(0)  # the screen redraws and a cancel gets through
+            violation = None
+            while done < steps and not self._cancel_wanted and violation is None:
+                slice_ends = perf_counter() + SIM_RUN_SLICE_SECS
+                while done < steps and violation is None and \
+                        (done % SIM_RUN_CLOCK_READ_EVERY_STEPS or perf_counter() < slice_ends):
+                    violation = await simulation.step(simulation.workload.next_op())
+                    done += 1
+                    self._count_step(simulation)
+                if done < steps and violation is None:
+                    now = perf_counter()
+                    if now >= log_due:  # the log costs most to redraw: less often
+                        self._flush_log()
+                        log_due = now + SIM_RUN_LOG_REFRESH_SECS
+                    self._show_progress(bar, done, done / (now - wall_started))
+                    await asyncio.sleep(0)  # the screen redraws and keys are handled
+            if violation is None and not self._cancel_wanted:
+                violation = await simulation.check_all()
+            if violation is not None:
+                self._pause_on_violation()
         except UmiError as error:
             report_error(self, "run the workload", error)
         finally:
@@ -495,6 +510,12 @@ class SimulationPane(Widget, can_focus=True):
             self._show_status()
         if self._cancel_wanted:
             self.notify(f"Cancelled after {done:,} of {steps:,} steps.", title="Run")
+
+    def _show_progress(self, bar: ProgressBar, done: int, steps_per_sec: float) -> None:
+        """Mid-run: the bar and the header with the live rate."""
+        bar.update(progress=done)
+        self.ops_per_sec = steps_per_sec
+        self._show_status()
 
     def _count_step(self, simulation: Simulation) -> None:
         minute = simulation.clock.now_ms() // SPARK_BUCKET_MS
@@ -518,11 +539,11 @@ class SimulationPane(Widget, can_focus=True):
         self.lines.extend(pending)
         wanted = self.query_one("#log-filter", Input).value
         log = self.query_one("#sim-log", OptionList)
-        log.add_options([self._option(line) for line in pending if self._matches(line, wanted)])
-        excess = log.option_count - SIM_LOG_SHOWN_COUNT_MAX
-        if excess > 0:
-            for _ in range(excess):
-                log.remove_option_at_index(0)
+        shown = [line for line in pending if self._matches(line, wanted)]
+        if log.option_count + len(shown) > SIM_LOG_SHOWN_COUNT_MAX:
+            log.set_options([self._option(line) for line in self.shown_lines()])
+        else:
+            log.add_options([self._option(line) for line in shown])
         self._show_sparklines()
 
     def _show_sparklines(self) -> None:
@@ -553,8 +574,9 @@ class SimulationPane(Widget, can_focus=True):
     def shown_lines(self) -> list[str]:
         """The log lines the filter lets through (the last SIM_LOG_SHOWN_COUNT_MAX)."""
         wanted = self.query_one("#log-filter", Input).value
-        return [line for line in self.lines if self._matches(line, wanted)
-                ][-SIM_LOG_SHOWN_COUNT_MAX:]
+        newest = itertools.islice((line for line in reversed(self.lines)
+                                   if self._matches(line, wanted)), SIM_LOG_SHOWN_COUNT_MAX)
+        return list(newest)[::-1]
 
     @on(Input.Changed, "#log-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
