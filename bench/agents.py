@@ -3,8 +3,8 @@
     .venv/bin/python bench/agents.py [--agents N] [--entities-per-agent E] [--postgres URL]
 
 Each agent gets 6 core blocks, 10 working keys and E entities, seeded with the raw driver
-into the store's own schema. Timed: `await store.agents()` (one query, grouped on each
-tier's agent index). Baseline: the one statement a person would write by hand for a
+into the store's own schema. Timed: `await store.agents()` (one grouped query per tier,
+each on that tier's agent index). Baseline: the one statement a person would write by hand for a
 single tier, `SELECT agent, COUNT(*) FROM entities GROUP BY agent`, on the same driver.
 Best of 20 calls each (the machine is shared).
 """

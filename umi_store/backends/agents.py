@@ -1,4 +1,8 @@
-"""The agents of a store, summarised in one query: the SQL both SQL backends share."""
+"""The agents of a store, summarised per tier: the SQL both SQL backends share.
+
+One grouped statement per tier, each served by that tier's (agent, …) index, merged here:
+about half the time of one statement over their UNION (measured in bench/agents.py).
+"""
 
 from __future__ import annotations
 
@@ -8,23 +12,24 @@ from typing import Any
 from ..models import AgentSummary
 
 
-def agent_summaries_sql(now_placeholder: str) -> str:
-    """One row per agent with any stored row: (agent, blocks, live keys, entities, last
-    change). Each tier is grouped on its (agent, …) index; `now_placeholder` is the
-    driver's parameter for the store clock's now (SQLite `?`, Postgres `$1`)."""
-    return (
-        "SELECT agent, SUM(blocks), SUM(keys), SUM(entities), MAX(last_change_at) FROM ("
-        "SELECT agent, COUNT(*) AS blocks, 0 AS keys, 0 AS entities, "
-        "MAX(updated_at) AS last_change_at FROM core_blocks GROUP BY agent "
-        "UNION ALL SELECT agent, 0, "
-        f"COUNT(*) FILTER (WHERE expires_at_ms > {now_placeholder}), 0, MAX(updated_at) "
-        "FROM working GROUP BY agent "
-        "UNION ALL SELECT agent, 0, 0, COUNT(*), MAX(updated_at) FROM entities GROUP BY agent"
-        ") AS tiers GROUP BY agent")
+def agent_tier_sql(now_placeholder: str) -> tuple[str, str, str]:
+    """(core, working, entities) statements giving (agent, rows, last change) per agent;
+    working counts live keys only. `now_placeholder` is the driver's parameter for the
+    store clock's now (SQLite `?`, Postgres `$1`); only the working statement takes it."""
+    return ("SELECT agent, COUNT(*), MAX(updated_at) FROM core_blocks GROUP BY agent",
+            f"SELECT agent, COUNT(*) FILTER (WHERE expires_at_ms > {now_placeholder}), "
+            "MAX(updated_at) FROM working GROUP BY agent",
+            "SELECT agent, COUNT(*), MAX(updated_at) FROM entities GROUP BY agent")
 
 
-def summaries_from_rows(rows: Iterable[Any]) -> list[AgentSummary]:
-    """The summaries in agent-name order (code points, the same on every backend)."""
-    summaries = [AgentSummary(agent, int(blocks), int(keys), int(entities), int(last))
-                 for agent, blocks, keys, entities, last in rows]
-    return sorted(summaries, key=lambda summary: summary.agent)
+def summaries_from_tiers(core: Iterable[Any], working: Iterable[Any],
+                         entities: Iterable[Any]) -> list[AgentSummary]:
+    """The per-tier rows merged, one summary per agent, in agent-name order (code points,
+    the same on every backend)."""
+    counts: dict[str, list[int]] = {}
+    for tier, found in enumerate((core, working, entities)):
+        for agent, rows, last_change_at in found:
+            merged = counts.setdefault(agent, [0, 0, 0, 0])
+            merged[tier] = int(rows)
+            merged[3] = max(merged[3], int(last_change_at))
+    return [AgentSummary(agent, *merged) for agent, merged in sorted(counts.items())]

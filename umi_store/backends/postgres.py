@@ -24,7 +24,7 @@ from ..errors import StorageError, StoreUnavailableError
 from ..integrity import checksum, damaged_bytes, damaged_text, verified, verified_text
 from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, AgentSummary, BlockType, ChangeEvent, ChangeKind, Entity,
                       EntityType, MemoryBlock, Tier, WorkingEntry)
-from .agents import agent_summaries_sql, summaries_from_rows
+from .agents import agent_tier_sql, summaries_from_tiers
 from .base import ChangeHub
 
 SCHEMA_VERSION = 2
@@ -583,9 +583,12 @@ class PostgresBackend:
         pool = self._pool
         if pool is None:
             raise StoreUnavailableError(f"{self.masked_url} is not open")
+        core, working, entities = agent_tier_sql("$1")
         with _mapped_errors():
-            rows = await pool.fetch(agent_summaries_sql("$1"), now_ms)
-        return summaries_from_rows(rows)
+            async with pool.acquire() as conn:
+                found = (await conn.fetch(core), await conn.fetch(working, now_ms),
+                         await conn.fetch(entities))
+        return summaries_from_tiers(*found)
 
 
 async def _reset(conn: asyncpg.Connection) -> None:

@@ -28,7 +28,7 @@ from ..errors import StorageError, StoreUnavailableError
 from ..integrity import damaged_bytes, damaged_text, checksum, verified, verified_text
 from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, AgentSummary, BlockType, ChangeEvent, ChangeKind, Entity,
                       EntityType, MemoryBlock, Tier, WorkingEntry)
-from .agents import agent_summaries_sql, summaries_from_rows
+from .agents import agent_tier_sql, summaries_from_tiers
 from .base import ChangeHub, stop_background_task
 
 SCHEMA_VERSION = 2
@@ -607,8 +607,11 @@ class SqliteBackend:
         async with self._lock:
             if self._conn is None:
                 raise StoreUnavailableError(f"{self.url} is not open")
-            rows = await _fetchall(self._conn, agent_summaries_sql("?"), (now_ms,))
-        return summaries_from_rows(rows)
+            core, working, entities = agent_tier_sql("?")
+            found = (await _fetchall(self._conn, core),
+                     await _fetchall(self._conn, working, (now_ms,)),
+                     await _fetchall(self._conn, entities))
+        return summaries_from_tiers(*found)
 
 
 __all__ = ["SCHEMA_VERSION", "SqliteBackend", "SqliteTx"]
