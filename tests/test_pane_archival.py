@@ -34,8 +34,8 @@ async def seed_entities(store) -> None:
 
 
 def harness(**options) -> PaneHarness:
-    def make_pane() -> ArchivalPane:
-        pane = ArchivalPane()
+    def make_pane(session) -> ArchivalPane:
+        pane = ArchivalPane(session)
         pane.perf_counter = FixedTimer()
         return pane
     return PaneHarness(make_pane, seed=options.pop("seed", seed_entities), **options)

@@ -11,7 +11,8 @@ from umi_store import DeterministicRng, FaultConfig, FaultInjector
 from umi_tui.panes.working import WORKING_PANE_PAGE_ROWS, WorkingPane, middle_truncated
 from umi_tui.screens.confirm import ConfirmScreen
 from umi_tui.screens.set_key import SetKeyScreen
-from umi_tui.widgets.ttl import humanize_ttl, next_change_ms, parse_ttl
+from umi_tui.formatting import parse_duration
+from umi_tui.widgets.ttl import humanize_ttl, next_change_ms
 from umi_tui.widgets.value_text import escaped, is_plain_text, unescaped
 
 SECOND_MS, MINUTE_MS, HOUR_MS, DAY_MS = 1_000, 60_000, 3_600_000, 86_400_000
@@ -21,7 +22,8 @@ SIZE = (60, 19)
 async def seed_keys(store) -> None:
     await store.working.set("session:goal", b"find a flat in Lyon", ttl_ms=42 * SECOND_MS)
     await store.working.set("session:step", b"3", ttl_ms=5 * MINUTE_MS + 30 * SECOND_MS)
-    await store.working.set("tool:weather", b'{"city": "Lyon", "temp": 21}', ttl_ms=5 * HOUR_MS + 30 * MINUTE_MS)
+    await store.working.set("tool:weather", b'{"city": "Lyon", "temp": 21}',
+                            ttl_ms=5 * HOUR_MS + 30 * MINUTE_MS)
     await store.working.set("user:[bold]name", b"Ada", ttl_ms=2 * DAY_MS + HOUR_MS)
 
 
@@ -164,7 +166,7 @@ async def test_a_bad_ttl_is_shown_in_the_modal_and_keeps_what_was_typed():
         await pilot.press("s", *"plan", "tab", *"walk", "tab", "ctrl+a", "ctrl+k", *"soon", "enter")
         await settle(pilot)
         assert isinstance(app.screen, SetKeyScreen)
-        assert "cannot read TTL 'soon'" in str(app.screen.query_one(".dialog--error").render())
+        assert "cannot read 'soon' as a duration" in str(app.screen.query_one(".dialog--error").render())
         assert app.screen.query_one("#key", Input).value == "plan"
         assert await app.store.working.get("plan") is None
 
@@ -464,13 +466,13 @@ def test_the_next_label_change_is_when_the_label_really_changes():
 @pytest.mark.parametrize("text, ms", [("90s", 90_000), ("5m", 300_000), ("1h30m", 5_400_000),
                                       ("45", 45_000), ("2 D", 2 * DAY_MS)])
 def test_ttl_text_is_read_in_units(text, ms):
-    assert parse_ttl(text) == ms
+    assert parse_duration(text) == ms
 
 
 @pytest.mark.parametrize("text", ["", "soon", "5x", "0s", "1h then"])
 def test_unreadable_ttl_text_is_refused(text):
     with pytest.raises(ValueError):
-        parse_ttl(text)
+        parse_duration(text)
 
 
 @pytest.mark.parametrize("value", [b"", b"plain", "Zoë · 東京".encode(), b"\xff\xfe", b"a\\b",

@@ -208,7 +208,7 @@ async def test_a_connection_lost_mid_transaction_is_a_transient_storage_error(pg
     (asyncpg.TooManyConnectionsError("too many clients"), True),
     (asyncpg.QueryCanceledError("statement timeout"), True),
     (asyncpg.ConnectionDoesNotExistError("connection was closed"), True),
-    (asyncio.TimeoutError(), True),
+    (TimeoutError(), True),
     (asyncpg.InternalClientError("cannot switch to state 11"), True),
     (asyncpg.UniqueViolationError("duplicate key"), False),
 ])

@@ -4,7 +4,7 @@ and errors shown, never raised."""
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 import stat
 
 import pytest
@@ -301,11 +301,11 @@ async def test_a_tick_moves_a_sim_clock_by_real_elapsed_time_and_tells_the_panes
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         start = clock.now_ms()
-        app._wall_ms -= 90_000  # as if 90 s passed since the last tick
+        app.session._wall_ms -= 90_000  # as if 90 s passed since the last tick
         app.tick()
         await settle(pilot)
         assert clock.now_ms() - start >= 90_000  # (the app's own tick may add a second)
-        shown = datetime.fromtimestamp(clock.now_ms() / 1000, timezone.utc).strftime("%H:%M:%S")
+        shown = datetime.fromtimestamp(clock.now_ms() / 1000, UTC).strftime("%H:%M:%S")
         assert shown >= "00:01:30"
         assert shown in str(app.query_one("#sim-header").render())
         assert f"{shown} sim" in app.sub_title

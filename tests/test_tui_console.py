@@ -15,7 +15,8 @@ from umi_store import SimClock, open_store
 from umi_store.dst.faults import FaultType
 from umi_tui.app import UmiApp
 from umi_tui.panes import simulation as simulation_pane
-from umi_tui.panes.simulation import SimulationPane, next_seed, parse_duration
+from umi_tui.formatting import parse_duration
+from umi_tui.panes.simulation import CLOCK_STEP_MS_MAX, SimulationPane, next_seed
 from umi_tui.settings import Settings
 
 from .conftest import postgres_url, store_url, wipe_postgres
@@ -84,14 +85,14 @@ def test_durations_read_like_a_person_writes_them():
     assert parse_duration("1d") == 86_400_000
     for bad in ("", "-1s", "0s", "1y", "400d"):
         with pytest.raises(ValueError):
-            parse_duration(bad)
+            parse_duration(bad, ms_max=CLOCK_STEP_MS_MAX)
 
 
 async def test_a_clock_following_real_time_runs_no_workload_until_space_starts_it():
     app = UmiApp(Settings(demo=True, seed=TEST_SEED), clock=SimClock(), follow_wall_clock=True)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = await open_console(pilot)
-        app._wall_ms -= 1_000
+        app.session._wall_ms -= 1_000
         app.tick()
         await settle(pilot)
         assert pane.simulation is None  # the demo's clock runs; the workload waits for space
@@ -99,7 +100,7 @@ async def test_a_clock_following_real_time_runs_no_workload_until_space_starts_i
         assert str(pane.query_one("#toggle-clock", Button).label) == "▶ run"
         await pilot.press("space")  # one press starts the simulation
         assert "▶ running 1×" in str(pane.query_one("#sim-header").render())
-        app._wall_ms -= 1_000
+        app.session._wall_ms -= 1_000
         app.tick()
         await settle(pilot)
         assert pane.simulation.result.steps_run >= 1
@@ -129,7 +130,7 @@ async def test_run_pause_and_speed_drive_the_apps_tick():
         assert app.clock_speed == 10
         assert "▶ running 10×" in str(pane.query_one("#sim-header").render())
         start = clock.now_ms()
-        app._wall_ms -= 1_000  # as if a second went by
+        app.session._wall_ms -= 1_000  # as if a second went by
         app.tick()
         assert clock.now_ms() - start >= 10_000
         await settle(pilot)
@@ -137,7 +138,7 @@ async def test_run_pause_and_speed_drive_the_apps_tick():
         await pilot.press("space")
         assert app.clock_speed == 0
         start, steps = clock.now_ms(), pane.simulation.result.steps_run
-        app._wall_ms -= 1_000
+        app.session._wall_ms -= 1_000
         app.tick()
         await settle(pilot)
         assert clock.now_ms() == start and pane.simulation.result.steps_run == steps
@@ -414,7 +415,7 @@ async def test_a_scratch_agent_that_is_the_inspected_agent_is_refused(tmp_path):
 
 def test_console_snapshot_of_a_filtered_log_maximised_at_80_by_24(snap_compare):
     async def filtered(pilot):
-        pane = await open_console(pilot)
+        await open_console(pilot)
         await run_steps(pilot, 60)
         await pilot.press("z", "L", *"set_block")
         await settle(pilot)

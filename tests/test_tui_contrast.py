@@ -35,6 +35,10 @@ STATES = [([], "at rest, Core focused"),
           (["escape", "f1"], "help")]
 
 
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#" + "".join(f"{channel:02x}" for channel in rgb)
+
+
 def relative_luminance(rgb: tuple[int, int, int]) -> float:
     """WCAG 2 relative luminance of an sRGB colour, 0 (black) to 1 (white)."""
     def linear(channel: int) -> float:
@@ -99,8 +103,8 @@ def illegible_cells(app: App) -> dict[str, str]:
             minimum = CONTRAST_TEXT_RATIO_MIN
         ratio = contrast_ratio(fg, bg)
         if ratio < minimum:
-            where = f"{type(widget).__name__}#{widget.id} {'#%02x%02x%02x' % fg} on " \
-                    f"{'#%02x%02x%02x' % bg} = {ratio:.2f}"
+            where = f"{type(widget).__name__}#{widget.id} {_hex(fg)} on {_hex(bg)} = " \
+                    f"{ratio:.2f}"
             found[where] = found.get(where, "") + char
     return found
 

@@ -54,7 +54,8 @@ def test_edit_with_a_limit_error(snap_compare):
         await settle(pilot)
         await pilot.press("e")
         await settle(pilot)
-        pilot.app.screen.query_one(TextArea).text = "Too long. " * (CORE_MEMORY_BLOCK_SIZE_BYTES_MAX // 10 + 1)
+        too_long = "Too long. " * (CORE_MEMORY_BLOCK_SIZE_BYTES_MAX // 10 + 1)
+        pilot.app.screen.query_one(TextArea).text = too_long
         await pilot.press("ctrl+s")
         await settle(pilot)
 

@@ -1,14 +1,14 @@
-"""The umi-tui App: opens the store, lays out the four panes, ticks the clock, follows the
-change feed, and routes both down to the panes. Thin: each pane does its own work."""
+"""The umi-tui App: lays out the four panes at once, then opens the store (its Session),
+ticks the clock, follows the change feed, and routes both down to the panes. Thin: each
+pane does its own work, and fills itself when the store is ready."""
 
 from __future__ import annotations
 
-import time
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
 from itertools import groupby
-from typing import ClassVar, Iterable
+from typing import ClassVar
+from collections.abc import Iterable
 
 from rich.text import Text
 from textual import events, work
@@ -18,21 +18,23 @@ from textual.containers import Container, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Header, Input, Label, LoadingIndicator
+from textual.widgets import Header, Input, Label
+from textual.widgets._header import HeaderTitle
 
-from umi_store import FaultInjector, SimClock, Store, UmiError, mask_url, open_store
-from umi_store.constants import DST_TIME_ADVANCE_MS_MAX
+from umi_store import ChangeEvent, FaultInjector, SimClock, Store, UmiError, mask_url
 from umi_store.dst.clock import Clock
 
 from .demo import seed_demo
 from .feedback import report_error
 from .messages import ClockMoved, StoreChanged
 from .panes.archival import ArchivalPane
-from .panes.core import CorePane, format_ms
+from .formatting import format_ms
+from .panes.core import CorePane
 from .panes.simulation import SimulationPane
 from .panes.working import WorkingPane
 from .screens.agents import AgentSwitcherScreen
 from .screens.help import HelpScreen
+from .session import Session
 from .settings import Settings, config_dir
 from .theming import SHIPPED_THEMES_DIR, load_themes
 from .widgets.footer import KeyFooter
@@ -45,7 +47,7 @@ class PaneSpec:
     name: str
     title: str
     key: str
-    pane_class: type[Widget]
+    pane_class: type[CorePane | WorkingPane | ArchivalPane | SimulationPane]
 
 
 PANES = (PaneSpec("core", "Core", "1", CorePane),
@@ -97,111 +99,120 @@ class UmiApp(App[None]):
         super().__init__()
         self.settings = settings
         self.url = settings.store_url()
-        self.store: Store | None = None
-        self._clock = clock
-        self._faults = faults
-        self.clock_speed = 1 if follow_wall_clock else 0
-        self._resources = AsyncExitStack()
-        self._wall_ms = time.monotonic_ns() // 1_000_000
-        self._last_focus: dict[str, Widget] = {}
+        self.session = Session(self.url, agent=settings.agent, clock=clock, faults=faults,
+                               clock_speed=1 if follow_wall_clock else 0, seed=settings.seed)
+        self.session.on_clock_moved(self._tell_panes_the_time)
+        self._last_focus: dict[str | None, Widget] = {}
         self._theme_names: list[str] = []
+        self._panes: list[Widget] = []
+        self._theme_problems = self._register_themes()  # before the CSS is first built
         self.open_error: UmiError | None = None  # why the store could not be opened
 
     # Layout
 
+    @property
+    def store(self) -> Store:
+        """The open store (once the session is ready)."""
+        return self.session.store
+
+    @property
+    def clock_speed(self) -> int:
+        return self.session.clock_speed
+
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         with Container(id="panes"):
-            with Vertical(id="loading"):
-                yield LoadingIndicator()
-                yield Label(f"Opening {mask_url(self.url)}…", id="loading-text")
+            for spec in PANES:
+                with PaneFrame(id=f"{spec.name}-frame"):
+                    yield spec.pane_class(self.session, id=spec.name)
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self._register_themes()
+        for problem in self._theme_problems:
+            self.notify(problem, title="Theme", severity="warning")
+        for spec in PANES:
+            self.query_one(f"#{spec.name}-frame").border_title = f"{spec.key} {spec.title}"
+        self.action_focus_pane("core")
         self._show_header()
-        self.start()
+        self.call_after_refresh(self.start)  # the panes' frames first, then the store
 
-    def _register_themes(self) -> None:
+    def _register_themes(self) -> list[str]:
+        """Register the shipped and the user's themes and pick the wanted one; the problems
+        to tell the user once the app runs."""
         themes, problems = load_themes(SHIPPED_THEMES_DIR, config_dir() / "themes")
         for theme in themes:
             self.register_theme(theme)
         self._theme_names = [theme.name for theme in themes]
-        for problem in problems:
-            self.notify(problem, title="Theme not loaded", severity="warning")
         wanted = self.settings.theme
         if wanted in self.available_themes:
             self.theme = wanted
         else:
             self.theme = "umi-dark"
-            self.notify(f"unknown theme {wanted!r}; available: "
-                        f"{', '.join(sorted(self.available_themes))}",
-                        title="Theme", severity="warning")
+            problems.append(f"unknown theme {wanted!r}; available: "
+                            f"{', '.join(sorted(self.available_themes))}")
+        return problems
 
     def panes(self) -> list[Widget]:
-        """The mounted panes (none while the store is opening)."""
-        return [pane for spec in PANES for pane in self.query(f"#{spec.name}")]
+        """The panes (each waits for the store to be ready before it fills itself)."""
+        if not self._panes:  # looked up once: a tick sends to them every second
+            self._panes = [pane for spec in PANES for pane in self.query(f"#{spec.name}")]
+        return self._panes
 
     # The store: open once, seed the demo, then follow the clock and the change feed
 
     @work(group="store-open", exit_on_error=False)
     async def start(self) -> None:
+        fill = self._seed_demo if self.settings.demo else None
         try:
-            self.store = await self._resources.enter_async_context(open_store(
-                self.url, agent=self.settings.agent, clock=self._clock, faults=self._faults))
+            await self.session.open(fill)
         except UmiError as error:
-            self.open_error = error
-            self.connection = "unavailable"
-            self.query_one("#loading-text", Label).update(Text(f"{error}\n\nq quits."))
-            self.query_one(LoadingIndicator).display = False
+            await self._show_unavailable(error)
             return
-        if self.settings.demo:
-            self.connection = "seeding demo"
-            try:
-                await seed_demo(self.store, self.settings.seed, self._show_seed_progress)
-            except UmiError as error:
-                report_error(self, "seed the demo dataset", error)
-        await self.query_one("#loading").remove()
-        await self.query_one("#panes").mount_all(
-            PaneFrame(spec.pane_class(id=spec.name), id=f"{spec.name}-frame")
-            for spec in PANES)
-        for spec in PANES:
-            self.query_one(f"#{spec.name}-frame").border_title = f"{spec.key} {spec.title}"
         self.connection = "connected"
-        self.action_focus_pane("core")
-        self._wall_ms = time.monotonic_ns() // 1_000_000
         self.set_interval(CLOCK_TICK_SECS, self.tick)
         self.follow_changes()
 
-    def _show_seed_progress(self, done: int, total: int) -> None:
-        self.query_one("#loading-text", Label).update(
-            f"Seeding the demo dataset (seed {self.settings.seed}): {done:,} of {total:,}")
+    async def _seed_demo(self, store: Store) -> None:
+        self.connection = "seeding demo"
+        try:
+            await seed_demo(store, self.settings.seed)
+        except UmiError as error:
+            report_error(self, "seed the demo dataset", error)
+
+    async def _show_unavailable(self, error: UmiError) -> None:
+        self.open_error = error
+        self.connection = "unavailable"
+        panes = self.query_one("#panes")
+        for frame in panes.query(PaneFrame):
+            frame.display = False
+        for pane in self.panes():
+            self.workers.cancel_node(pane)  # they wait for a store that will not come
+        await panes.mount(Vertical(Label(Text(f"{error}\n\nq quits."), id="loading-text"),
+                                   id="loading"))
 
     async def on_unmount(self) -> None:
-        await self._resources.aclose()
+        await self.session.close()
 
     def tick(self) -> None:
         """Once a second: a sim clock runs at `clock_speed` × real time; every pane hears it."""
-        wall_ms = time.monotonic_ns() // 1_000_000
-        elapsed_ms, self._wall_ms = wall_ms - self._wall_ms, wall_ms
-        clock = self.store.clock
-        if self.clock_speed and isinstance(clock, SimClock):
-            clock.advance(min(max(0, elapsed_ms) * self.clock_speed, DST_TIME_ADVANCE_MS_MAX))
-        self.clock_moved()
+        self.session.tick()
 
     def clock_moved(self) -> None:
         """Tell every pane the time; also call this after moving the sim clock by hand."""
-        now_ms = self.store.clock.now_ms()
+        self.session.clock_moved()
+
+    def _tell_panes_the_time(self, now_ms: int) -> None:
         for pane in self.panes():
             pane.post_message(ClockMoved(now_ms))
         self._show_header()
 
     @work(group="store-changes", exit_on_error=False)
     async def follow_changes(self) -> None:
+        def deliver(event: ChangeEvent) -> None:
+            for pane in self.panes():
+                pane.post_message(StoreChanged(event))
         try:
-            async for event in self.store.changes():
-                for pane in self.panes():
-                    pane.post_message(StoreChanged(event))
+            await self.session.follow_changes(deliver)
         except UmiError as error:
             self.connection = "change feed lost"
             report_error(self, "follow changes", error)
@@ -212,13 +223,21 @@ class UmiApp(App[None]):
         self._show_header()
 
     def _show_header(self) -> None:
-        agent = self.settings.agent if self.store is None else self.store.agent
+        agent = self.session.store.agent if self.session.is_ready else self.settings.agent
         parts = [mask_url(self.url), f"agent {agent}"]
-        if self.store is not None:
-            kind = "sim" if isinstance(self.store.clock, SimClock) else "UTC"
-            parts.append(f"{format_ms(self.store.clock.now_ms())} {kind}")
+        if self.session.is_ready:
+            clock = self.session.clock
+            kind = "sim" if isinstance(clock, SimClock) else "UTC"
+            parts.append(f"{format_ms(clock.now_ms())} {kind}")
         parts.append(f"● {self.connection}")
-        self.sub_title = " · ".join(parts)
+        sub_title = " · ".join(parts)
+        if sub_title == self.sub_title:
+            return
+        # Setting sub_title repaints the whole screen (App.refresh), every second a tick
+        # shows the clock; set it quietly and redraw only the header's title line.
+        self.set_reactive(UmiApp.sub_title, sub_title)
+        for header in self.screen_stack[0].query(Header):
+            header.query_one(HeaderTitle).update(header.format_title(), layout=False)
 
     # Actions
 
@@ -268,16 +287,16 @@ class UmiApp(App[None]):
         self.notify(f"Theme: {self.theme}", timeout=2)
 
     def action_switch_agent(self) -> None:
-        if self.store is not None and not isinstance(self.screen, AgentSwitcherScreen):
+        if self.session.is_ready and not isinstance(self.screen, AgentSwitcherScreen):
             self.push_screen(AgentSwitcherScreen(self.store.agent, self.store.agents),
                              self.switch_agent)
 
     async def switch_agent(self, agent: str | None) -> None:
         """Show `agent`'s memory in every pane, on the same open store (no restart)."""
-        if agent is None or self.store is None or agent == self.store.agent:
+        if agent is None or not self.session.is_ready or agent == self.store.agent:
             return
         try:
-            self.store = self.store.for_agent(agent)
+            self.session.switch_agent(agent)
         except UmiError as error:
             report_error(self, f"switch to agent {agent!r}", error)
             return
@@ -286,7 +305,8 @@ class UmiApp(App[None]):
             if spec.name in AGENT_PANE_NAMES:
                 frame = self.query_one(f"#{spec.name}-frame", PaneFrame)
                 await frame.remove_children()
-                await frame.mount(spec.pane_class(id=spec.name))
+                await frame.mount(spec.pane_class(self.session, id=spec.name))
+        self._panes = []  # the panes are new: look them up again
         self.follow_changes()
         self._show_header()
         self.action_focus_pane("core")

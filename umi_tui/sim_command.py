@@ -41,7 +41,7 @@ def _fault(text: str) -> FaultConfig:
     except ValueError:
         raise _UsageError(f"fault probability must be a number, got {probability!r}") from None
     try:
-        return FaultConfig(name, value)
+        return FaultConfig(name, value)  # type: ignore[arg-type]  # a name; unknown is refused
     except InvalidInputError as error:
         raise _UsageError(str(error)) from None
 

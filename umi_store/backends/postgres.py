@@ -428,7 +428,7 @@ def _unavailable(url: str, masked: str, exc: BaseException) -> StoreUnavailableE
         password = urlsplit(url).password
     except ValueError:
         password = None
-    for secret in {password, unquote(password or "")} - {None, ""}:
+    for secret in {password or "", unquote(password or "")} - {""}:
         reason = reason.replace(secret, "***")
     return StoreUnavailableError(f"cannot open {masked}: {reason}")
 

@@ -178,17 +178,18 @@ class SimTx:
             self._set(self._rows.core, block.block_type,
                       (replace(block, content=damaged_text(block.content)), sum_))
         elif tier is Tier.WORKING:
-            stored = self._rows.working.get(key)
-            if stored is None:
+            stored_entry = self._rows.working.get(key)
+            if stored_entry is None:
                 return False
-            damaged = replace(stored.entry, value=damaged_bytes(stored.entry.value))
-            self._set(self._rows.working, key, replace(stored, entry=damaged))
+            damaged = replace(stored_entry.entry, value=damaged_bytes(stored_entry.entry.value))
+            self._set(self._rows.working, key, replace(stored_entry, entry=damaged))
         else:
-            stored = self._rows.entities.get(key)
-            if stored is None:
+            stored_entity = self._rows.entities.get(key)
+            if stored_entity is None:
                 return False
-            damaged = replace(stored.entity, content=damaged_text(stored.entity.content))
-            self._set(self._rows.entities, key, replace(stored, entity=damaged))
+            damaged_entity = replace(stored_entity.entity,
+                                     content=damaged_text(stored_entity.entity.content))
+            self._set(self._rows.entities, key, replace(stored_entity, entity=damaged_entity))
         return True
 
 

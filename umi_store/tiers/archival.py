@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
@@ -151,7 +152,7 @@ class ArchivalMemory:
         return await self._context.read(lambda tx: tx.entity_count(entity_type))
 
     async def search(self, query: str, entity_type: EntityType | str | None = None,
-                     limit: int = SEARCH_RESULTS_COUNT_MAX) -> list[Entity]:
+                     limit: int = SEARCH_RESULTS_COUNT_MAX) -> builtins.list[Entity]:
         """Case-insensitive literal substring search of name and content, newest first."""
         query = text_argument(query, "query")
         if len(query.encode()) > SEARCH_QUERY_BYTES_MAX:

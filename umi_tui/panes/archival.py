@@ -1,9 +1,11 @@
 """The Archival pane: search as you type, a type filter, highlighted results, paging,
 and the entity detail, create, edit and forget flows.
 
-Every query runs in one exclusive worker group after a short debounce, so typing cancels
-the query before it; each query also carries a sequence number, and a result whose
-number is not the latest is dropped, so a stale answer never replaces a newer one.
+Every query runs at once in one exclusive worker group (no debounce), so typing cancels
+the query before it; each query also carries a sequence number, and a result
+whose number is not the latest is dropped, so a stale answer never replaces a newer one.
+The result table keeps its rows (keyed by position) and rewrites only the cells that
+differ, so a new answer redraws in place instead of rebuilding the table.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..messages import StoreChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.entity_detail import EntityDetailScreen
 from ..screens.entity_edit import EntityEditScreen
+from ..session import Session
 from ..widgets.cell_style import cell_style
 from ..widgets.counts import counted
 from ..widgets.fitting import (COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized,
@@ -37,7 +40,6 @@ from ..widgets.highlight import highlighted, snippet
 from ..widgets.pane_input import PaneInput
 
 ARCHIVAL_PANE_PAGE_ROWS = 50
-ARCHIVAL_SEARCH_DEBOUNCE_SECS = 0.15
 ARCHIVAL_CHANGES_DEBOUNCE_SECS = 0.25
 COLUMN_TYPE_WIDTH = 12
 COLUMNS_TEXT_WIDTH_MIN = 24  # name + content; narrower than this with a type column, it goes
@@ -69,8 +71,10 @@ class ArchivalPane(Widget):
 
     perf_counter = staticmethod(time.perf_counter)  # tests swap in a fixed clock
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, session: Session, *, id: str | None = None,
+                 classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
+        self.session = session
         self._sequence = 0
         self._query = ""
         self._entity_type: EntityType | None = None
@@ -80,6 +84,7 @@ class ArchivalPane(Widget):
         self._elapsed_ms = 0.0
         self._shown: list[Entity] = []
         self._shown_query = ""
+        self._counted: tuple[EntityType | None, int] | None = None  # (type, count) listed
         self._changes_pending = False
         self._widths = (0, 0, 0)
         self._name_width_wanted = 0
@@ -92,7 +97,7 @@ class ArchivalPane(Widget):
                          id="archival-type", compact=True)
         yield DataTable(id="archival-table", cursor_type="row",
                         cursor_background_priority="css")  # the cursor row: matches in bold
-        yield Static("", id="archival-status", markup=False)
+        yield Static("loading…", id="archival-status", markup=False)
 
     @property
     def table(self) -> DataTable:
@@ -106,8 +111,7 @@ class ArchivalPane(Widget):
     def on_mount(self) -> None:
         fit_when_sized(self, self._layout_columns)
         self.app.theme_changed_signal.subscribe(self, lambda _: self._show_page(force=True))
-        self.table.loading = True
-        self._ask(debounce=False)
+        self._ask()
 
     def on_resize(self) -> None:
         self._layout_columns()
@@ -125,21 +129,20 @@ class ArchivalPane(Widget):
 
     @on(Select.Changed, "#archival-type")
     def _type_changed(self, event: Select.Changed) -> None:
-        self._entity_type = None if event.value is Select.BLANK else event.value
+        self._entity_type = event.value if isinstance(event.value, EntityType) else None
         self._page = 0
-        self._ask(debounce=False)
+        self._counted = None
+        self._ask()
 
-    def _ask(self, *, debounce: bool = True) -> None:
+    def _ask(self) -> None:
         """Ask for the current query, type and page; only the newest answer is shown."""
         self._sequence += 1
-        self._fetch(self._sequence, self._query, self._entity_type, self._page, debounce)
+        self._fetch(self._sequence, self._query, self._entity_type, self._page)
 
     @work(exclusive=True, group="archival-search")
     async def _fetch(self, sequence: int, query: str, entity_type: EntityType | None,
-                     page: int, debounce: bool) -> None:
-        if debounce:
-            await asyncio.sleep(ARCHIVAL_SEARCH_DEBOUNCE_SECS)
-        archival = self.app.store.archival
+                     page: int) -> None:
+        archival = (await self.session.ready()).archival
         started = self.perf_counter()
         try:
             if query:
@@ -149,11 +152,12 @@ class ArchivalPane(Widget):
             else:
                 results = await archival.list(entity_type, limit=ARCHIVAL_PANE_PAGE_ROWS,
                                               offset=page * ARCHIVAL_PANE_PAGE_ROWS)
-                total = await archival.count(entity_type)
+                if self._counted is None or self._counted[0] != entity_type:
+                    self._counted = (entity_type, await archival.count(entity_type))
+                total = self._counted[1]  # paging does not count again; a change does
         except UmiError as error:
             if sequence == self._sequence:
                 report_error(self, "search", error)
-                self.table.loading = False
                 self._set_status(f"search failed: {error}")
             return
         if sequence != self._sequence:
@@ -165,6 +169,7 @@ class ArchivalPane(Widget):
     def on_store_changed(self, message: StoreChanged) -> None:
         if message.event.tier != Tier.ARCHIVAL:
             return
+        self._counted = None
         if not self._changes_pending:
             self._changes_pending = True
             self._ask_after_changes()
@@ -174,7 +179,7 @@ class ArchivalPane(Widget):
         """Show changes from the feed: one query for a burst of events, never starved."""
         await asyncio.sleep(ARCHIVAL_CHANGES_DEBOUNCE_SECS)
         self._changes_pending = False
-        self._ask(debounce=False)
+        self._ask()
 
     # ---- drawing -------------------------------------------------------------------------
 
@@ -210,8 +215,9 @@ class ArchivalPane(Widget):
         return self._results[start:start + ARCHIVAL_PANE_PAGE_ROWS]
 
     def _show_page(self, *, force: bool = False, selected: Entity | None = None) -> None:
-        """Show the current page: only changed rows are redrawn when the rows are the same
-        (the cursor stays on the `selected` entity, by default the one under it)."""
+        """Show the current page in place: row i shows the page's i-th entity; only rows
+        whose entity (or highlight) changed are rewritten (`force`: every row). The cursor
+        stays on the `selected` entity, by default the one under it."""
         if not self.is_mounted:
             return
         table, selected = self.table, selected or self.selected_entity
@@ -221,21 +227,19 @@ class ArchivalPane(Widget):
             self._name_width_wanted = wanted
             if self._layout_columns():
                 return  # the columns were re-added, and the page drawn with them
+        rewrite_all = force or self._shown_query != self._query
+        for index, entity in enumerate(page):
+            if index >= table.row_count:
+                table.add_row(*self._row(entity).values(), key=f"row-{index}")
+            elif rewrite_all or index >= len(self._shown) or self._shown[index] != entity:
+                for column, cell in self._row(entity).items():
+                    table.update_cell(f"row-{index}", column, cell)
+        for index in reversed(range(len(page), table.row_count)):
+            table.remove_row(f"row-{index}")
         ids = [entity.id for entity in page]
-        if not force and ids == [entity.id for entity in self._shown] and \
-                self._shown_query == self._query:
-            for before, entity in zip(self._shown, page):
-                if before != entity:
-                    for column, cell in self._row(entity).items():
-                        table.update_cell(entity.id, column, cell)
-        else:
-            table.clear()
-            for entity in page:
-                table.add_row(*self._row(entity).values(), key=entity.id)
-            if selected is not None and selected.id in ids:
-                table.move_cursor(row=ids.index(selected.id), animate=False)
+        if selected is not None and selected.id in ids:
+            table.move_cursor(row=ids.index(selected.id), animate=False)
         self._shown, self._shown_query = page, self._query
-        table.loading = False
         self._set_status(self._status_line())
 
     def _row(self, entity: Entity) -> dict[str, Text]:
@@ -261,7 +265,8 @@ class ArchivalPane(Widget):
         if self._query:
             found = counted(self._total, "match", "matches")
             if self._total >= SEARCH_RESULTS_COUNT_MAX:
-                found = f"{SEARCH_RESULTS_COUNT_MAX}+ matches (newest {SEARCH_RESULTS_COUNT_MAX} shown)"
+                found = (f"{SEARCH_RESULTS_COUNT_MAX}+ matches "
+                         f"(newest {SEARCH_RESULTS_COUNT_MAX} shown)")
         else:
             found = f"{self._total:,} entities, newest first"
         pages = " (n/p)" if self._total > ARCHIVAL_PANE_PAGE_ROWS else ""
@@ -291,7 +296,7 @@ class ArchivalPane(Widget):
         if self._query:
             self._show_page()
         else:
-            self._ask(debounce=False)
+            self._ask()
         self.table.move_cursor(row=0, animate=False)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -306,13 +311,13 @@ class ArchivalPane(Widget):
     @work(group="archival-action")
     async def _open(self, entity_id: str) -> None:
         try:
-            entity = await self.app.store.archival.get(entity_id)
+            entity = await (await self.session.ready()).archival.get(entity_id)
         except UmiError as error:
             report_error(self, "open entity", error)
             return
         if entity is None:
             self.notify("that entity is gone", severity="warning")
-            self._ask(debounce=False)
+            self._after_change()
             return
         def chosen(choice: str | None) -> None:
             if choice == "edit":
@@ -324,7 +329,7 @@ class ArchivalPane(Widget):
     def action_create_entity(self) -> None:
         async def save(entity_type: EntityType, name: str, content: str,
                        metadata: dict[str, str]) -> Entity:
-            return await self.app.store.archival.remember(content, entity_type,
+            return await (await self.session.ready()).archival.remember(content, entity_type,
                                                          name=name or None, metadata=metadata)
         self.app.push_screen(EntityEditScreen(save), self._after_change)
 
@@ -336,7 +341,7 @@ class ArchivalPane(Widget):
     def _edit(self, entity: Entity) -> None:
         async def save(entity_type: EntityType, name: str, content: str,
                        metadata: dict[str, str]) -> Entity:
-            return await self.app.store.archival.update(
+            return await (await self.session.ready()).archival.update(
                 replace(entity, entity_type=entity_type, name=name, content=content,
                         metadata=metadata))
         self.app.push_screen(EntityEditScreen(save, entity), self._after_change)
@@ -347,16 +352,19 @@ class ArchivalPane(Widget):
             self._confirm_forget(entity)
 
     def _confirm_forget(self, entity: Entity) -> None:
-        self.app.push_screen(ConfirmScreen(f"Forget {entity.name}?"),
-                             lambda yes: yes and self._forget(entity.id))
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._forget(entity.id)
+        self.app.push_screen(ConfirmScreen(f"Forget {entity.name}?"), confirmed)
 
     @work(group="archival-action")
     async def _forget(self, entity_id: str) -> None:
         try:
-            await self.app.store.archival.forget(entity_id)
+            await (await self.session.ready()).archival.forget(entity_id)
         except UmiError as error:
             report_error(self, "forget entity", error)
         self._after_change()
 
     def _after_change(self, _: object = None) -> None:
-        self._ask(debounce=False)
+        self._counted = None
+        self._ask()

@@ -3,8 +3,6 @@ and editing, labelling, weighting and deleting them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from textual import events, on, work
 from textual.message import Message
 from textual.app import ComposeResult
@@ -17,16 +15,14 @@ from umi_store import BlockType, MemoryBlock, Tier, UmiError
 from umi_store.constants import CORE_MEMORY_BLOCK_SIZE_BYTES_MAX
 
 from ..feedback import report_error
+from ..formatting import format_ms
 from ..messages import ClockMoved, StoreChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.edit_block import EditBlockScreen
 from ..screens.preview import PreviewScreen
 from ..screens.prompt import PromptScreen
+from ..session import Session
 from ..widgets.byte_gauge import ByteGauge
-
-
-def format_ms(at_ms: int) -> str:
-    return datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def parse_importance(text: str) -> float:
@@ -113,8 +109,10 @@ class CorePane(Widget):
     CorePane #core-detail-title { color: $text-muted; }
     """
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, session: Session, *, id: str | None = None,
+                 classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
+        self.session = session
         self.selected = BlockType.SYSTEM
         self.core_limit = 1
 
@@ -125,7 +123,7 @@ class CorePane(Widget):
             yield Label("total")
             yield ByteGauge(0, 1, id="core-total-gauge")
         with VerticalScroll(id="core-detail"):
-            yield Static("", id="core-detail-title")
+            yield Static("loading…", id="core-detail-title")
             yield Static("", id="core-detail-content", markup=False)
 
     def on_mount(self) -> None:
@@ -144,17 +142,14 @@ class CorePane(Widget):
 
     @work(exclusive=True, group="core-load")
     async def load(self) -> None:
-        """Read every block and the core limit (on mount and on reload)."""
-        self.loading = True
+        """Read every block and the core limit (once the store is ready, and on reload)."""
+        core = (await self.session.ready()).core
         try:
-            core = self.app.store.core
             blocks = {block.block_type: block for block in await core.blocks()}
             available = await core.available_bytes()
         except UmiError as error:
             report_error(self, "load core blocks", error)
             return
-        finally:
-            self.loading = False
         self.core_limit = available + sum(block.size_bytes for block in blocks.values())
         self.query_one("#core-total-gauge", ByteGauge).limit = self.core_limit
         for block_type in BlockType:
@@ -165,7 +160,7 @@ class CorePane(Widget):
     async def reload_block(self, block_type: BlockType) -> None:
         """Read one block again, after it changed."""
         try:
-            block = await self.app.store.core.get_block(block_type)
+            block = await (await self.session.ready()).core.get_block(block_type)
         except UmiError as error:
             report_error(self, f"reload {block_type} block", error)
             return
@@ -223,8 +218,8 @@ class CorePane(Widget):
 
     def action_edit(self) -> None:
         block_type = self.selected
-        self.app.push_screen(EditBlockScreen(block_type, self.row(block_type).block),
-                             lambda saved: saved and self.reload_block(block_type))
+        self.app.push_screen(EditBlockScreen(self.session, block_type, self.row(block_type).block),
+                             lambda saved: self._reload_if(saved, block_type))
 
     def action_delete(self) -> None:
         block_type = self.selected
@@ -233,12 +228,20 @@ class CorePane(Widget):
             return
         self.app.push_screen(ConfirmScreen(f"Delete the {block_type} block? The agent "
                                            "loses it from its prompt."),
-                             lambda yes: yes and self.delete_block(block_type))
+                             lambda yes: self._delete_if(yes, block_type))
+
+    def _reload_if(self, changed: object, block_type: BlockType) -> None:
+        if changed:
+            self.reload_block(block_type)
+
+    def _delete_if(self, confirmed: bool | None, block_type: BlockType) -> None:
+        if confirmed:
+            self.delete_block(block_type)
 
     @work(group="core-delete")
     async def delete_block(self, block_type: BlockType) -> None:
         try:
-            await self.app.store.core.delete_block(block_type)
+            await (await self.session.ready()).core.delete_block(block_type)
         except UmiError as error:
             report_error(self, f"delete {block_type} block", error)
             return
@@ -253,26 +256,27 @@ class CorePane(Widget):
             return
 
         async def apply(text: str) -> None:
-            await self.app.store.core.set_importance(block_type, parse_importance(text))
+            core = (await self.session.ready()).core
+            await core.set_importance(block_type, parse_importance(text))
 
         self.app.push_screen(
             PromptScreen(f"Importance of {block_type}", "A weight from 0.00 to 1.00:",
                          f"{block.importance:.2f}", apply),
-            lambda applied: applied and self.reload_block(block_type))
+            lambda applied: self._reload_if(applied, block_type))
 
     def action_set_label(self) -> None:
         block_type = self.selected
         block = self.row(block_type).block
 
         async def apply(text: str) -> None:
-            await self.app.store.core.set_block(
+            await (await self.session.ready()).core.set_block(
                 block_type, block.content if block else "", label=text.strip(),
                 if_version=block.version if block else 0)
 
         self.app.push_screen(
             PromptScreen(f"Label of {block_type}", "A short label (empty: none):",
                          (block.label or "") if block else "", apply),
-            lambda applied: applied and self.reload_block(block_type))
+            lambda applied: self._reload_if(applied, block_type))
 
     def action_preview(self, initial: str) -> None:
         self.open_preview(initial)
@@ -280,8 +284,9 @@ class CorePane(Widget):
     @work(group="core-preview")
     async def open_preview(self, initial: str) -> None:
         try:
-            xml = await self.app.store.core.render()
-            markdown = await self.app.store.core.render_markdown()
+            core = (await self.session.ready()).core
+            xml = await core.render()
+            markdown = await core.render_markdown()
         except UmiError as error:
             report_error(self, "render core memory", error)
             return

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import re
 from collections import deque
 from contextlib import AsyncExitStack
 from time import perf_counter
@@ -28,11 +27,12 @@ from umi_store.dst.rng import DeterministicRng
 from umi_store.dst.simulation import Simulation, SimulationConfig
 
 from ..feedback import report_error
+from ..formatting import format_ms, parse_duration
 from ..messages import ClockMoved
 from ..screens.prompt import PromptScreen
+from ..session import Session
 from ..widgets.counts import counted
 from ..widgets.pane_input import PaneInput
-from .core import format_ms
 
 CLOCK_SPEEDS = (1, 10, 60, 600)
 CLOCK_STEP_MS_MAX = 365 * 86_400_000  # a custom step may jump a year, in day-long advances
@@ -46,20 +46,6 @@ SIM_LOG_KEPT_COUNT_MAX = 100_000  # older lines are dropped (R replays to any st
 SPARK_BUCKET_MS = 60_000  # one sparkline bar per simulated minute
 SPARK_BUCKETS_COUNT_MAX = 60
 NEW_SEED_MAX = 2**32 - 1
-_UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
-
-
-def parse_duration(text: str) -> int:
-    """'90s', '5m', '2h', '1d', '250ms' or plain seconds, to milliseconds."""
-    match = re.fullmatch(r"\s*(\d+)\s*(ms|s|min|m|h|d)?\s*", text)
-    if match is None:
-        raise ValueError(f"expected an amount like 90s, 5m, 2h or 1d, got {text!r}")
-    ms = int(match[1]) * _UNITS_MS[match[2] or "s"]
-    if not 0 < ms <= CLOCK_STEP_MS_MAX:
-        raise ValueError(f"the step must be more than 0 and at most 365d, got {text!r}")
-    return ms
-
-
 def parse_steps(text: str) -> int:
     try:
         steps = int(text.strip())
@@ -130,11 +116,13 @@ class SimulationPane(Widget, can_focus=True):
     SimulationPane #fault-table { height: 1fr; }
     """
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.seed = 0
+    def __init__(self, session: Session, *, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.session = session
+        self.seed = session.seed
         self.speed = CLOCK_SPEEDS[0]
-        self.probabilities = {t: SIM_FAULT_PROBABILITY_DEFAULT for t in FaultType}
+        self.probabilities = dict.fromkeys(FaultType, SIM_FAULT_PROBABILITY_DEFAULT)
         self.enabled: dict[FaultType, FaultConfig] = {}
         self.simulation: Simulation | None = None
         self.lines: deque[str] = deque(maxlen=SIM_LOG_KEPT_COUNT_MAX)
@@ -147,21 +135,19 @@ class SimulationPane(Widget, can_focus=True):
         self._run_active = False
         self._simulating = False  # started with space: workload steps run as the clock runs
         self._resources = AsyncExitStack()
+        self._replay_shown = ""
 
     # Layout
 
     def compose(self) -> ComposeResult:
-        store = self.app.store
-        settings = getattr(self.app, "settings", None)  # any App with a `store` will do
-        self.seed = store.seed if store.seed is not None else getattr(settings, "seed", 0)
-        yield Static(id="sim-header")
+        yield Static("loading…", id="sim-header")
         with Horizontal(id="sim-controls"):
             for label, ms in (("+1s", 1000), ("+1m", 60_000), ("+1h", 3_600_000)):
                 yield Button(label, id=f"step-{ms}", compact=True)
             yield Button("+…", id="step-custom", compact=True)
             yield Button("▶ run", id="toggle-clock", compact=True)
             yield Button(f"{self.speed}×", id="speed", compact=True)
-        yield Static(self._notice(), id="sim-notice")
+        yield Static("", id="sim-notice")
         with Horizontal(classes="row"):
             yield Label("steps")
             yield PaneInput(str(SIM_STEPS_DEFAULT), id="sim-steps", type="integer",
@@ -191,28 +177,38 @@ class SimulationPane(Widget, can_focus=True):
         table.add_column("fired", key="fired", width=6)
         for fault in FaultType:
             table.add_row("·", str(fault), self._probability_text(fault), "0", key=str(fault))
-        sim_clock = self._sim_clock() is not None
         for button in self.query("#sim-controls Button"):
-            button.disabled = not sim_clock
+            button.disabled = True
             if button.id and button.id.startswith("step-"):
                 button.styles.line_pad = 0  # so the row fits 80 columns (CSS refuses 0)
+        self._fill()
+
+    @work(group="sim-fill")
+    async def _fill(self) -> None:
+        """Once the store is ready: its seed, the clock controls (for a sim clock), status."""
+        store = await self.session.ready()
+        if store.seed is not None:
+            self.seed = store.seed
+        for button in self.query("#sim-controls Button"):
+            button.disabled = self._sim_clock() is None
+        self.query_one("#sim-notice", Static).update(self._notice())
         self._show_clock_state()
         self._show_sparklines()
         self._show_status()
 
     def _sim_clock(self) -> SimClock | None:
-        clock = self.app.store.clock
-        return clock if isinstance(clock, SimClock) else None
+        return self.session.sim_clock if self.session.is_ready else None
 
     def _config(self, steps: int = 0) -> SimulationConfig:
         """The run the console is making: its seed, faults in force and scratch store."""
-        url = "sim://" if self.app.store.seed is not None else self.app.store.url
+        store = self.session.store
+        url = "sim://" if store.seed is not None else store.url
         faults = tuple(self.enabled[t] for t in FaultType if t in self.enabled)
         return SimulationConfig(self.seed, steps, faults, url)
 
     def _notice(self) -> str:
         config = self._config()
-        if self.app.store.seed is not None:
+        if self.session.store.seed is not None:
             where = "in its own sim store"
         else:
             where = "in this store, never the inspected one"
@@ -224,7 +220,9 @@ class SimulationPane(Widget, can_focus=True):
     # The header: seed, clock, faults, steps, ops/s, violations
 
     def _show_status(self) -> None:
-        now = self.app.store.clock.now_ms()
+        if not self.session.is_ready:
+            return
+        now = self.session.clock.now_ms()
         result = self.simulation.result if self.simulation else None
         steps = result.steps_run if result else 0
         violations = len(result.violations) if result else 0
@@ -234,10 +232,14 @@ class SimulationPane(Widget, can_focus=True):
             else "[$text-muted]no faults[/]"
         violation_badge = f"[b $error]{counted(violations, 'violation')}[/]" if violations \
             else "[$success]0 violations[/]"
+        # Both lines have a fixed height: a tick redraws them without a layout pass.
         self.query_one("#sim-header", Static).update(
             f"seed [b]{self.seed}[/] · {format_ms(now)} UTC · {self._clock_state()}\n"
-            f"{fault_badge} · steps {steps:,} · {rate} ops/s · {violation_badge}")
-        self.query_one("#sim-replay", Static).update(self._replay_text())
+            f"{fault_badge} · steps {steps:,} · {rate} ops/s · {violation_badge}", layout=False)
+        replay = self._replay_text()
+        if replay != self._replay_shown:
+            self._replay_shown = replay
+            self.query_one("#sim-replay", Static).update(replay, layout=False)
 
     def _clock_state(self) -> str:
         if self._sim_clock() is None:
@@ -260,7 +262,7 @@ class SimulationPane(Widget, can_focus=True):
 
     def on_clock_moved(self, message: ClockMoved) -> None:
         self._show_status()
-        speed = getattr(self.app, "clock_speed", 0)
+        speed = self.session.clock_speed
         if self._simulating and speed and not self._run_active:
             self.run_workload(speed)  # running: `speed` workload steps each tick, as time flows
 
@@ -276,13 +278,7 @@ class SimulationPane(Widget, can_focus=True):
             chunk = min(ms, DST_TIME_ADVANCE_MS_MAX)
             clock.advance(chunk)
             ms -= chunk
-        self._clock_moved()
-
-    def _clock_moved(self) -> None:
-        if hasattr(self.app, "clock_moved"):
-            self.app.clock_moved()
-        else:
-            self.post_message(ClockMoved(self.app.store.clock.now_ms()))
+        self.session.clock_moved()
 
     def action_step_custom(self) -> None:
         if self._sim_clock() is None:
@@ -290,24 +286,24 @@ class SimulationPane(Widget, can_focus=True):
             return
 
         async def apply(text: str) -> None:
-            self.action_step_clock(parse_duration(text))
+            self.action_step_clock(parse_duration(text, ms_max=CLOCK_STEP_MS_MAX))
 
         self.app.push_screen(PromptScreen("Step the clock", "Advance the simulated clock by "
                                           "(90s, 5m, 2h, 1d):", "10m", apply))
 
     def action_toggle_clock(self) -> None:
-        if self._sim_clock() is None or not hasattr(self.app, "clock_speed"):
+        if self._sim_clock() is None:
             self.action_step_clock(0)
             return
         self._simulating = not self._simulating  # a clock that follows real time is not a run
-        self.app.clock_speed = self.speed if self._simulating else 0
+        self.session.clock_speed = self.speed if self._simulating else 0
         self._show_clock_state()
         self._show_status()
 
     def _pause_on_violation(self) -> None:
         if self._simulating:
             self._simulating = False
-            self.app.clock_speed = 0
+            self.session.clock_speed = 0
             self._show_clock_state()
             self.notify("Paused at a violation; v jumps to it.", title="Simulation",
                         severity="error")
@@ -315,14 +311,14 @@ class SimulationPane(Widget, can_focus=True):
     def action_next_speed(self) -> None:
         self.speed = CLOCK_SPEEDS[(CLOCK_SPEEDS.index(self.speed) + 1) % len(CLOCK_SPEEDS)]
         if self._simulating:
-            self.app.clock_speed = self.speed
+            self.session.clock_speed = self.speed
         self._show_clock_state()
         self._show_status()
 
     @on(Button.Pressed, "#sim-controls Button")
     def _clock_button(self, event: Button.Pressed) -> None:
         event.stop()
-        name = event.button.id
+        name = event.button.id or ""
         if name == "step-custom":
             self.action_step_custom()
         elif name == "toggle-clock":
@@ -438,7 +434,7 @@ class SimulationPane(Widget, can_focus=True):
     async def _opened(self) -> Simulation:
         """The simulation of the current seed, opened on its scratch store (once)."""
         if self.simulation is None:
-            store = self.app.store
+            store = await self.session.ready()
             if store.seed is None and self._config().agent == store.agent:
                 raise InvalidInputError(f"the scratch agent {store.agent} is the agent being "
                                         "inspected; N picks another seed")

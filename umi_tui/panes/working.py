@@ -13,6 +13,7 @@ import asyncio
 import bisect
 import heapq
 import itertools
+from collections.abc import Set
 
 from rich.cells import cell_len
 from rich.style import Style
@@ -31,6 +32,7 @@ from ..messages import ClockMoved, StoreChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.expire_key import ExpireKeyScreen
 from ..screens.set_key import SetKeyScreen
+from ..session import Session
 from ..widgets.cell_style import cell_style
 from ..widgets.counts import counted
 from ..widgets.fitting import (COLUMN_PADDING_WIDTH, SCROLLBAR_WIDTH, fit_when_sized,
@@ -87,8 +89,10 @@ class WorkingPane(Widget):
         Binding("p", "page(-1)", "Previous page"),
     ]
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, session: Session, *, id: str | None = None,
+                 classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
+        self.session = session
         self._prefix = ""
         self._now_ms = 0
         self._entries: dict[str, WorkingEntry] = {}
@@ -106,14 +110,14 @@ class WorkingPane(Widget):
         self._totals: tuple[int, int] | None = None
         self._widths: tuple[int, int] = (0, 0)
         self._key_width_wanted = 0
-        self._totals_line = ""
+        self._totals_line = "loading…"
 
     def compose(self) -> ComposeResult:
         yield PaneInput(placeholder="filter by key prefix  ( / )", id="working-filter",
                         leave_to=lambda: self.table)
         yield DataTable(id="working-table", cursor_type="row")
         yield Histogram(TTL_BUCKET_LABELS, id="working-histogram")
-        yield Static("", id="working-totals", markup=False)
+        yield Static(self._totals_line, id="working-totals", markup=False)
 
     @property
     def table(self) -> DataTable:
@@ -125,10 +129,8 @@ class WorkingPane(Widget):
         return self
 
     def on_mount(self) -> None:
-        self._now_ms = self.app.store.clock.now_ms()
         fit_when_sized(self, self._layout_columns)
         self.app.theme_changed_signal.subscribe(self, lambda _: self._render_page(force=True))
-        self.table.loading = True
         self._reload()
 
     def on_resize(self) -> None:
@@ -214,7 +216,8 @@ class WorkingPane(Widget):
     @work(group="working-sync")
     async def _sync(self) -> None:
         """Fetch what changed until nothing is pending: a few keys one by one, else all."""
-        working = self.app.store.working
+        working = (await self.session.ready()).working
+        self._now_ms = max(self._now_ms, self.session.clock.now_ms())
         try:
             while self._reload_wanted or self._dirty:
                 prefix = self._prefix
@@ -238,7 +241,6 @@ class WorkingPane(Widget):
             report_error(self, "refresh working memory", error)
         finally:
             self._syncing = False
-            self.table.loading = False
 
     def _apply(self, fresh: dict[str, WorkingEntry], checked: set[str]) -> set[str]:
         """Take the store's word for the keys in `checked`; which keys changed."""
@@ -297,7 +299,7 @@ class WorkingPane(Widget):
         cells["ttl"] = self._ttl_cell(entry)
         return cells
 
-    def _render_page(self, changed: set[str] = frozenset(), *, force: bool = False,
+    def _render_page(self, changed: Set[str] = frozenset(), *, force: bool = False,
                      selected: str | None = None) -> None:
         """Show the current page: rebuild its rows only if they are other keys than before
         (keeping the cursor on the `selected` key, by default the one under it)."""
@@ -390,13 +392,13 @@ class WorkingPane(Widget):
 
     def action_set_key(self) -> None:
         async def save(key: str, value: bytes, ttl_ms: int | None) -> WorkingEntry:
-            return await self.app.store.working.set(key, value, ttl_ms)
+            return await (await self.session.ready()).working.set(key, value, ttl_ms)
 
         def done(entry: WorkingEntry | None) -> None:
             if entry is not None and not entry.key.startswith(self._prefix):
                 self.notify(f"set {entry.key} — hidden by the filter {self._prefix!r}",
                             severity="warning")
-            self._after_change(entry and entry.key)
+            self._after_change(entry.key if entry else None)
         self.app.push_screen(SetKeyScreen(save), done)
 
     def action_edit_key(self) -> None:
@@ -407,11 +409,11 @@ class WorkingPane(Widget):
 
         async def save(key: str, value: bytes, ttl_ms: int | None) -> WorkingEntry:
             if ttl_ms is None:  # the TTL field left as shown: keep the deadline to the ms
-                ttl_ms = entry.expires_at_ms - self.app.store.clock.now_ms()
+                ttl_ms = entry.expires_at_ms - self.session.clock.now_ms()
                 if ttl_ms <= 0:
                     raise InvalidInputError(f"{key} expired meanwhile; give it a TTL to set "
                                             "it again")
-            return await self.app.store.working.set(key, value, ttl_ms)
+            return await (await self.session.ready()).working.set(key, value, ttl_ms)
         screen = SetKeyScreen(save, entry=entry, remaining_ms=entry.remaining_ms(self._now_ms))
         self.app.push_screen(screen, lambda stored: self._after_change(stored and stored.key))
 
@@ -421,14 +423,18 @@ class WorkingPane(Widget):
 
     def action_delete_key(self) -> None:
         key = self.selected_key
-        if key is not None:
-            self.app.push_screen(ConfirmScreen(f"Delete key {key}?"),
-                                 lambda yes: yes and self._delete(key))
+        if key is None:
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._delete(key)
+        self.app.push_screen(ConfirmScreen(f"Delete key {key}?"), confirmed)
 
     @work(group="working-action")
     async def _delete(self, key: str) -> None:
         try:
-            if not await self.app.store.working.delete(key):
+            if not await (await self.session.ready()).working.delete(key):
                 self.notify(f"{key} was already gone", severity="warning")
         except UmiError as error:
             report_error(self, "delete key", error)
@@ -440,7 +446,7 @@ class WorkingPane(Widget):
             return
 
         async def expire(ttl_ms: int) -> bool:
-            return await self.app.store.working.expire(key, ttl_ms)
+            return await (await self.session.ready()).working.expire(key, ttl_ms)
 
         def done(live: bool | None) -> None:
             if live is False:
@@ -457,7 +463,7 @@ class WorkingPane(Widget):
     @work(group="working-action")
     async def _touch(self, key: str) -> None:
         try:
-            if not await self.app.store.working.touch(key):
+            if not await (await self.session.ready()).working.touch(key):
                 self.notify(f"{key} had already expired", severity="warning")
         except UmiError as error:
             report_error(self, "touch key", error)

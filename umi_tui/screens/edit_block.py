@@ -17,6 +17,7 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 from umi_store import BlockType, ConflictError, MemoryBlock, UmiError
 from umi_store.constants import CORE_MEMORY_BLOCK_SIZE_BYTES_MAX
 
+from ..session import Session
 from ..widgets.byte_gauge import ByteGauge
 
 
@@ -40,8 +41,10 @@ class EditBlockScreen(ModalScreen[MemoryBlock | None]):
     EditBlockScreen Button { margin-left: 2; }
     """
 
-    def __init__(self, block_type: BlockType, block: MemoryBlock | None) -> None:
+    def __init__(self, session: Session, block_type: BlockType,
+                 block: MemoryBlock | None) -> None:
         super().__init__()
+        self.session = session
         self.block_type = block_type
         self.block = block
         self.expected_version = block.version if block else 0
@@ -98,7 +101,7 @@ class EditBlockScreen(ModalScreen[MemoryBlock | None]):
 
     @work(exclusive=True, group="edit-block-save")
     async def save(self, content: str, label: str, importance: float) -> None:
-        core = self.app.store.core
+        core = self.session.store.core
         try:
             saved = await core.set_block(self.block_type, content, label=label,
                                          importance=importance,
@@ -113,7 +116,7 @@ class EditBlockScreen(ModalScreen[MemoryBlock | None]):
 
     async def _conflict(self) -> None:
         try:
-            current = await self.app.store.core.get_block(self.block_type)
+            current = await self.session.store.core.get_block(self.block_type)
         except UmiError as error:
             self.show_error(f"Not saved: the block changed since you opened it, and reading "
                             f"it again failed: {error}")

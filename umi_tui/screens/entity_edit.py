@@ -78,6 +78,7 @@ class EntityEditScreen(DialogScreen[Entity | None]):
 
     def action_save(self) -> None:
         entity_type = self.query_one("#entity-type", Select).value
+        assert isinstance(entity_type, EntityType), "the type select allows no blank"
         name = self.query_one("#entity-name", Input).value
         content = self.query_one("#entity-content-editor", TextArea).text
         try:

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
-from ..widgets.ttl import parse_ttl
+from ..formatting import parse_duration
 from .dialog import DialogScreen
 
 ExpireKey = Callable[[int], Awaitable[bool]]
@@ -43,7 +43,7 @@ class ExpireKeyScreen(DialogScreen[bool | None]):
 
     def action_save(self) -> None:
         try:
-            ttl_ms = parse_ttl(self.query_one("#ttl", Input).value)
+            ttl_ms = parse_duration(self.query_one("#ttl", Input).value)
         except ValueError as error:
             self.show_error(str(error))
             return

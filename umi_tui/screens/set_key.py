@@ -10,7 +10,8 @@ from textual.widgets import Input, Static
 
 from umi_store import WorkingEntry
 
-from ..widgets.ttl import parse_ttl, spelled_ttl
+from ..formatting import parse_duration
+from ..widgets.ttl import spelled_ttl
 from ..widgets.value_text import escaped, is_plain_text, unescaped
 from .dialog import DialogScreen
 
@@ -75,7 +76,7 @@ class SetKeyScreen(DialogScreen[WorkingEntry | None]):
         try:
             value = unescaped(value_text) if self._escaped else value_text.encode()
             keep_ttl = self._entry is not None and ttl_text == self._ttl_shown
-            ttl_ms = None if keep_ttl else parse_ttl(ttl_text)
+            ttl_ms = None if keep_ttl else parse_duration(ttl_text)
         except ValueError as error:
             self.show_error(str(error))
             return

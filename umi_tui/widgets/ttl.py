@@ -1,4 +1,4 @@
-"""TTL countdowns: humanised to the first unit, classed by time left, parsed from text.
+"""TTL countdowns: humanised to the first unit and classed by time left.
 
 Every displayed label is constant over a range of remaining time, so a countdown needs
 redrawing only when that range ends: `next_change_ms` says when, and a pane with 10 000
@@ -6,8 +6,6 @@ keys redraws only the cells whose label actually changed.
 """
 
 from __future__ import annotations
-
-import re
 
 SECOND_MS = 1_000
 MINUTE_MS = 60 * SECOND_MS
@@ -17,7 +15,6 @@ DAY_MS = 24 * HOUR_MS
 # (unit size in ms, suffix), largest first; a countdown shows the first unit that fits.
 _UNITS: tuple[tuple[int, str], ...] = ((DAY_MS, "d"), (HOUR_MS, "h"), (MINUTE_MS, "m"),
                                        (SECOND_MS, "s"))
-_UNIT_MS = {suffix: size for size, suffix in _UNITS}
 
 # Histogram buckets by time left: upper bounds in ms (the last is open).
 TTL_BUCKET_LABELS: tuple[str, ...] = ("<1m", "<1h", "<1d", "≥1d")
@@ -25,9 +22,6 @@ _BUCKET_BOUNDS_MS: tuple[int, ...] = (MINUTE_MS, HOUR_MS, DAY_MS)
 
 # Urgency classes by time left, matching the buckets: seconds, minutes, hours or more.
 TTL_URGENCIES: tuple[str, ...] = ("soon", "minutes", "later")
-
-_TTL_TEXT = re.compile(r"(\d+)\s*([dhms]?)", re.IGNORECASE)
-
 
 def _whole_seconds(remaining_ms: int) -> int:
     """Remaining time in seconds, rounded up: 1 ms left still shows as 1s."""
@@ -82,24 +76,3 @@ def next_change_ms(expires_at_ms: int, now_ms: int) -> int:
     changes_at = expires_at_ms - (floor_seconds - 1) * SECOND_MS
     assert changes_at > now_ms, "a label changes in the future"
     return changes_at
-
-
-def parse_ttl(text: str) -> int:
-    """Milliseconds from '90s', '5m', '2h', '1d', '1h30m' or bare seconds ('45').
-
-    Raises ValueError with a message fit to show the user.
-    """
-    compact = text.strip()
-    if not compact:
-        raise ValueError("give a TTL such as 30s, 5m, 2h or 1d")
-    total_ms, position = 0, 0
-    for match in _TTL_TEXT.finditer(compact):
-        if compact[position:match.start()].strip():
-            break
-        total_ms += int(match.group(1)) * _UNIT_MS.get(match.group(2).lower() or "s", SECOND_MS)
-        position = match.end()
-    if compact[position:].strip() or position == 0:
-        raise ValueError(f"cannot read TTL {text.strip()!r}; use e.g. 30s, 5m, 2h, 1d or 1h30m")
-    if total_ms <= 0:
-        raise ValueError("a TTL must be longer than zero")
-    return total_ms
