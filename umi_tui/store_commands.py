@@ -23,7 +23,8 @@ from umi_store.constants import SEARCH_RESULTS_COUNT_MAX
 from umi_store.portable import (OnConflict, entity_record, export_memory, import_memory,
                                 key_record)
 
-from .widgets.ttl import humanize_ttl, parse_ttl
+from .formatting import parse_duration
+from .widgets.ttl import humanize_ttl
 
 EXIT_FOUND = 0
 EXIT_NOT_FOUND = 1
@@ -71,7 +72,7 @@ def _ttl(text: str | None) -> int | None:
     if text is None:
         return None
     try:
-        return parse_ttl(text)
+        return parse_duration(text)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--ttl") from None
 
