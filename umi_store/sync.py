@@ -224,7 +224,7 @@ def _stub_method(name: str, member: Callable[..., Any], indent: str = "    ") ->
 def stub_text() -> str:
     """The text of sync.pyi."""
     lines = ["# Generated from umi_store/sync.py by `python -m umi_store.sync`: do not edit.",
-             "from __future__ import annotations", ""]
+             "from __future__ import annotations", "", "import builtins  # the tiers say builtins.list where they define list()"]
     lines += [f"from {module} import {', '.join(names)}" for module, names in
               _STUB_IMPORTS.items()]
     for cls in (SyncCoreMemory, SyncWorkingMemory, SyncArchivalMemory, SyncClock, SyncStore):
