@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import re
 import threading
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
@@ -223,20 +224,26 @@ def _stub_method(name: str, member: Callable[..., Any], indent: str = "    ") ->
 
 def stub_text() -> str:
     """The text of sync.pyi."""
-    lines = ["# Generated from umi_store/sync.py by `python -m umi_store.sync`: do not edit.",
-             "from __future__ import annotations", "", "import builtins  # the tiers say builtins.list where they define list()"]
-    lines += [f"from {module} import {', '.join(names)}" for module, names in
-              _STUB_IMPORTS.items()]
+    body: list[str] = []
     for cls in (SyncCoreMemory, SyncWorkingMemory, SyncArchivalMemory, SyncClock, SyncStore):
-        lines += ["", "", f"class {cls.__name__}:", f'    """{cls.__doc__}"""', ""]
+        body += ["", "", f"class {cls.__name__}:", f'    """{cls.__doc__}"""', ""]
         fields = cls.__dict__.get("__annotations__", {})
-        lines += [f"    {name}: {annotation}" for name, annotation in fields.items()]
-        lines += [""] if fields else []
-        lines += [_stub_method(name, member) for name, member in sorted(vars(cls).items())
-                  if inspect.isfunction(member) and not name.startswith("_")]
+        body += [f"    {name}: {annotation}" for name, annotation in fields.items()]
+        body += [""] if fields else []
+        body += [_stub_method(name, member) for name, member in sorted(vars(cls).items())
+                 if inspect.isfunction(member) and not name.startswith("_")]
     signature = inspect.signature(open_async_store)
-    lines += ["", "", f"def open_store({_stub_parameters(signature)}) -> "
-              "AbstractContextManager[SyncStore]: ..."]
+    body += ["", "", f"def open_store({_stub_parameters(signature)}) -> "
+             "AbstractContextManager[SyncStore]: ..."]
+    used = set(re.findall(r"\w+", "\n".join(body)))
+    lines = ["# Generated from umi_store/sync.py by `python -m umi_store.sync`: do not edit.",
+             "# ruff: noqa: E501",
+             "from __future__ import annotations", "",
+             "import builtins  # the tiers say builtins.list where they define list()"]
+    for module, names in _STUB_IMPORTS.items():
+        if wanted := [name for name in names if name in used]:
+            lines.append(f"from {module} import {', '.join(wanted)}")
+    lines += body
     return "\n".join(lines) + "\n"
 
 

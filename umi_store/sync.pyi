@@ -1,8 +1,9 @@
 # Generated from umi_store/sync.py by `python -m umi_store.sync`: do not edit.
+# ruff: noqa: E501
 from __future__ import annotations
 
 import builtins  # the tiers say builtins.list where they define list()
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from .dst.clock import Clock
 from .dst.faults import FaultInjector

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -32,12 +33,12 @@ def open_command(**given: object) -> None:
     sys.exit(run(_given(given)))
 
 
-def _given(params: dict[str, object]) -> dict[str, object]:
+def _given(params: dict[str, Any]) -> dict[str, Any]:
     """The flags given, and only those (they override env and file)."""
     return {name: value for name, value in params.items() if value is not None}
 
 
-def parse_args(argv: list[str]) -> dict[str, object]:
+def parse_args(argv: list[str]) -> dict[str, Any]:
     """The flags given on the command line; --help and --version print and exit, as does
     bad usage (exit 2)."""
     try:
@@ -54,7 +55,7 @@ def main(argv: list[str]) -> int:
     return run(parse_args(argv))
 
 
-def run(given: dict[str, object]) -> int:
+def run(given: dict[str, Any]) -> int:
     """Open the inspector with the settings `given`; the exit code."""
     from .settings import Settings
     try:
