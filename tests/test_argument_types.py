@@ -35,6 +35,8 @@ METHODS = {
         "ttl_ms": ["1000", True, 1.5]}),
     **{f"working.{name}": ({"key": "k"}, {"key": NOT_TEXT})
        for name in ("get", "entry", "exists", "ttl_ms", "delete", "touch")},
+    "working.set_many": ({"items": {"k": b"v"}}, {
+        "items": [None, [("k", b"v")], "kv"], "ttl_ms": ["1000", True, 1.5]}),
     "working.expire": ({"key": "k", "ttl_ms": 1_000}, {
         "key": NOT_TEXT, "ttl_ms": NOT_WHOLE_NUMBER}),
     "working.incr": ({"key": "n"}, {"key": NOT_TEXT, "delta": NOT_WHOLE_NUMBER}),
@@ -45,6 +47,8 @@ METHODS = {
     "archival.remember": ({"content": "Ada", "entity_type": "person"}, {
         "content": NOT_TEXT, "entity_type": NOT_A_TYPE, "name": [5, b"n", ["n"]],
         "metadata": [5, "k=v", {"k": 1}, {1: "v"}, [("k", "v")]]}),
+    "archival.remember_many": ({"items": [("Ada", "person")]}, {
+        "items": [None, "text", 5, ["not a tuple"], [("only content",)]]}),
     **{f"archival.{name}": ({"entity": entity()}, {
         "entity": [None, "n", {"entity_type": "note", "name": "n", "content": "c"},
                    entity(name=None), entity(name=5), entity(content=None),

@@ -50,8 +50,6 @@ class ChangeKind(enum.StrEnum):
 
 E = TypeVar("E", bound=enum.StrEnum)
 
-BLOCK_TYPES_IN_RENDER_ORDER: tuple[BlockType, ...] = tuple(BlockType)
-
 
 def parse_enum(enum_type: type[E], value: E | str, what: str) -> E:
     """Accept an enum member or its string value; anything else is InvalidInputError."""

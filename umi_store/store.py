@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from .backends.base import Backend, stop_background_task
@@ -18,7 +19,7 @@ from .dst.faults import FaultInjector
 from .errors import InvalidInputError, StorageError
 from .models import AgentSummary, ChangeEvent, checked_text
 from .tiers import ArchivalMemory, CoreMemory, WorkingMemory
-from .tiers.context import TierContext
+from .tiers.context import OpenBatch, TierContext
 from .validation import whole_number_argument
 
 AGENT_NAME_BYTES_MAX = 64
@@ -50,6 +51,15 @@ def url_without_password(url: str) -> str:
     return _with_password(url, None)
 
 
+class Batch:
+    """The tiers of a store inside `store.batch()`: each operation joins its transaction."""
+
+    def __init__(self, context: TierContext) -> None:
+        self.core = CoreMemory(context)
+        self.working = WorkingMemory(context)
+        self.archival = ArchivalMemory(context)
+
+
 class Store:
     """An open store for one agent: its three tiers, its clock and its change feed."""
 
@@ -62,10 +72,31 @@ class Store:
         self.clock = clock
         self.seed = seed
         self.url = backend.url
-        context = TierContext(backend, agent, clock, core_size_bytes_max)
-        self.core = CoreMemory(context)
-        self.working = WorkingMemory(context)
-        self.archival = ArchivalMemory(context)
+        self._context = TierContext(backend, agent, clock, core_size_bytes_max)
+        self.core = CoreMemory(self._context)
+        self.working = WorkingMemory(self._context)
+        self.archival = ArchivalMemory(self._context)
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[Batch]:
+        """Many operations in one transaction, committed once when the block ends:
+
+            async with store.batch() as batch:
+                await batch.working.set("a", b"1")
+                await batch.archival.remember("Ada runs payments", "person")
+
+        All or nothing: if the block raises, or an operation fails inside the transaction
+        (a total limit, a version conflict, a storage error; even one whose error the block
+        caught), nothing is kept and the failure is raised. Bad input refused before an
+        operation reaches storage changes nothing and the batch goes on. Limits count
+        every write before them in the batch; change events are published at the commit.
+        A transient storage error is not retried inside a batch (retry the whole block).
+        """
+        async with self.backend.transaction(self.agent, write=True) as tx:
+            opened = OpenBatch(tx)
+            yield Batch(replace(self._context, batch=opened))
+            if opened.failure is not None:
+                raise opened.failure
 
     @property
     def core_size_bytes_max(self) -> int:
@@ -80,7 +111,7 @@ class Store:
     def for_agent(self, agent: str) -> Store:
         """The same storage, seen as another agent."""
         return Store(self.backend, _checked_agent(agent), self.clock, self.seed,
-                     self.core._context.core_size_bytes_max, self._sweepers)
+                     self._context.core_size_bytes_max, self._sweepers)
 
     async def changes(self) -> AsyncIterator[ChangeEvent]:
         """Committed changes to this agent's memory, as they happen, from any process.

@@ -108,23 +108,25 @@ async def seed_demo(store: Store, seed: int,
     rng = random.Random(seed)
     total = len(BLOCKS) + DEMO_WORKING_KEYS_COUNT + DEMO_ENTITIES_COUNT
     done = 0
-    for block_type, (label, importance, content) in BLOCKS.items():
-        await store.core.set_block(block_type, content, label=label, importance=importance)
-        done += 1
-    for index in range(DEMO_WORKING_KEYS_COUNT):
-        key = WORKING_KEYS[index] if index < len(WORKING_KEYS) else \
-            f"scratch:{rng.choice(TOPICS).replace(' ', '_')}:{index}"
-        value = f"{rng.choice(TOPICS)} · {rng.choice(ORGS)} · {rng.randrange(10_000)}"
-        await store.working.set(key, value.encode(), ttl_ms=rng.choice(WORKING_TTLS_MS))
-        done += 1
+    async with store.batch() as batch:  # one transaction per chunk: one commit, not one per row
+        for block_type, (label, importance, content) in BLOCKS.items():
+            await batch.core.set_block(block_type, content, label=label, importance=importance)
+            done += 1
+        for index in range(DEMO_WORKING_KEYS_COUNT):
+            key = WORKING_KEYS[index] if index < len(WORKING_KEYS) else \
+                f"scratch:{rng.choice(TOPICS).replace(' ', '_')}:{index}"
+            value = f"{rng.choice(TOPICS)} · {rng.choice(ORGS)} · {rng.randrange(10_000)}"
+            await batch.working.set(key, value.encode(), ttl_ms=rng.choice(WORKING_TTLS_MS))
+            done += 1
     others = [entity_type for entity_type in EntityType if entity_type != EntityType.SELF]
-    for index in range(DEMO_ENTITIES_COUNT):
-        entity_type = EntityType.SELF if index == 0 else others[index % len(others)]
-        await store.archival.store(_entity(rng, index, entity_type))
-        done += 1
-        if done % DEMO_YIELD_EVERY_COUNT == 0:
-            if progress:
-                progress(done, total)
-            await asyncio.sleep(0)
+    for start in range(0, DEMO_ENTITIES_COUNT, DEMO_YIELD_EVERY_COUNT):
+        async with store.batch() as batch:
+            for index in range(start, min(start + DEMO_YIELD_EVERY_COUNT, DEMO_ENTITIES_COUNT)):
+                entity_type = EntityType.SELF if index == 0 else others[index % len(others)]
+                await batch.archival.store(_entity(rng, index, entity_type))
+                done += 1
+        if progress:
+            progress(done, total)
+        await asyncio.sleep(0)
     if progress:
         progress(total, total)

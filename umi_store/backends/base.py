@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from ..models import AgentSummary, BlockType, ChangeEvent, Entity, EntityType, MemoryBlock, Tier, WorkingEntry
 
 
+T = TypeVar("T")
+
+
 class Tx(Protocol):
-    """One transaction, bound to one agent. Every method is one storage round trip."""
+    """One transaction, bound to one agent. Each method may be one storage round trip."""
 
     agent: str
+
+    async def run(self, body: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run `body` inside this transaction at once (on SQLite: in one thread hop)."""
 
     async def core_get(self, block_type: BlockType) -> MemoryBlock | None: ...
     async def core_list(self) -> list[MemoryBlock]: ...
@@ -29,6 +35,9 @@ class Tx(Protocol):
     async def working_get(self, key: str) -> WorkingEntry | None:
         """The stored entry, live or not: the tier decides what is expired."""
     async def working_put(self, entry: WorkingEntry) -> None: ...
+    async def working_put_many(self, entries: list[WorkingEntry]) -> None: ...
+    async def working_sizes(self, keys: Iterable[str]) -> dict[str, int]:
+        """The recorded size of each of `keys` that is stored, live or not."""
     async def working_delete(self, key: str) -> bool: ...
     async def working_list(self, prefix: str, now_ms: int, limit: int) -> list[WorkingEntry]:
         """Live entries whose key starts with `prefix` (literal text), in key order."""
@@ -40,7 +49,9 @@ class Tx(Protocol):
     async def working_clear(self) -> list[str]: ...
 
     async def entity_get(self, entity_id: str) -> Entity | None: ...
+    async def entity_get_many(self, entity_ids: Iterable[str]) -> dict[str, Entity]: ...
     async def entity_put(self, entity: Entity) -> None: ...
+    async def entity_put_many(self, entities: list[Entity]) -> None: ...
     async def entity_delete(self, entity_id: str) -> bool: ...
     async def entity_list(self, entity_type: EntityType | None, limit: int,
                           offset: int) -> list[Entity]:
@@ -73,6 +84,29 @@ class Backend(Protocol):
     async def agent_summaries(self, now_ms: int) -> list[AgentSummary]:
         """Every agent with a stored row, in name order: rows per tier (working keys live at
         now_ms) and the newest updated_at among them."""
+
+    async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
+        """Run `body` in a transaction of its own, committed when it returns: one storage
+        operation, in as few round trips as the engine allows (SQLite: one thread hop)."""
+
+    async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
+                                  entries_max: int) -> bool | None:
+        """A shortcut for working.set where a body would cost several round trips: store
+        `entry` and publish its `set` event if, with it, the agent's stored keys stay within
+        both limits; False when they would not (nothing changed); None when this backend
+        has no shortcut (the tier then runs its full rule as a body)."""
+
+
+def completed(awaitable: Awaitable[T]) -> T:
+    """The result of an awaitable that never suspends (its awaits are all synchronous work,
+    as a transaction body over SqliteTx or SimTx is): run it to the end, here and now."""
+    steps = awaitable.__await__()
+    try:
+        steps.send(None)
+    except StopIteration as done:
+        return done.value
+    steps.close()
+    raise AssertionError("a transaction body waited on something; it must run straight through")
 
 
 async def stop_background_task(task: asyncio.Task[None]) -> None:

@@ -27,14 +27,19 @@ TierContext, around the whole transaction.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import concurrent.futures
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 from ..dst.clock import Clock
 from ..dst.faults import FaultInjector, FaultType, OpKind
 from ..errors import StorageError
-from ..models import AgentSummary, Tier
+from ..models import AgentSummary, Tier, WorkingEntry
 from .base import Backend, Tx
+
+T = TypeVar("T")
 
 STORAGE_LATENCY_MS_INJECTED = 250
 RESOURCE_CPU_THROTTLE_MS_INJECTED = 500
@@ -43,8 +48,10 @@ TIME_CLOCK_SKEW_MS_MAX = 30_000
 
 _OP_KINDS: dict[str, OpKind] = {
     **dict.fromkeys(["core_get", "core_list", "working_get", "working_list", "working_usage",
-                     "entity_get", "entity_list", "entity_count", "entity_search"], OpKind.READ),
-    **dict.fromkeys(["core_put", "working_put", "entity_put"], OpKind.WRITE),
+                     "working_sizes", "entity_get", "entity_get_many", "entity_list",
+                     "entity_count", "entity_search"], OpKind.READ),
+    **dict.fromkeys(["core_put", "working_put", "working_put_many", "entity_put",
+                     "entity_put_many"], OpKind.WRITE),
     **dict.fromkeys(["core_delete", "working_delete", "working_delete_expired", "working_clear",
                      "entity_delete"], OpKind.DELETE),
 }
@@ -74,8 +81,13 @@ _CLOCK_JUMPS_MS: dict[FaultType, int] = {
 }
 
 
-def _written_row(name: str, args: tuple) -> tuple[Tier, str]:
+def _written_row(name: str, args: tuple) -> tuple[Tier, str] | None:
+    """The row a write stored (the first, for a many-row write), which corruption damages."""
     row = args[0]
+    if name.endswith("_many"):
+        if not row:
+            return None
+        row = row[0]
     if name == "core_put":
         return Tier.CORE, row.block_type.value
     if name == "working_put":
@@ -90,14 +102,28 @@ def _injected(operation: str, fault: FaultType, what: str, *, transient: bool) -
 class FaultyTx:
     """Passes every call to the real Tx, after asking the injector what fires."""
 
-    def __init__(self, inner: Tx, injector: FaultInjector, clock: Clock) -> None:
+    def __init__(self, inner: Tx, injector: FaultInjector, clock: Clock,
+                 loop: asyncio.AbstractEventLoop) -> None:
         self._inner = inner
         self._injector = injector
         self._clock = clock
         self._changed_by: list[str] = []
         self.agent = inner.agent
+        self._loop = loop  # the clock's owner: a body may run on a storage thread
 
-    def emit(self, event) -> None:
+    async def run(self, body: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run `body` at once in the inner transaction, its calls still faulted here."""
+        outer = self._inner
+
+        async def faulted(inner: Tx) -> T:
+            self._inner = inner
+            try:
+                return await body(self)
+            finally:
+                self._inner = outer
+        return await outer.run(faulted)
+
+    def emit(self, event: Any) -> None:
         self._inner.emit(event)
 
     async def corrupt(self, tier: Tier, key: str) -> bool:
@@ -111,9 +137,29 @@ class FaultyTx:
 
     def _move_clock(self, fault: FaultType) -> None:
         if fault is FaultType.TIME_CLOCK_SKEW:
-            self._clock.advance(self._injector.rng.randint(1, TIME_CLOCK_SKEW_MS_MAX))
+            self._advance_on_loop(self._injector.rng.randint(1, TIME_CLOCK_SKEW_MS_MAX))
         else:
-            self._clock.advance(_CLOCK_JUMPS_MS[fault])
+            self._advance_on_loop(_CLOCK_JUMPS_MS[fault])
+
+    def _advance_on_loop(self, ms: int) -> None:
+        """Advance the clock on the event loop's thread, which owns its sleepers, even when
+        the body runs on a storage thread (SQLite); the body waits until it has moved."""
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self._clock.advance(ms)
+            return
+        moved: concurrent.futures.Future[int] = concurrent.futures.Future()
+
+        def advance() -> None:
+            try:
+                moved.set_result(self._clock.advance(ms))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting body
+                moved.set_exception(exc)
+        self._loop.call_soon_threadsafe(advance)
+        moved.result()
 
     def __getattr__(self, name: str):
         if name not in _OP_KINDS:
@@ -134,8 +180,9 @@ class FaultyTx:
                 self._changed_by.append(name)
             if fault is FaultType.NETWORK_PARTIAL_WRITE:
                 raise _injected(name, fault, "connection broke mid-write", transient=True)
-            if fault is FaultType.STORAGE_CORRUPTION:
-                await self._inner.corrupt(*_written_row(name, args))
+            written = _written_row(name, args) if fault is FaultType.STORAGE_CORRUPTION else None
+            if written is not None:
+                await self._inner.corrupt(*written)
             return result
         return call
 
@@ -159,15 +206,43 @@ class FaultyBackend:
     @asynccontextmanager
     async def transaction(self, agent: str, *, write: bool) -> AsyncIterator[FaultyTx]:
         async with self._inner.transaction(agent, write=write) as inner:
-            tx = FaultyTx(inner, self._injector, self._clock)
+            tx = FaultyTx(inner, self._injector, self._clock, asyncio.get_running_loop())
             yield tx
-            crash = tx.commit_fault()
-            if crash is FaultType.CRASH_BEFORE_COMMIT:
-                raise StorageError(f"process crashed before commit (injected {crash})")
-        if crash is FaultType.CRASH_AFTER_COMMIT:
-            raise StorageError(f"process crashed after commit: the change may be applied "
-                               f"(injected {crash})", outcome_unknown=True)
+            crash = _crash_before_commit(tx)
+        _crash_after_commit(crash)
+
+    async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
+                                  entries_max: int) -> bool | None:
+        return None  # faults are decided call by call: always the full rule
+
+    async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
+        crash: FaultType | None = None
+        loop = asyncio.get_running_loop()
+
+        async def faulted(inner: Tx) -> T:
+            nonlocal crash
+            tx = FaultyTx(inner, self._injector, self._clock, loop)
+            result = await body(tx)
+            crash = _crash_before_commit(tx)
+            return result
+        result = await self._inner.run(agent, faulted, write=write)
+        _crash_after_commit(crash)
+        return result
 
     async def agent_summaries(self, now_ms: int) -> list[AgentSummary]:
         """Agents across the store: a read of every agent, outside any agent's transaction."""
         return await self._inner.agent_summaries(now_ms)
+
+
+def _crash_before_commit(tx: FaultyTx) -> FaultType | None:
+    """Decide the crash that ends `tx`; raise at once if it comes before the commit."""
+    crash = tx.commit_fault()
+    if crash is FaultType.CRASH_BEFORE_COMMIT:
+        raise StorageError(f"process crashed before commit (injected {crash})")
+    return crash
+
+
+def _crash_after_commit(crash: FaultType | None) -> None:
+    if crash is FaultType.CRASH_AFTER_COMMIT:
+        raise StorageError(f"process crashed after commit: the change may be applied "
+                           f"(injected {crash})", outcome_unknown=True)

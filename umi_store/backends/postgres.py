@@ -13,21 +13,23 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
 from ..errors import StorageError, StoreUnavailableError
-from ..integrity import checksum, damaged_bytes, damaged_text, verified, verified_text
-from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, AgentSummary, BlockType, ChangeEvent, ChangeKind, Entity,
-                      EntityType, MemoryBlock, Tier, WorkingEntry)
+from ..models import (AgentSummary, BlockType, ChangeEvent, ChangeKind, Entity, EntityType, MemoryBlock,
+                      Tier, WorkingEntry)
+from . import rows
 from .agents import agent_tier_sql, summaries_from_tiers
-from .base import ChangeHub
+from .base import ChangeHub, Tx
 
-SCHEMA_VERSION = 2
+T = TypeVar("T")
+
+SCHEMA_VERSION = 3
 POSTGRES_POOL_CONNECTIONS_MAX = 8
 POSTGRES_CONNECT_TIMEOUT_SECS = 10
 POSTGRES_COMMAND_TIMEOUT_SECS = 60
@@ -115,27 +117,63 @@ _MIGRATIONS: dict[int, list[str]] = {
         "SELECT agent, SUM(size_bytes), COUNT(*) FROM working GROUP BY agent "
         "ON CONFLICT (agent) DO NOTHING",
     ],
+    # working.set in one round trip, when the entry fits without reclaiming expired keys:
+    # the agent's lock, the room check (tiers/working.py states the same rule), the upsert
+    # and the NOTIFY, run in the caller's implicit transaction. False: nothing changed.
+    3: [
+        """CREATE OR REPLACE FUNCTION umi_working_put_if_room(
+            p_agent text, p_lock_key bigint, p_key text, p_value bytea, p_ttl_ms bigint,
+            p_expires_at_ms bigint, p_updated_at bigint, p_checksum bigint,
+            p_size_bytes bigint, p_size_bytes_max bigint, p_entries_max bigint,
+            p_channel text, p_payload text) RETURNS boolean
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            replaced bigint;
+            used bigint;
+            entries bigint;
+        BEGIN
+            PERFORM pg_advisory_xact_lock(p_lock_key);
+            SELECT size_bytes INTO replaced FROM working WHERE agent = p_agent AND key = p_key;
+            SELECT t.size_bytes, t.entries INTO used, entries FROM working_totals AS t
+            WHERE t.agent = p_agent;
+            used := COALESCE(used, 0) - COALESCE(replaced, 0) + p_size_bytes;
+            entries := COALESCE(entries, 0) - (replaced IS NOT NULL)::int + 1;
+            IF used > p_size_bytes_max OR entries > p_entries_max THEN
+                RETURN false;
+            END IF;
+            INSERT INTO working AS w (agent, key, value, ttl_ms, expires_at_ms, updated_at,
+                                      checksum, size_bytes)
+            VALUES (p_agent, p_key, p_value, p_ttl_ms, p_expires_at_ms, p_updated_at,
+                    p_checksum, p_size_bytes)
+            ON CONFLICT (agent, key) DO UPDATE SET value = excluded.value,
+                ttl_ms = excluded.ttl_ms, expires_at_ms = excluded.expires_at_ms,
+                updated_at = excluded.updated_at, checksum = excluded.checksum,
+                size_bytes = excluded.size_bytes;
+            PERFORM pg_notify(p_channel, p_payload);
+            RETURN true;
+        END $$""",
+    ],
 }
 TABLES = ("core_blocks", "working", "entities")
 
-ENTITY_COLUMNS = ("id, entity_type, name, content, metadata, embedding, created_at, "
-                  "updated_at, checksum")
-ENTITY_PUT_SQL = (
-    "INSERT INTO entities (agent, id, entity_type, name, content, metadata, embedding, "
-    "created_at, updated_at, checksum, name_folded, content_folded) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-    "ON CONFLICT (agent, id) DO UPDATE SET entity_type = excluded.entity_type, "
-    "name = excluded.name, content = excluded.content, metadata = excluded.metadata, "
-    "embedding = excluded.embedding, created_at = excluded.created_at, "
-    "updated_at = excluded.updated_at, checksum = excluded.checksum, "
-    "name_folded = excluded.name_folded, content_folded = excluded.content_folded")
+
+def _dollar(number: int) -> str:
+    return f"${number}"
+
+
+ENTITY_COLUMNS = rows.columns(rows.ENTITY_COLUMNS)
+ENTITY_PUT_SQL = rows.upsert_sql("entities", "id", rows.ENTITY_PUT_COLUMNS, _dollar)
 ENTITY_SEARCH_SQL = (
     f"SELECT {ENTITY_COLUMNS} FROM entities WHERE agent = $1 "
     "AND ($2::text IS NULL OR entity_type = $2) "
     "AND (name_folded LIKE '%' || $3 || '%' ESCAPE '\\' "
     "OR content_folded LIKE '%' || $3 || '%' ESCAPE '\\') "
     "ORDER BY updated_at DESC, id LIMIT $4")
-_RENDER_INDEX = {t: i for i, t in enumerate(BLOCK_TYPES_IN_RENDER_ORDER)}
+_ENTITY_SELECT = f"SELECT {ENTITY_COLUMNS} FROM entities WHERE agent = $1"
+_CORE_SELECT = f"SELECT {rows.columns(rows.CORE_COLUMNS)} FROM core_blocks WHERE agent = $1"
+_WORKING_SELECT = f"SELECT {rows.columns(rows.WORKING_COLUMNS)} FROM working WHERE agent = $1"
+_CORE_PUT = rows.upsert_sql("core_blocks", "block_type", rows.CORE_COLUMNS, _dollar)
+_WORKING_PUT = rows.upsert_sql("working", "key", rows.WORKING_PUT_COLUMNS, _dollar)
 
 # SQLSTATEs after which a retry may succeed: serialization, deadlock, too many connections,
 # the server shutting down or out of resources, a cancelled (timed-out) statement.
@@ -173,40 +211,13 @@ def like_literal(text: str) -> str:
 
 def entity_row(agent: str, entity: Entity) -> tuple:
     """The parameters of ENTITY_PUT_SQL for `entity`: checksum and folded text included."""
-    embedding = None if entity.embedding is None else [float(x) for x in entity.embedding]
-    return (agent, entity.id, EntityType(entity.entity_type).value, entity.name, entity.content,
-            json.dumps(dict(entity.metadata), sort_keys=True, ensure_ascii=False), embedding,
-            entity.created_at, entity.updated_at, checksum(entity.content.encode()),
-            entity.name.casefold(), entity.content.casefold())
+    return rows.entity_params(agent, entity, embedding_as_json=False)
 
 
 def agent_lock_key(agent: str) -> int:
     """The advisory lock key (a signed bigint) that serialises the writers of `agent`."""
     return int.from_bytes(hashlib.blake2b(agent.encode(), digest_size=8).digest(), "big",
                           signed=True)
-
-
-def _block_from_row(row: Any) -> MemoryBlock:
-    (block_type, content, label, importance, version, created_at, updated_at, sum_) = row
-    verified_text(content, sum_, f"core block {block_type}")
-    return MemoryBlock(BlockType(block_type), content, label, importance, version,
-                       created_at, updated_at)
-
-
-def _entry_from_row(row: Any) -> WorkingEntry:
-    key, value, ttl_ms, expires_at_ms, updated_at, sum_ = row
-    verified(value, sum_, f"working key {key!r}")
-    return WorkingEntry(key, bytes(value), ttl_ms, expires_at_ms, updated_at)
-
-
-def _entity_from_row(row: Any) -> Entity:
-    (entity_id, entity_type, name, content, metadata, embedding, created_at, updated_at,
-     sum_) = row
-    verified_text(content, sum_, f"entity {entity_id}")
-    return Entity(entity_type=EntityType(entity_type), name=name, content=content, id=entity_id,
-                  metadata=json.loads(metadata),
-                  embedding=None if embedding is None else tuple(embedding),
-                  created_at=created_at, updated_at=updated_at)
 
 
 def _row_count(status: str) -> int:
@@ -241,33 +252,20 @@ class PostgresTx:
         with _mapped_errors():
             return await self._conn.fetchrow(sql, *params)
 
-    # core
-    _CORE_COLUMNS = ("block_type, content, label, importance, version, created_at, updated_at, "
-                     "checksum")
+    async def run(self, body: Callable[[Tx], Awaitable[T]]) -> T:
+        return await body(self)
 
+    # core
     async def core_get(self, block_type: BlockType) -> MemoryBlock | None:
-        row = await self._fetchrow(
-            f"SELECT {self._CORE_COLUMNS} FROM core_blocks WHERE agent = $1 AND block_type = $2",
-            self.agent, BlockType(block_type).value)
-        return None if row is None else _block_from_row(row)
+        row = await self._fetchrow(f"{_CORE_SELECT} AND block_type = $2",
+                                   self.agent, BlockType(block_type).value)
+        return None if row is None else rows.block_from_row(row)
 
     async def core_list(self) -> list[MemoryBlock]:
-        rows = await self._fetch(
-            f"SELECT {self._CORE_COLUMNS} FROM core_blocks WHERE agent = $1", self.agent)
-        rows.sort(key=lambda r: _RENDER_INDEX[BlockType(r[0])])
-        return [_block_from_row(r) for r in rows]
+        return [rows.block_from_row(r) for r in await self._fetch(_CORE_SELECT, self.agent)]
 
     async def core_put(self, block: MemoryBlock) -> None:
-        await self._execute(
-            "INSERT INTO core_blocks (agent, block_type, content, label, importance, version, "
-            "created_at, updated_at, checksum) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-            "ON CONFLICT (agent, block_type) DO UPDATE SET content = excluded.content, "
-            "label = excluded.label, importance = excluded.importance, "
-            "version = excluded.version, created_at = excluded.created_at, "
-            "updated_at = excluded.updated_at, checksum = excluded.checksum",
-            self.agent, BlockType(block.block_type).value, block.content, block.label,
-            float(block.importance), block.version, block.created_at, block.updated_at,
-            checksum(block.content.encode()))
+        await self._execute(_CORE_PUT, *rows.block_params(self.agent, block))
 
     async def core_delete(self, block_type: BlockType) -> bool:
         status = await self._execute(
@@ -276,25 +274,22 @@ class PostgresTx:
         return _row_count(status) > 0
 
     # working
-    _WORKING_COLUMNS = "key, value, ttl_ms, expires_at_ms, updated_at, checksum"
-
     async def working_get(self, key: str) -> WorkingEntry | None:
-        row = await self._fetchrow(
-            f"SELECT {self._WORKING_COLUMNS} FROM working WHERE agent = $1 AND key = $2",
-            self.agent, key)
-        return None if row is None else _entry_from_row(row)
+        row = await self._fetchrow(f"{_WORKING_SELECT} AND key = $2", self.agent, key)
+        return None if row is None else rows.entry_from_row(row)
 
     async def working_put(self, entry: WorkingEntry) -> None:
-        value = bytes(entry.value)
-        await self._execute(
-            "INSERT INTO working (agent, key, value, ttl_ms, expires_at_ms, updated_at, "
-            "checksum, size_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-            "ON CONFLICT (agent, key) DO UPDATE SET value = excluded.value, "
-            "ttl_ms = excluded.ttl_ms, expires_at_ms = excluded.expires_at_ms, "
-            "updated_at = excluded.updated_at, checksum = excluded.checksum, "
-            "size_bytes = excluded.size_bytes",
-            self.agent, entry.key, value, entry.ttl_ms, entry.expires_at_ms, entry.updated_at,
-            checksum(value), entry.size_bytes)
+        await self._execute(_WORKING_PUT, *rows.entry_params(self.agent, entry))
+
+    async def working_put_many(self, entries: list[WorkingEntry]) -> None:
+        with _mapped_errors():
+            await self._conn.executemany(_WORKING_PUT,
+                                         [rows.entry_params(self.agent, e) for e in entries])
+
+    async def working_sizes(self, keys: Iterable[str]) -> dict[str, int]:
+        found = await self._fetch("SELECT key, size_bytes FROM working WHERE agent = $1 "
+                                  "AND key = ANY($2::text[])", self.agent, list(keys))
+        return {key: int(size) for key, size in found}
 
     async def working_delete(self, key: str) -> bool:
         status = await self._execute("DELETE FROM working WHERE agent = $1 AND key = $2",
@@ -302,11 +297,10 @@ class PostgresTx:
         return _row_count(status) > 0
 
     async def working_list(self, prefix: str, now_ms: int, limit: int) -> list[WorkingEntry]:
-        rows = await self._fetch(
-            f"SELECT {self._WORKING_COLUMNS} FROM working WHERE agent = $1 "
-            "AND starts_with(key, $2) AND expires_at_ms > $3 ORDER BY key LIMIT $4",
-            self.agent, prefix, now_ms, max(0, limit))
-        return [_entry_from_row(r) for r in rows]
+        found = await self._fetch(
+            f"{_WORKING_SELECT} AND starts_with(key, $2) AND expires_at_ms > $3 "
+            "ORDER BY key LIMIT $4", self.agent, prefix, now_ms, max(0, limit))
+        return [rows.entry_from_row(r) for r in found]
 
     async def working_usage(self, now_ms: int | None, exclude_key: str | None) -> tuple[int, int]:
         if now_ms is None:  # every stored entry: the kept totals, less the excluded key
@@ -325,26 +319,35 @@ class PostgresTx:
     async def working_delete_expired(self, now_ms: int, limit: int) -> list[str]:
         """Remove up to `limit` lapsed entries, earliest deadline first, then key order;
         return their keys in key order."""
-        rows = await self._fetch(
+        found = await self._fetch(
             "DELETE FROM working WHERE agent = $1 AND key IN (SELECT key FROM working "
             "WHERE agent = $1 AND expires_at_ms <= $2 ORDER BY expires_at_ms, key LIMIT $3) "
             "RETURNING key", self.agent, now_ms, max(0, limit))
-        return sorted(r[0] for r in rows)
+        return sorted(r[0] for r in found)
 
     async def working_clear(self) -> list[str]:
-        rows = await self._fetch("DELETE FROM working WHERE agent = $1 RETURNING key",
-                                 self.agent)
-        return sorted(r[0] for r in rows)
+        found = await self._fetch("DELETE FROM working WHERE agent = $1 RETURNING key",
+                                  self.agent)
+        return sorted(r[0] for r in found)
 
     # archival
     async def entity_get(self, entity_id: str) -> Entity | None:
-        row = await self._fetchrow(
-            f"SELECT {ENTITY_COLUMNS} FROM entities WHERE agent = $1 AND id = $2",
-            self.agent, entity_id)
-        return None if row is None else _entity_from_row(row)
+        row = await self._fetchrow(f"{_ENTITY_SELECT} AND id = $2", self.agent, entity_id)
+        return None if row is None else rows.entity_from_row(row)
+
+    async def entity_get_many(self, entity_ids: Iterable[str]) -> dict[str, Entity]:
+        found = await self._fetch(f"{_ENTITY_SELECT} AND id = ANY($2::text[])", self.agent,
+                                  list(entity_ids))
+        entities = [rows.entity_from_row(r) for r in found]
+        return {entity.id: entity for entity in entities}
 
     async def entity_put(self, entity: Entity) -> None:
         await self._execute(ENTITY_PUT_SQL, *entity_row(self.agent, entity))
+
+    async def entity_put_many(self, entities: list[Entity]) -> None:
+        with _mapped_errors():
+            await self._conn.executemany(ENTITY_PUT_SQL,
+                                         [entity_row(self.agent, e) for e in entities])
 
     async def entity_delete(self, entity_id: str) -> bool:
         status = await self._execute("DELETE FROM entities WHERE agent = $1 AND id = $2",
@@ -353,12 +356,11 @@ class PostgresTx:
 
     async def entity_list(self, entity_type: EntityType | None, limit: int,
                           offset: int) -> list[Entity]:
-        rows = await self._fetch(
-            f"SELECT {ENTITY_COLUMNS} FROM entities WHERE agent = $1 "
-            "AND ($2::text IS NULL OR entity_type = $2) ORDER BY updated_at DESC, id "
-            "LIMIT $3 OFFSET $4",
+        found = await self._fetch(
+            f"{_ENTITY_SELECT} AND ($2::text IS NULL OR entity_type = $2) "
+            "ORDER BY updated_at DESC, id LIMIT $3 OFFSET $4",
             self.agent, _type_value(entity_type), max(0, limit), max(0, offset))
-        return [_entity_from_row(r) for r in rows]
+        return [rows.entity_from_row(r) for r in found]
 
     async def entity_count(self, entity_type: EntityType | None) -> int:
         row = await self._fetchrow(
@@ -368,27 +370,17 @@ class PostgresTx:
 
     async def entity_search(self, folded_query: str, entity_type: EntityType | None,
                             limit: int) -> list[Entity]:
-        rows = await self._fetch(ENTITY_SEARCH_SQL, self.agent, _type_value(entity_type),
-                                 like_literal(folded_query), max(0, limit))
-        return [_entity_from_row(r) for r in rows]
+        found = await self._fetch(ENTITY_SEARCH_SQL, self.agent, _type_value(entity_type),
+                                  like_literal(folded_query), max(0, limit))
+        return [rows.entity_from_row(r) for r in found]
 
     # fault injection
-    _CORRUPTIBLE = {Tier.CORE: ("core_blocks", "content", "block_type"),
-                    Tier.WORKING: ("working", "value", "key"),
-                    Tier.ARCHIVAL: ("entities", "content", "id")}
-
     async def corrupt(self, tier: Tier, key: str) -> bool:
-        table, column, key_column = self._CORRUPTIBLE[Tier(tier)]
-        if tier is Tier.CORE:
-            key = BlockType(key).value
-        where = f"WHERE agent = $1 AND {key_column} = $2"
-        row = await self._fetchrow(f"SELECT {column} FROM {table} {where}", self.agent, key)
-        if row is None:
-            return False
-        stored = row[0]
-        damaged = damaged_bytes(stored) if isinstance(stored, bytes) else damaged_text(stored)
-        await self._execute(f"UPDATE {table} SET {column} = $3 {where}", self.agent, key, damaged)
-        return True
+        select, update, key = rows.corruption_sql(tier, key, _dollar)
+        row = await self._fetchrow(select, self.agent, key)
+        if row is not None:
+            await self._execute(update, rows.damaged(row[0]), self.agent, key)
+        return row is not None
 
 
 def _type_value(entity_type: EntityType | None) -> str | None:
@@ -442,6 +434,8 @@ class PostgresBackend:
         self.changes = ChangeHub()
         self.origin = f"{os.getpid()}:{id(self)}"
         self._pool: asyncpg.Pool | None = None
+        self._own: asyncpg.Connection | None = None  # a pooled connection kept for itself
+        self._own_busy = False
         self._listener: asyncpg.Connection | None = None
         self._relisten: asyncio.Task | None = None
 
@@ -519,6 +513,10 @@ class PostgresBackend:
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
+        own, self._own = self._own, None
+        if own is not None and pool is not None and _usable(own):
+            with suppress(*_OPERATION_ERRORS):
+                await pool.release(own)
         relisten, self._relisten = self._relisten, None
         if relisten is not None and not relisten.done():
             relisten.cancel()
@@ -532,13 +530,37 @@ class PostgresBackend:
                 await pool.close()
 
     @asynccontextmanager
-    async def transaction(self, agent: str, *, write: bool) -> AsyncIterator[PostgresTx]:
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection for one operation: the backend's own when it is free (no pool
+        bookkeeping on the common, one-at-a-time path), else one from the pool."""
         pool = self._pool
         if pool is None:
             raise StoreUnavailableError(f"{self.masked_url} is not open")
+        own = self._own
+        if own is not None and not _usable(own):  # dropped or terminated: take a fresh one
+            self._own = None
+            with suppress(asyncpg.InterfaceError):  # a terminated one went back already
+                await pool.release(own)
+        elif own is not None and not self._own_busy:
+            self._own_busy = True
+            try:
+                yield own
+            finally:
+                self._own_busy = False
+            return
         with _mapped_errors():
             conn = await pool.acquire()
         try:
+            yield conn
+        finally:
+            if self._own is None and self._pool is pool and _usable(conn):
+                self._own = conn  # kept as the backend's own, not released
+            else:
+                await pool.release(conn)
+
+    @asynccontextmanager
+    async def transaction(self, agent: str, *, write: bool) -> AsyncIterator[PostgresTx]:
+        async with self._connection() as conn:
             tx = PostgresTx(conn, agent)
             try:
                 if write:
@@ -553,24 +575,35 @@ class PostgresBackend:
             events = list(tx.events)
             if write:
                 await self._commit(tx, conn, events)
-        finally:
-            await pool.release(conn)
         if events:
             self.changes.publish(agent, events)
 
+    async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
+                                  entries_max: int) -> bool | None:
+        event = ChangeEvent(Tier.WORKING, ChangeKind.SET, entry.key, entry.updated_at)
+        payload, = change_payloads(self.origin, agent, [event])
+        async with self._connection() as conn:
+            with _mapped_errors():
+                stored = await conn.fetchval(
+                    "SELECT umi_working_put_if_room($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+                    "$11, $12, $13)", agent, agent_lock_key(agent),
+                    *rows.entry_params(agent, entry)[1:], size_bytes_max, entries_max,
+                    CHANGE_FEED_CHANNEL, payload)
+        if stored:
+            self.changes.publish(agent, [event])
+        return stored
+
+    async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
+        async with self.transaction(agent, write=write) as tx:
+            return await body(tx)
+
     async def _commit(self, tx: PostgresTx, conn: asyncpg.Connection,
                       events: list[ChangeEvent]) -> None:
+        """NOTIFY the events and COMMIT, in one round trip (NOTIFY is sent at commit)."""
+        notify = "".join(f"SELECT pg_notify('{CHANGE_FEED_CHANNEL}', {_sql_literal(payload)}); "
+                         for payload in change_payloads(self.origin, tx.agent, events))
         try:
-            payloads = change_payloads(self.origin, tx.agent, events)
-            if payloads:
-                await tx._execute(
-                    "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload",
-                    CHANGE_FEED_CHANNEL, payloads)
-        except BaseException:
-            await _rollback(conn)
-            raise
-        try:
-            await conn.execute("COMMIT")
+            await conn.execute(notify + "COMMIT")
         except _OPERATION_ERRORS as exc:
             await _rollback(conn)
             error = storage_error(exc)
@@ -589,6 +622,21 @@ class PostgresBackend:
                 found = (await conn.fetch(core), await conn.fetch(working, now_ms),
                          await conn.fetch(entities))
         return summaries_from_tiers(*found)
+
+
+def _sql_literal(ascii_text: str) -> str:
+    """`ascii_text` as an escape-string literal (E'…', whatever standard_conforming_strings
+    says), for a statement sent without parameters."""
+    assert ascii_text.isascii(), "change payloads are ASCII JSON"
+    return "E'" + ascii_text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _usable(conn: asyncpg.Connection) -> bool:
+    """Whether a pooled connection is still attached and open."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:  # terminated: its pool took it back
+        return False
 
 
 async def _reset(conn: asyncpg.Connection) -> None:

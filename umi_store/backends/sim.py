@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ..integrity import damaged_bytes, damaged_text, checksum, verified, verified_text
-from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, AgentSummary, BlockType, ChangeEvent, Entity, EntityType,
-                      MemoryBlock, Tier, WorkingEntry)
-from .base import ChangeHub
+from ..models import AgentSummary, BlockType, ChangeEvent, Entity, EntityType, MemoryBlock, Tier, WorkingEntry
+from .base import ChangeHub, Tx
+
+T = TypeVar("T")
 
 _MISSING = object()
 
@@ -76,14 +77,16 @@ class SimTx:
     def emit(self, event: ChangeEvent) -> None:
         self.events.append(event)
 
+    async def run(self, body: Callable[[Tx], Awaitable[T]]) -> T:
+        return await body(self)
+
     # core
     async def core_get(self, block_type: BlockType) -> MemoryBlock | None:
         stored = self._rows.core.get(block_type)
         return None if stored is None else _verified_block(*stored)
 
     async def core_list(self) -> list[MemoryBlock]:
-        return [_verified_block(*self._rows.core[t]) for t in BLOCK_TYPES_IN_RENDER_ORDER
-                if t in self._rows.core]
+        return [_verified_block(*stored) for stored in self._rows.core.values()]
 
     async def core_put(self, block: MemoryBlock) -> None:
         self._set(self._rows.core, block.block_type, (block, checksum(block.content.encode())))
@@ -102,6 +105,14 @@ class SimTx:
     async def working_put(self, entry: WorkingEntry) -> None:
         self._set(self._rows.working, entry.key,
                   _StoredEntry(entry, checksum(entry.value), entry.size_bytes))
+
+    async def working_put_many(self, entries: list[WorkingEntry]) -> None:
+        for entry in entries:
+            await self.working_put(entry)
+
+    async def working_sizes(self, keys: Iterable[str]) -> dict[str, int]:
+        return {key: self._rows.working[key].size_bytes for key in keys
+                if key in self._rows.working}
 
     async def working_delete(self, key: str) -> bool:
         if key not in self._rows.working:
@@ -138,6 +149,14 @@ class SimTx:
     async def entity_get(self, entity_id: str) -> Entity | None:
         stored = self._rows.entities.get(entity_id)
         return None if stored is None else _verified_entity(stored)
+
+    async def entity_get_many(self, entity_ids: Iterable[str]) -> dict[str, Entity]:
+        return {entity_id: _verified_entity(self._rows.entities[entity_id])
+                for entity_id in entity_ids if entity_id in self._rows.entities}
+
+    async def entity_put_many(self, entities: list[Entity]) -> None:
+        for entity in entities:
+            await self.entity_put(entity)
 
     async def entity_put(self, entity: Entity) -> None:
         stored = _StoredEntity(entity, _entity_checksum(entity), entity.name.casefold(),
@@ -235,6 +254,14 @@ class SimBackend:
             events = list(tx.events)
         if events:
             self.changes.publish(agent, events)
+
+    async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
+        async with self.transaction(agent, write=write) as tx:
+            return await body(tx)
+
+    async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
+                                  entries_max: int) -> bool | None:
+        return None  # a body costs no round trips here
 
     async def agent_summaries(self, now_ms: int) -> list[AgentSummary]:
         """Every agent with a stored row: counts per tier (live keys) and last change."""

@@ -12,28 +12,30 @@ when another connection commits) and publishes the log rows of other origins.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from ..constants import CHANGE_FEED_BATCH_ROWS_MAX, CHANGE_FEED_LOG_ROWS_MAX, CHANGE_FEED_POLL_MS
 from ..errors import StorageError, StoreUnavailableError
-from ..integrity import damaged_bytes, damaged_text, checksum, verified, verified_text
-from ..models import (BLOCK_TYPES_IN_RENDER_ORDER, AgentSummary, BlockType, ChangeEvent, ChangeKind, Entity,
-                      EntityType, MemoryBlock, Tier, WorkingEntry)
+from ..models import (AgentSummary, BlockType, ChangeEvent, ChangeKind, Entity, EntityType, MemoryBlock,
+                      Tier, WorkingEntry)
+from . import rows
 from .agents import agent_tier_sql, summaries_from_tiers
-from .base import ChangeHub, stop_background_task
+from .base import ChangeHub, Tx, completed, stop_background_task
 
-SCHEMA_VERSION = 2
-# Search scans this many newest entities before it asks the trigram index.
-SEARCH_RECENT_SCAN_ROWS_MAX = 2_000
+T = TypeVar("T")
+
+SCHEMA_VERSION = 3
+# Search reads the folded text of this many newest entities before it asks the trigram
+# index: a word common enough to fill a page of results there never reaches the index.
+SEARCH_RECENT_SCAN_ROWS_MAX = 1_000
 _log = logging.getLogger("umi_store.sqlite")
 
 _MIGRATIONS: dict[int, list[str]] = {
@@ -115,13 +117,42 @@ _MIGRATIONS: dict[int, list[str]] = {
             DELETE FROM change_log WHERE seq <= new.seq - {CHANGE_FEED_LOG_ROWS_MAX};
         END""",
     ],
+    # Per-agent working-memory totals kept by triggers, so the room check every write makes
+    # reads two rows instead of summing every entry.
+    3: [
+        """CREATE TABLE IF NOT EXISTS working_totals (
+            agent TEXT PRIMARY KEY,
+            size_bytes INTEGER NOT NULL,
+            entries INTEGER NOT NULL
+        )""",
+        """CREATE TRIGGER IF NOT EXISTS working_totals_ai AFTER INSERT ON working BEGIN
+            INSERT OR IGNORE INTO working_totals (agent, size_bytes, entries)
+            VALUES (new.agent, 0, 0);
+            UPDATE working_totals SET size_bytes = size_bytes + new.size_bytes,
+                entries = entries + 1 WHERE agent = new.agent;
+        END""",
+        """CREATE TRIGGER IF NOT EXISTS working_totals_au AFTER UPDATE OF size_bytes ON working
+        BEGIN
+            UPDATE working_totals SET size_bytes = size_bytes - old.size_bytes + new.size_bytes
+            WHERE agent = new.agent;
+        END""",
+        """CREATE TRIGGER IF NOT EXISTS working_totals_ad AFTER DELETE ON working BEGIN
+            UPDATE working_totals SET size_bytes = size_bytes - old.size_bytes,
+                entries = entries - 1 WHERE agent = old.agent;
+        END""",
+        "INSERT OR IGNORE INTO working_totals (agent, size_bytes, entries) "
+        "SELECT agent, SUM(size_bytes), COUNT(*) FROM working GROUP BY agent",
+    ],
 }
 _CHANGE_LOG_INSERT = ("INSERT INTO change_log (origin, agent, tier, kind, key, at_ms) "
                       "VALUES (?, ?, ?, ?, ?, ?)")
-
-_ENTITY_COLUMNS = ("id, entity_type, name, content, metadata, embedding, created_at, "
-                   "updated_at, checksum")
-_RENDER_INDEX = {t: i for i, t in enumerate(BLOCK_TYPES_IN_RENDER_ORDER)}
+_CORE_SELECT = f"SELECT {rows.columns(rows.CORE_COLUMNS)} FROM core_blocks WHERE agent = ?"
+_WORKING_SELECT = f"SELECT {rows.columns(rows.WORKING_COLUMNS)} FROM working WHERE agent = ?"
+_ENTITY_SELECT = f"SELECT {rows.columns(rows.ENTITY_COLUMNS, 'e')} FROM entities AS e"
+_CORE_PUT = rows.upsert_sql("core_blocks", "block_type", rows.CORE_COLUMNS, lambda _: "?")
+_WORKING_PUT = rows.upsert_sql("working", "key", rows.WORKING_PUT_COLUMNS, lambda _: "?")
+_ENTITY_PUT = rows.upsert_sql("entities", "id", rows.ENTITY_PUT_COLUMNS, lambda _: "?")
+_SQLITE_PARAMS_MAX = 32_766  # host parameters per statement (SQLite ≥ 3.32)
 
 
 def _storage_error(exc: BaseException) -> StorageError:
@@ -131,144 +162,110 @@ def _storage_error(exc: BaseException) -> StorageError:
     return StorageError(f"sqlite: {text}", transient=transient)
 
 
-def _glob_literal(text: str) -> str:
-    """Escape GLOB metacharacters so `text` matches only itself."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
-
-
-def _block_from_row(row: Any) -> MemoryBlock:
-    (block_type, content, label, importance, version, created_at, updated_at, sum_) = row
-    block = MemoryBlock(BlockType(block_type), content, label, importance, version,
-                        created_at, updated_at)
-    verified_text(block.content, sum_, f"core block {block.block_type}")
-    return block
-
-
-def _entry_from_row(row: Any) -> WorkingEntry:
-    key, value, ttl_ms, expires_at_ms, updated_at, sum_ = row
-    entry = WorkingEntry(key, bytes(value), ttl_ms, expires_at_ms, updated_at)
-    verified(entry.value, sum_, f"working key {entry.key!r}")
-    return entry
-
-
-def _entity_from_row(row: Any) -> Entity:
-    (entity_id, entity_type, name, content, metadata, embedding, created_at, updated_at,
-     sum_) = row
-    verified_text(content, sum_, f"entity {entity_id}")
-    return Entity(entity_type=EntityType(entity_type), name=name, content=content, id=entity_id,
-                  metadata=json.loads(metadata),
-                  embedding=None if embedding is None else tuple(json.loads(embedding)),
-                  created_at=created_at, updated_at=updated_at)
-
-
-async def _fetchall(conn: aiosqlite.Connection, sql: str, params: tuple = ()) -> list[Any]:
-    try:
-        cursor = await conn.execute(sql, params)
-        rows = await cursor.fetchall()
-        await cursor.close()
-        return list(rows)
-    except (sqlite3.Error, OverflowError) as exc:
-        raise _storage_error(exc) from exc
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 class SqliteTx:
-    """One transaction on the shared connection, bound to one agent."""
+    """One transaction on the connection, bound to one agent.
 
-    def __init__(self, conn: aiosqlite.Connection, agent: str) -> None:
+    Its methods run plain sqlite3 calls and never suspend, so they must run on the
+    connection's thread: a whole body goes there in one hop (SqliteBackend.run), or each
+    call hops alone (_HoppingTx, what `transaction()` hands out).
+    """
+
+    def __init__(self, db: sqlite3.Connection, agent: str) -> None:
         self.agent = agent
-        self._conn = conn
+        self._db = db
         self.events: list[ChangeEvent] = []
 
     def emit(self, event: ChangeEvent) -> None:
         self.events.append(event)
 
+    async def run(self, body: Callable[[Tx], Awaitable[T]]) -> T:
+        return await body(self)
+
     # plumbing
-    async def _execute(self, sql: str, params: tuple = ()) -> int:
+    def _execute(self, sql: str, params: tuple = ()) -> int:
         try:
-            cursor = await self._conn.execute(sql, params)
-            count = cursor.rowcount
-            await cursor.close()
-            return count
+            return self._db.execute(sql, params).rowcount
         except (sqlite3.Error, OverflowError) as exc:
             raise _storage_error(exc) from exc
 
-    async def _fetchall(self, sql: str, params: tuple = ()) -> list[Any]:
-        return await _fetchall(self._conn, sql, params)
+    def _executemany(self, sql: str, params: list[tuple]) -> None:
+        try:
+            self._db.executemany(sql, params)
+        except (sqlite3.Error, OverflowError) as exc:
+            raise _storage_error(exc) from exc
 
-    async def _fetchone(self, sql: str, params: tuple = ()) -> Any:
-        rows = await self._fetchall(sql, params)
-        return rows[0] if rows else None
+    def _fetchall(self, sql: str, params: tuple = ()) -> list[Any]:
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except (sqlite3.Error, OverflowError) as exc:
+            raise _storage_error(exc) from exc
+
+    def _fetchone(self, sql: str, params: tuple = ()) -> Any:
+        try:
+            return self._db.execute(sql, params).fetchone()
+        except (sqlite3.Error, OverflowError) as exc:
+            raise _storage_error(exc) from exc
 
     # core
-    _CORE_COLUMNS = ("block_type, content, label, importance, version, created_at, updated_at, "
-                     "checksum")
-
     async def core_get(self, block_type: BlockType) -> MemoryBlock | None:
-        row = await self._fetchone(
-            f"SELECT {self._CORE_COLUMNS} FROM core_blocks WHERE agent = ? AND block_type = ?",
-            (self.agent, BlockType(block_type).value))
-        return None if row is None else _block_from_row(row)
+        row = self._fetchone(f"{_CORE_SELECT} AND block_type = ?",
+                             (self.agent, BlockType(block_type).value))
+        return None if row is None else rows.block_from_row(row)
 
     async def core_list(self) -> list[MemoryBlock]:
-        rows = await self._fetchall(
-            f"SELECT {self._CORE_COLUMNS} FROM core_blocks WHERE agent = ?", (self.agent,))
-        rows.sort(key=lambda r: _RENDER_INDEX[BlockType(r[0])])
-        return [_block_from_row(r) for r in rows]
+        return [rows.block_from_row(r) for r in self._fetchall(_CORE_SELECT, (self.agent,))]
 
     async def core_put(self, block: MemoryBlock) -> None:
-        await self._execute(
-            "INSERT INTO core_blocks (agent, block_type, content, label, importance, version, "
-            "created_at, updated_at, checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (agent, block_type) DO UPDATE SET content = excluded.content, "
-            "label = excluded.label, importance = excluded.importance, "
-            "version = excluded.version, created_at = excluded.created_at, "
-            "updated_at = excluded.updated_at, checksum = excluded.checksum",
-            (self.agent, BlockType(block.block_type).value, block.content, block.label,
-             float(block.importance), block.version, block.created_at, block.updated_at,
-             checksum(block.content.encode())))
+        self._execute(_CORE_PUT, rows.block_params(self.agent, block))
 
     async def core_delete(self, block_type: BlockType) -> bool:
-        count = await self._execute(
-            "DELETE FROM core_blocks WHERE agent = ? AND block_type = ?",
-            (self.agent, BlockType(block_type).value))
-        return count > 0
+        return self._execute("DELETE FROM core_blocks WHERE agent = ? AND block_type = ?",
+                             (self.agent, BlockType(block_type).value)) > 0
 
     # working
-    _WORKING_COLUMNS = "key, value, ttl_ms, expires_at_ms, updated_at, checksum"
-
     async def working_get(self, key: str) -> WorkingEntry | None:
-        row = await self._fetchone(
-            f"SELECT {self._WORKING_COLUMNS} FROM working WHERE agent = ? AND key = ?",
-            (self.agent, key))
-        return None if row is None else _entry_from_row(row)
+        row = self._fetchone(f"{_WORKING_SELECT} AND key = ?", (self.agent, key))
+        return None if row is None else rows.entry_from_row(row)
 
     async def working_put(self, entry: WorkingEntry) -> None:
-        value = bytes(entry.value)
-        await self._execute(
-            "INSERT INTO working (agent, key, value, ttl_ms, expires_at_ms, updated_at, "
-            "checksum, size_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (agent, key) DO UPDATE SET value = excluded.value, "
-            "ttl_ms = excluded.ttl_ms, expires_at_ms = excluded.expires_at_ms, "
-            "updated_at = excluded.updated_at, checksum = excluded.checksum, "
-            "size_bytes = excluded.size_bytes",
-            (self.agent, entry.key, value, entry.ttl_ms, entry.expires_at_ms, entry.updated_at,
-             checksum(value), entry.size_bytes))
+        self._execute(_WORKING_PUT, rows.entry_params(self.agent, entry))
+
+    async def working_put_many(self, entries: list[WorkingEntry]) -> None:
+        self._executemany(_WORKING_PUT, [rows.entry_params(self.agent, e) for e in entries])
+
+    async def working_sizes(self, keys: Iterable[str]) -> dict[str, int]:
+        sizes: dict[str, int] = {}
+        for chunk in _chunks(list(keys), _SQLITE_PARAMS_MAX - 1):
+            sizes.update(self._fetchall(
+                f"SELECT key, size_bytes FROM working WHERE agent = ? "
+                f"AND key IN ({', '.join('?' * len(chunk))})", (self.agent, *chunk)))
+        return sizes
 
     async def working_delete(self, key: str) -> bool:
-        count = await self._execute("DELETE FROM working WHERE agent = ? AND key = ?",
-                                    (self.agent, key))
-        return count > 0
+        return self._execute("DELETE FROM working WHERE agent = ? AND key = ?",
+                             (self.agent, key)) > 0
 
     async def working_list(self, prefix: str, now_ms: int, limit: int) -> list[WorkingEntry]:
-        rows = await self._fetchall(
-            f"SELECT {self._WORKING_COLUMNS} FROM working WHERE agent = ? "
-            "AND substr(key, 1, length(?)) = ? AND expires_at_ms > ? ORDER BY key LIMIT ?",
-            (self.agent, prefix, prefix, now_ms, max(0, limit)))
-        entries = [_entry_from_row(r) for r in rows]
+        found = self._fetchall(
+            f"{_WORKING_SELECT} AND substr(key, 1, length(?)) = ? AND expires_at_ms > ? "
+            "ORDER BY key LIMIT ?", (self.agent, prefix, prefix, now_ms, max(0, limit)))
+        entries = [rows.entry_from_row(r) for r in found]
         return [e for e in entries if e.key.startswith(prefix)]
 
     async def working_usage(self, now_ms: int | None, exclude_key: str | None) -> tuple[int, int]:
-        row = await self._fetchone(
+        if now_ms is None:  # every stored entry: the kept totals, less the excluded key
+            row = self._fetchone(
+                "SELECT t.size_bytes - COALESCE(w.size_bytes, 0), "
+                "t.entries - (w.key IS NOT NULL) FROM working_totals AS t "
+                "LEFT JOIN working AS w ON w.agent = t.agent AND w.key = ? "
+                "WHERE t.agent = ?", (exclude_key, self.agent))
+            return (0, 0) if row is None else (int(row[0]), int(row[1]))
+        row = self._fetchone(
             "SELECT COALESCE(SUM(size_bytes), 0), COUNT(*) FROM working WHERE agent = ? "
             "AND (? IS NULL OR key != ?) AND (? IS NULL OR expires_at_ms > ?)",
             (self.agent, exclude_key, exclude_key, now_ms, now_ms))
@@ -278,62 +275,58 @@ class SqliteTx:
         lapsed = ("SELECT key FROM working WHERE agent = ? AND expires_at_ms <= ? "
                   "ORDER BY expires_at_ms, key LIMIT ?")
         params = (self.agent, now_ms, max(0, limit))
-        rows = await self._fetchall(lapsed, params)
-        if rows:
-            await self._execute(f"DELETE FROM working WHERE agent = ? AND key IN ({lapsed})",
-                                (self.agent, *params))
-        return sorted(r[0] for r in rows)
+        keys = self._fetchall(lapsed, params)
+        if keys:
+            self._execute(f"DELETE FROM working WHERE agent = ? AND key IN ({lapsed})",
+                          (self.agent, *params))
+        return sorted(r[0] for r in keys)
 
     async def working_clear(self) -> list[str]:
-        rows = await self._fetchall("SELECT key FROM working WHERE agent = ? ORDER BY key",
-                                    (self.agent,))
-        if rows:
-            await self._execute("DELETE FROM working WHERE agent = ?", (self.agent,))
-        return sorted(r[0] for r in rows)
+        keys = self._fetchall("SELECT key FROM working WHERE agent = ? ORDER BY key",
+                              (self.agent,))
+        if keys:
+            self._execute("DELETE FROM working WHERE agent = ?", (self.agent,))
+        return [r[0] for r in keys]
 
     # archival
     async def entity_get(self, entity_id: str) -> Entity | None:
-        row = await self._fetchone(
-            f"SELECT {_ENTITY_COLUMNS} FROM entities WHERE agent = ? AND id = ?",
-            (self.agent, entity_id))
-        return None if row is None else _entity_from_row(row)
+        row = self._fetchone(f"{_ENTITY_SELECT} WHERE e.agent = ? AND e.id = ?",
+                             (self.agent, entity_id))
+        return None if row is None else rows.entity_from_row(row)
+
+    async def entity_get_many(self, entity_ids: Iterable[str]) -> dict[str, Entity]:
+        found: dict[str, Entity] = {}
+        for chunk in _chunks(list(entity_ids), _SQLITE_PARAMS_MAX - 1):
+            for row in self._fetchall(
+                    f"{_ENTITY_SELECT} WHERE e.agent = ? "
+                    f"AND e.id IN ({', '.join('?' * len(chunk))})", (self.agent, *chunk)):
+                entity = rows.entity_from_row(row)
+                found[entity.id] = entity
+        return found
 
     async def entity_put(self, entity: Entity) -> None:
-        metadata = json.dumps(dict(entity.metadata), sort_keys=True, ensure_ascii=False)
-        embedding = (None if entity.embedding is None
-                     else json.dumps([float(x) for x in entity.embedding]))
-        await self._execute(
-            "INSERT INTO entities (agent, id, entity_type, name, content, metadata, embedding, "
-            "created_at, updated_at, checksum, name_folded, content_folded) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (agent, id) DO UPDATE SET entity_type = excluded.entity_type, "
-            "name = excluded.name, content = excluded.content, metadata = excluded.metadata, "
-            "embedding = excluded.embedding, created_at = excluded.created_at, "
-            "updated_at = excluded.updated_at, checksum = excluded.checksum, "
-            "name_folded = excluded.name_folded, content_folded = excluded.content_folded",
-            (self.agent, entity.id, EntityType(entity.entity_type).value, entity.name,
-             entity.content, metadata, embedding, entity.created_at, entity.updated_at,
-             checksum(entity.content.encode()), entity.name.casefold(),
-             entity.content.casefold()))
+        self._execute(_ENTITY_PUT, rows.entity_params(self.agent, entity, embedding_as_json=True))
+
+    async def entity_put_many(self, entities: list[Entity]) -> None:
+        self._executemany(_ENTITY_PUT, [rows.entity_params(self.agent, e, embedding_as_json=True)
+                                        for e in entities])
 
     async def entity_delete(self, entity_id: str) -> bool:
-        count = await self._execute("DELETE FROM entities WHERE agent = ? AND id = ?",
-                                    (self.agent, entity_id))
-        return count > 0
+        return self._execute("DELETE FROM entities WHERE agent = ? AND id = ?",
+                             (self.agent, entity_id)) > 0
 
     async def entity_list(self, entity_type: EntityType | None, limit: int,
                           offset: int) -> list[Entity]:
         type_value = None if entity_type is None else EntityType(entity_type).value
-        rows = await self._fetchall(
-            f"SELECT {_ENTITY_COLUMNS} FROM entities WHERE agent = ? "
-            "AND (? IS NULL OR entity_type = ?) ORDER BY updated_at DESC, id ASC "
-            "LIMIT ? OFFSET ?",
+        found = self._fetchall(
+            f"{_ENTITY_SELECT} WHERE e.agent = ? AND (? IS NULL OR e.entity_type = ?) "
+            "ORDER BY e.updated_at DESC, e.id ASC LIMIT ? OFFSET ?",
             (self.agent, type_value, type_value, max(0, limit), max(0, offset)))
-        return [_entity_from_row(r) for r in rows]
+        return [rows.entity_from_row(r) for r in found]
 
     async def entity_count(self, entity_type: EntityType | None) -> int:
         type_value = None if entity_type is None else EntityType(entity_type).value
-        row = await self._fetchone(
+        row = self._fetchone(
             "SELECT COUNT(*) FROM entities WHERE agent = ? AND (? IS NULL OR entity_type = ?)",
             (self.agent, type_value, type_value))
         return int(row[0])
@@ -342,62 +335,109 @@ class SqliteTx:
                             limit: int) -> list[Entity]:
         type_value = None if entity_type is None else EntityType(entity_type).value
         limit = max(0, limit)
-        columns = ", ".join(f"e.{c.strip()}" for c in _ENTITY_COLUMNS.split(","))
+        scope = (self.agent, type_value, type_value)
+        scoped = "e.agent = ? AND (? IS NULL OR e.entity_type = ?)"
         # instr() re-checks every candidate, so the result is exactly the literal matches.
         exact = "(instr(e.name_folded, ?) > 0 OR instr(e.content_folded, ?) > 0)"
-        newest_first = "ORDER BY e.updated_at DESC, e.id ASC LIMIT ?"
-        scoped = "e.agent = ? AND (? IS NULL OR e.entity_type = ?)"
-        # The newest rows first: if they hold `limit` matches, those are the answer (every
-        # other match is older), and a common word never makes the index collect every hit.
-        recent = await self._fetchall(
-            f"SELECT {columns} FROM (SELECT * FROM entities AS e WHERE {scoped} "
-            f"{newest_first}) AS e WHERE {exact} {newest_first}",
-            (self.agent, type_value, type_value, SEARCH_RECENT_SCAN_ROWS_MAX,
-             folded_query, folded_query, limit))
-        if len(recent) == limit:
-            rows = recent
-        elif len(folded_query) < 3:  # too short for trigrams: scan every row
-            rows = await self._fetchall(
-                f"SELECT {columns} FROM entities AS e WHERE {scoped} AND {exact} {newest_first}",
-                (self.agent, type_value, type_value, folded_query, folded_query, limit))
-        else:  # a rarer match: the trigram index finds the candidates
-            pattern = f"*{_glob_literal(folded_query)}*"
-            rows = await self._fetchall(
-                f"SELECT {columns} FROM entities AS e WHERE e.rid IN ("
-                "SELECT rowid FROM entities_fts WHERE name_folded GLOB ? "
-                "UNION SELECT rowid FROM entities_fts WHERE content_folded GLOB ?) "
-                f"AND {scoped} AND {exact} {newest_first}",
-                (pattern, pattern, self.agent, type_value, type_value, folded_query,
-                 folded_query, limit))
-        return [_entity_from_row(r) for r in rows]
+        newest_first = "ORDER BY e.updated_at DESC, e.id ASC"
+        literal = (folded_query, folded_query)
+        # The newest rows first, reading only the folded text: if they hold `limit` matches,
+        # those are the answer (every other match is older), and a common word never makes
+        # the index collect every hit.
+        found = self._fetchall(
+            f"SELECT e.rid FROM (SELECT e.rid, e.name_folded, e.content_folded FROM entities "
+            f"AS e WHERE {scoped} {newest_first} LIMIT ?) AS e WHERE {exact} LIMIT ?",
+            (*scope, SEARCH_RECENT_SCAN_ROWS_MAX, *literal, limit))
+        if len(found) < limit and len(folded_query) < 3:  # too short for trigrams: scan
+            found = self._fetchall(
+                f"SELECT e.rid FROM entities AS e WHERE {scoped} AND {exact} {newest_first} "
+                "LIMIT ?", (*scope, *literal, limit))
+        elif len(found) < limit:  # a rarer match: the trigram index finds the candidates
+            phrase = '"' + folded_query.replace('"', '""') + '"'
+            # CROSS JOIN keeps the index's candidates the outer loop: the planner would
+            # otherwise walk every row of the agent in date order to skip the sort.
+            found = self._fetchall(
+                "SELECT e.rid FROM (SELECT rowid AS rid FROM entities_fts WHERE entities_fts "
+                f"MATCH ?) AS m CROSS JOIN entities AS e ON e.rid = m.rid WHERE {scoped} AND "
+                f"{exact} {newest_first} LIMIT ?", (phrase, *scope, *literal, limit))
+        if not found:
+            return []
+        hits = self._fetchall(
+            f"{_ENTITY_SELECT} WHERE e.rid IN ({', '.join('?' * len(found))}) {newest_first}",
+            tuple(rid for rid, in found))
+        return [rows.entity_from_row(r) for r in hits]
 
     # fault injection
     async def corrupt(self, tier: Tier, key: str) -> bool:
-        if tier is Tier.CORE:
-            block_type = BlockType(key).value
-            row = await self._fetchone(
-                "SELECT content FROM core_blocks WHERE agent = ? AND block_type = ?",
-                (self.agent, block_type))
-            if row is None:
-                return False
-            await self._execute(
-                "UPDATE core_blocks SET content = ? WHERE agent = ? AND block_type = ?",
-                (damaged_text(row[0]), self.agent, block_type))
-        elif tier is Tier.WORKING:
-            row = await self._fetchone("SELECT value FROM working WHERE agent = ? AND key = ?",
-                                       (self.agent, key))
-            if row is None:
-                return False
-            await self._execute("UPDATE working SET value = ? WHERE agent = ? AND key = ?",
-                                (damaged_bytes(bytes(row[0])), self.agent, key))
-        else:
-            row = await self._fetchone("SELECT content FROM entities WHERE agent = ? AND id = ?",
-                                       (self.agent, key))
-            if row is None:
-                return False
-            await self._execute("UPDATE entities SET content = ? WHERE agent = ? AND id = ?",
-                                (damaged_text(row[0]), self.agent, key))
-        return True
+        select, update, key = rows.corruption_sql(tier, key, lambda _: "?")
+        row = self._fetchone(select, (self.agent, key))
+        if row is not None:
+            self._execute(update, (rows.damaged(row[0]), self.agent, key))
+        return row is not None
+
+
+class _HoppingTx:
+    """A SqliteTx seen from the event loop: each call is one hop to the connection's thread,
+    and `run` takes a whole body there in one hop."""
+
+    def __init__(self, conn: aiosqlite.Connection, inner: SqliteTx) -> None:
+        self._conn = conn
+        self._inner = inner
+        self.agent = inner.agent
+        self.emit = inner.emit
+
+    async def run(self, body: Callable[[Tx], Awaitable[T]]) -> T:
+        return await self._conn._execute(completed, body(self._inner))
+
+    def __getattr__(self, name: str) -> Any:
+        operation = getattr(self._inner, name)
+
+        async def call(*args: Any) -> Any:
+            return await self._conn._execute(completed, operation(*args))
+        return call
+
+
+def _begin(db: sqlite3.Connection, write: bool) -> None:
+    if write:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _storage_error(exc) from exc
+
+
+def _commit(db: sqlite3.Connection, tx: SqliteTx, origin: str, write: bool) -> None:
+    """Log the transaction's events for other processes and commit; roll back on failure."""
+    assert write or not tx.events, "only a write transaction changes anything"
+    if not write:
+        return
+    try:
+        if tx.events:
+            db.executemany(_CHANGE_LOG_INSERT, [  # the StrEnum members bind as their text
+                (origin, tx.agent, e.tier, e.kind, e.key, e.at_ms) for e in tx.events])
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        _rollback(db, tx, write)
+        raise _storage_error(exc) from exc
+
+
+def _rollback(db: sqlite3.Connection, tx: SqliteTx, write: bool) -> None:
+    tx.events.clear()
+    if write:
+        with suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+
+
+def _run_whole(db: sqlite3.Connection, tx: SqliteTx, body: Callable[[Tx], Awaitable[T]],
+               origin: str, write: bool) -> T:
+    """Begin, run `body`, log its events and commit: on the connection's thread, at once."""
+    _begin(db, write)
+    try:
+        result = completed(body(tx))
+    except BaseException:
+        _rollback(db, tx, write)
+        raise
+    _commit(db, tx, origin, write)
+    return result
 
 
 def _unopenable_reason(path: str) -> str | None:
@@ -562,42 +602,38 @@ class SqliteBackend:
                 except sqlite3.Error as exc:
                     raise _storage_error(exc) from exc
 
-    @asynccontextmanager
-    async def transaction(self, agent: str, *, write: bool) -> AsyncIterator[SqliteTx]:
+    def _open_connection(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise StoreUnavailableError(f"{self.url} is not open")
+        return self._conn
+
+    async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
         async with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise StoreUnavailableError(f"{self.url} is not open")
-            if write:
-                try:
-                    await conn.execute("BEGIN IMMEDIATE")
-                except sqlite3.Error as exc:
-                    raise _storage_error(exc) from exc
-            tx = SqliteTx(conn, agent)
+            conn = self._open_connection()
+            tx = SqliteTx(conn._conn, agent)
+            result = await conn._execute(_run_whole, conn._conn, tx, body, self.origin, write)
+            events = list(tx.events)
+        if events:
+            self.changes.publish(agent, events)
+        return result
+
+    async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
+                                  entries_max: int) -> bool | None:
+        return None  # a body is one hop already
+
+    @asynccontextmanager
+    async def transaction(self, agent: str, *, write: bool) -> AsyncIterator[Tx]:
+        async with self._lock:
+            conn = self._open_connection()
+            db = conn._conn
+            await conn._execute(_begin, db, write)
+            tx = SqliteTx(db, agent)
             try:
-                yield tx
+                yield _HoppingTx(conn, tx)
             except BaseException:
-                tx.events.clear()
-                if write:
-                    try:
-                        await conn.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
+                await conn._execute(_rollback, db, tx, write)
                 raise
-            assert write or not tx.events, "only a write transaction changes anything"
-            if write:
-                try:
-                    if tx.events:
-                        await conn.executemany(_CHANGE_LOG_INSERT, [
-                            (self.origin, agent, e.tier.value, e.kind.value, e.key, e.at_ms)
-                            for e in tx.events])
-                    await conn.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    try:
-                        await conn.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
-                    raise _storage_error(exc) from exc
+            await conn._execute(_commit, db, tx, self.origin, write)
             events = list(tx.events)
         if events:
             self.changes.publish(agent, events)
@@ -612,6 +648,13 @@ class SqliteBackend:
                      await _fetchall(self._conn, working, (now_ms,)),
                      await _fetchall(self._conn, entities))
         return summaries_from_tiers(*found)
+
+
+async def _fetchall(conn: aiosqlite.Connection, sql: str, params: tuple = ()) -> list[Any]:
+    try:
+        return list(await conn.execute_fetchall(sql, params))
+    except (sqlite3.Error, OverflowError) as exc:
+        raise _storage_error(exc) from exc
 
 
 __all__ = ["SCHEMA_VERSION", "SqliteBackend", "SqliteTx"]

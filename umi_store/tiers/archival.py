@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from ..backends.base import Tx
@@ -16,7 +16,7 @@ from ..errors import InvalidInputError, LimitExceededError, NotFoundError
 from ..models import ChangeEvent, ChangeKind, Entity, EntityType, Tier, checked_text, parse_enum
 from ..validation import (entity_argument, metadata_argument, optional_text_argument,
                           text_argument, whole_number_argument)
-from .context import TierContext
+from .context import TierContext, emit_each
 
 ENTITY_ID_NAMESPACE = uuid.UUID("6f1d2a3e-4b5c-5d6e-8f70-8192a3b4c5d6")
 
@@ -68,14 +68,22 @@ def _checked(entity: Entity) -> Entity:
     return replace(entity, entity_type=entity_type)
 
 
+def _stamped(entity: Entity, existing: Entity | None, now: int, keep_metadata: bool) -> Entity:
+    """`entity` as stored at `now` over `existing`: created_at kept, and with
+    `keep_metadata` the metadata too."""
+    stored = replace(entity, created_at=existing.created_at if existing else now, updated_at=now,
+                     metadata=existing.metadata if existing and keep_metadata
+                     else entity.metadata)
+    assert stored.created_at <= stored.updated_at, "created before updated"
+    return stored
+
+
 class ArchivalMemory:
     def __init__(self, context: TierContext) -> None:
         self._context = context
 
-    async def remember(self, content: str, entity_type: EntityType | str,
-                       name: str | None = None,
-                       metadata: Mapping[str, str] | None = None) -> Entity:
-        """Store `content`; the same (type, name) updates the entity it named before."""
+    def _draft(self, content: str, entity_type: EntityType | str, name: str | None,
+               metadata: Mapping[str, str] | None) -> Entity:
         entity_type = parse_enum(EntityType, entity_type, "entity type")
         content = text_argument(content, "content")
         name = optional_text_argument(name, "name")
@@ -83,9 +91,46 @@ class ArchivalMemory:
         name = derive_name(content) if name is None else name
         if not name.strip():
             raise InvalidInputError("nothing to remember: the content and the name are empty")
-        draft = Entity(entity_type, name, content, entity_id(self._context.agent, entity_type, name),
-                       metadata or {})
+        return Entity(entity_type, name, content, entity_id(self._context.agent, entity_type, name),
+                      metadata or {})
+
+    async def remember(self, content: str, entity_type: EntityType | str,
+                       name: str | None = None,
+                       metadata: Mapping[str, str] | None = None) -> Entity:
+        """Store `content`; the same (type, name) updates the entity it named before."""
+        draft = self._draft(content, entity_type, name, metadata)
         return await self._upsert(draft, must_exist=False, keep_metadata=metadata is None)
+
+    async def remember_many(self, items: Iterable[tuple]) -> list[Entity]:
+        """`remember` each item, `(content, entity_type[, name[, metadata]])`, in one
+        transaction: all of them, or none when any is refused."""
+        if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+            raise InvalidInputError("items must be an iterable of "
+                                    "(content, entity_type[, name[, metadata]]) tuples")
+        drafts: list[tuple[Entity, bool]] = []
+        for item in items:
+            if not isinstance(item, tuple) or not 2 <= len(item) <= 4:
+                raise InvalidInputError("each of the items is a tuple "
+                                        "(content, entity_type[, name[, metadata]])")
+            content, entity_type, name, metadata = item + (None,) * (4 - len(item))
+            drafts.append((_checked(self._draft(content, entity_type, name, metadata)),
+                           metadata is None))
+        if not drafts:
+            return []
+        ctx = self._context
+
+        async def body(tx: Tx) -> list[Entity]:
+            existing = await tx.entity_get_many({draft.id for draft, _ in drafts})
+            now = ctx.clock.now_ms()
+            stored = []
+            for draft, keep_metadata in drafts:
+                entity = _stamped(draft, existing.get(draft.id), now, keep_metadata)
+                existing[entity.id] = entity  # a later item of the same name updates it
+                stored.append(entity)
+            await tx.entity_put_many(stored)
+            emit_each(tx, Tier.ARCHIVAL, ChangeKind.SET, [e.id for e in stored], now)
+            return stored
+        return await ctx.write(body)
 
     async def store(self, entity: Entity) -> Entity:
         """Upsert by id; an entity without an id gets its deterministic one."""
@@ -107,14 +152,9 @@ class ArchivalMemory:
             existing = await tx.entity_get(entity.id)
             if existing is None and must_exist:
                 raise NotFoundError(f"no entity with id {entity.id}")
-            now = ctx.clock.now_ms()
-            stored = replace(entity, created_at=existing.created_at if existing else now,
-                             updated_at=now,
-                             metadata=existing.metadata if existing and keep_metadata
-                             else entity.metadata)
+            stored = _stamped(entity, existing, ctx.clock.now_ms(), keep_metadata)
             await tx.entity_put(stored)
-            tx.emit(ChangeEvent(Tier.ARCHIVAL, ChangeKind.SET, stored.id, now))
-            assert stored.created_at <= stored.updated_at, "created before updated"
+            tx.emit(ChangeEvent(Tier.ARCHIVAL, ChangeKind.SET, stored.id, stored.updated_at))
             return stored
         return await ctx.write(body)
 

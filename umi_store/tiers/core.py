@@ -15,6 +15,9 @@ from ..validation import (number_argument, optional_text_argument,
                           optional_whole_number_argument, text_argument)
 from .context import TierContext
 
+# Render order: the order BlockType declares its members in (SPEC §2.1).
+RENDER_ORDER: dict[BlockType, int] = {block_type: i for i, block_type in enumerate(BlockType)}
+
 
 def _checked_importance(importance: float) -> float:
     importance = number_argument(importance, "importance")
@@ -116,7 +119,8 @@ class CoreMemory:
 
     async def blocks(self) -> list[MemoryBlock]:
         """Every block, in render order."""
-        return await self._context.read(lambda tx: tx.core_list())
+        blocks = await self._context.read(lambda tx: tx.core_list())
+        return sorted(blocks, key=lambda block: RENDER_ORDER[block.block_type])
 
     async def render(self) -> str:
         """The XML the LLM sees, blocks in render order, content XML-escaped."""

@@ -8,15 +8,16 @@ which emits an `expired` event. set() resets the TTL; incr() and append() keep i
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable, Mapping
 
-from ..backends.base import Tx
+from ..backends.base import Backend, Tx
 from ..constants import (WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_ENTRY_SIZE_BYTES_MAX,
                          WORKING_MEMORY_KEY_BYTES_MAX, WORKING_MEMORY_SIZE_BYTES_MAX,
                          WORKING_MEMORY_TTL_SECS_DEFAULT, WORKING_MEMORY_TTL_SECS_MAX)
 from ..errors import InvalidInputError, LimitExceededError
 from ..models import ChangeEvent, ChangeKind, Tier, WorkingEntry, checked_text
 from ..validation import bytes_argument, text_argument, whole_number_argument
-from .context import TierContext
+from .context import TierContext, emit_each
 
 WORKING_MEMORY_TTL_MS_DEFAULT = WORKING_MEMORY_TTL_SECS_DEFAULT * 1000
 WORKING_MEMORY_TTL_MS_MAX = WORKING_MEMORY_TTL_SECS_MAX * 1000
@@ -52,6 +53,46 @@ def _checked_ttl(ttl_ms: int) -> int:
     return ttl_ms
 
 
+class _Room:
+    """Working-memory totals as a sequence of puts sees them: bytes and keys stored, and
+    the recorded size of the keys about to be written (a put replaces its key's bytes)."""
+
+    def __init__(self, used_bytes: int, count: int, sizes: dict[str, int]) -> None:
+        self.used_bytes = used_bytes
+        self.count = count
+        self.sizes = sizes
+
+    def refusal(self, entries: list[WorkingEntry]) -> str | None:
+        """Why putting `entries` one by one would break a limit, or None if it would not."""
+        used, count, sizes = self.used_bytes, self.count, dict(self.sizes)
+        for entry in entries:
+            replaced = sizes.get(entry.key)
+            size = entry.size_bytes
+            used += size - (replaced or 0)
+            count += replaced is None
+            if used > WORKING_MEMORY_SIZE_BYTES_MAX:
+                return (f"working memory would hold {used} bytes; the limit is "
+                        f"{WORKING_MEMORY_SIZE_BYTES_MAX}")
+            if count > WORKING_MEMORY_ENTRIES_COUNT_MAX:
+                return (f"working memory holds {count - 1} keys; the limit is "
+                        f"{WORKING_MEMORY_ENTRIES_COUNT_MAX}")
+            sizes[entry.key] = size
+        return None
+
+
+async def _make_room(tx: Tx, room: Callable[[], Awaitable[_Room]], entries: list[WorkingEntry],
+                     now: int) -> None:
+    """Make sure `entries` fit, reclaiming expired keys first if they would not otherwise
+    (each an `expired` event); LimitExceededError if they still do not fit."""
+    if (await room()).refusal(entries) is None:
+        return
+    emit_each(tx, Tier.WORKING, ChangeKind.EXPIRED,
+              await tx.working_delete_expired(now, WORKING_MEMORY_ENTRIES_COUNT_MAX), now)
+    refusal = (await room()).refusal(entries)
+    if refusal is not None:
+        raise LimitExceededError(refusal)
+
+
 class WorkingMemory:
     def __init__(self, context: TierContext) -> None:
         self._context = context
@@ -61,19 +102,9 @@ class WorkingMemory:
 
     async def _put(self, tx: Tx, entry: WorkingEntry, now: int) -> WorkingEntry:
         """Store `entry`, reclaiming expired keys first if it would not fit otherwise."""
-        used, count = await tx.working_usage(None, entry.key)
-        if used + entry.size_bytes > WORKING_MEMORY_SIZE_BYTES_MAX or \
-                count + 1 > WORKING_MEMORY_ENTRIES_COUNT_MAX:
-            for key in await tx.working_delete_expired(now, WORKING_MEMORY_ENTRIES_COUNT_MAX):
-                tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.EXPIRED, key, now))
-            used, count = await tx.working_usage(None, entry.key)
-        if used + entry.size_bytes > WORKING_MEMORY_SIZE_BYTES_MAX:
-            raise LimitExceededError(
-                f"working memory would hold {used + entry.size_bytes} bytes; the limit is "
-                f"{WORKING_MEMORY_SIZE_BYTES_MAX}")
-        if count + 1 > WORKING_MEMORY_ENTRIES_COUNT_MAX:
-            raise LimitExceededError(f"working memory holds {count} keys; the limit is "
-                                     f"{WORKING_MEMORY_ENTRIES_COUNT_MAX}")
+        async def room() -> _Room:
+            return _Room(*await tx.working_usage(None, entry.key), {})
+        await _make_room(tx, room, [entry], now)
         await tx.working_put(entry)
         tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.SET, entry.key, now))
         assert entry.expires_at_ms > now, "a stored entry is live"
@@ -93,6 +124,42 @@ class WorkingMemory:
         async def body(tx: Tx) -> WorkingEntry:
             now = self._now()
             return await self._put(tx, WorkingEntry(key, value, ttl_ms, now + ttl_ms, now), now)
+
+        async def shortcut(backend: Backend) -> WorkingEntry | None:
+            now = self._now()
+            entry = WorkingEntry(key, value, ttl_ms, now + ttl_ms, now)
+            stored = await backend.working_put_if_room(
+                self._context.agent, entry, WORKING_MEMORY_SIZE_BYTES_MAX,
+                WORKING_MEMORY_ENTRIES_COUNT_MAX)
+            return entry if stored else None
+        return await self._context.write(body, shortcut)
+
+    async def set_many(self, items: Mapping[str, bytes | str],
+                       ttl_ms: int | None = None) -> list[WorkingEntry]:
+        """Store every key of `items` for `ttl_ms` (default 1 h), in one transaction: all of
+        them or, when any breaks a limit (counted as if set one by one), none."""
+        if not isinstance(items, Mapping):
+            raise InvalidInputError("items must be a mapping of keys to values")
+        checked = [(_checked_key(key), _checked_value(value)) for key, value in items.items()]
+        ttl_ms = WORKING_MEMORY_TTL_MS_DEFAULT if ttl_ms is None else _checked_ttl(ttl_ms)
+        if ttl_ms <= 0:
+            raise InvalidInputError(f"ttl_ms must be positive, got {ttl_ms}")
+
+        if not checked:
+            return []
+
+        async def body(tx: Tx) -> list[WorkingEntry]:
+            now = self._now()
+            entries = [WorkingEntry(key, value, ttl_ms, now + ttl_ms, now)
+                       for key, value in checked]
+
+            async def room() -> _Room:
+                used, count = await tx.working_usage(None, None)
+                return _Room(used, count, await tx.working_sizes(key for key, _ in checked))
+            await _make_room(tx, room, entries, now)
+            await tx.working_put_many(entries)
+            emit_each(tx, Tier.WORKING, ChangeKind.SET, [key for key, _ in checked], now)
+            return entries
         return await self._context.write(body)
 
     async def get(self, key: str) -> bytes | None:
@@ -218,8 +285,7 @@ class WorkingMemory:
         async def body(tx: Tx) -> int:
             now = self._now()
             keys = await tx.working_delete_expired(now, limit)
-            for key in keys:
-                tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.EXPIRED, key, now))
+            emit_each(tx, Tier.WORKING, ChangeKind.EXPIRED, keys, now)
             return len(keys)
         return await self._context.write(body)
 
@@ -238,7 +304,6 @@ class WorkingMemory:
         async def body(tx: Tx) -> int:
             now = self._now()
             keys = await tx.working_clear()
-            for key in keys:
-                tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.DELETE, key, now))
+            emit_each(tx, Tier.WORKING, ChangeKind.DELETE, keys, now)
             return len(keys)
         return await self._context.write(body)
