@@ -123,3 +123,13 @@ def test_the_type_stub_is_generated_from_the_current_classes():
 
     from umi_store import sync
     assert Path(sync.__file__).with_suffix(".pyi").read_text() == sync.stub_text()
+
+
+def test_a_sync_batch_is_all_or_nothing(sync_store):
+    with sync_store.batch() as batch:
+        batch.working.set("a", b"1")
+        batch.core.set_block("facts", "kept")
+    with pytest.raises(ZeroDivisionError), sync_store.batch() as batch:
+        batch.working.set("b", b"2")
+        raise ZeroDivisionError
+    assert sync_store.working.get("a") == b"1" and sync_store.working.get("b") is None

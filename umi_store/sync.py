@@ -21,13 +21,13 @@ import inspect
 import re
 import threading
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
-from contextlib import AbstractAsyncContextManager, contextmanager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from .dst.clock import Clock, SimClock
 from .errors import InvalidInputError
 from .models import ChangeEvent
-from .store import Store
+from .store import Batch, Store
 from .store import open_store as open_async_store
 from .tiers import ArchivalMemory, CoreMemory, WorkingMemory
 
@@ -118,6 +118,19 @@ class SyncClock(Synced[Clock], mirrors=SimClock):
     """The store's clock; `advance` runs on the store's loop, where its sleepers wait."""
 
 
+class SyncBatch:
+    """The tiers inside `store.batch()`, without await: each operation joins its transaction."""
+
+    core: SyncCoreMemory
+    working: SyncWorkingMemory
+    archival: SyncArchivalMemory
+
+    def __init__(self, batch: Batch, loop: LoopThread) -> None:
+        self.core = SyncCoreMemory(batch.core, loop)
+        self.working = SyncWorkingMemory(batch.working, loop)
+        self.archival = SyncArchivalMemory(batch.archival, loop)
+
+
 class SyncStore(Synced[Store], mirrors=Store):
     """An open store for one agent, without await: `core`, `working`, `archival`, `clock`."""
 
@@ -138,6 +151,11 @@ class SyncStore(Synced[Store], mirrors=Store):
         self.working = SyncWorkingMemory(target.working, loop)
         self.archival = SyncArchivalMemory(target.archival, loop)
         self.clock = SyncClock(target.clock, loop)
+
+    def batch(self) -> AbstractContextManager[SyncBatch]:
+        """Many operations in one transaction, committed once when the block ends; all or
+        nothing (see umi_store.Store.batch)."""
+        return _batch(self._loop, self._target)
 
     def for_agent(self, agent: str) -> SyncStore:
         """The same storage (and connection), seen as another agent."""
@@ -172,6 +190,12 @@ def _entered(loop: LoopThread, context: AbstractAsyncContextManager[T]) -> Itera
             raise
     else:
         loop.run(context.__aexit__(None, None, None))  # type: ignore[arg-type]
+
+
+@contextmanager
+def _batch(loop: LoopThread, store: Store) -> Iterator[SyncBatch]:
+    with _entered(loop, loop.call(store.batch)) as batch:
+        yield SyncBatch(batch, loop)
 
 
 @contextmanager
@@ -218,14 +242,17 @@ def _stub_parameters(signature: inspect.Signature) -> str:
 
 def _stub_method(name: str, member: Callable[..., Any], indent: str = "    ") -> str:
     signature = inspect.signature(member, follow_wrapped=True)
-    return f"{indent}def {name}({_stub_parameters(signature)}) -> " \
+    text = f"{indent}def {name}({_stub_parameters(signature)}) -> " \
            f"{signature.return_annotation}: ..."
+    # In a stub a class's own list() shadows the builtin, as in the tiers themselves.
+    return re.sub(r"(?<![\w.])list\[", "builtins.list[", text)
 
 
 def stub_text() -> str:
     """The text of sync.pyi."""
     body: list[str] = []
-    for cls in (SyncCoreMemory, SyncWorkingMemory, SyncArchivalMemory, SyncClock, SyncStore):
+    for cls in (SyncCoreMemory, SyncWorkingMemory, SyncArchivalMemory, SyncClock, SyncBatch,
+                SyncStore):
         body += ["", "", f"class {cls.__name__}:", f'    """{cls.__doc__}"""', ""]
         fields = cls.__dict__.get("__annotations__", {})
         body += [f"    {name}: {annotation}" for name, annotation in fields.items()]
@@ -247,7 +274,7 @@ def stub_text() -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["SyncArchivalMemory", "SyncClock", "SyncCoreMemory", "SyncStore",
+__all__ = ["SyncArchivalMemory", "SyncBatch", "SyncClock", "SyncCoreMemory", "SyncStore",
            "SyncWorkingMemory", "open_store"]
 
 if __name__ == "__main__":
