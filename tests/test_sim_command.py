@@ -46,7 +46,7 @@ def test_the_umi_tui_entry_point_dispatches_sim(capsys):
     (["--seed", "12x"], "--seed must be a whole number"),
     (["--seed", "-3"], "--seed must be between"),
     (["--steps", "-1"], "steps must be between"),
-    (["--steps", "many"], "invalid int value"),
+    (["--steps", "many"], "'many' is not a valid integer"),
     (["ftp://example.org/x"], "unknown store URL"),
     (["postgresql://me:hunter2@127.0.0.1:1/none"], "me:***@"),
     (["--log", "/nonexistent-dir/events.log"], "cannot write the event log"),

@@ -14,8 +14,8 @@ from typing import TypeVar
 
 from .backends.base import Backend, ChangeHub, Tx
 from .backends.sim import snapshot_tx
-from .errors import ReadOnlyError
-from .models import ChangeKind, HistoryRecord, Tier, WorkingEntry
+from .errors import InvalidInputError, ReadOnlyError
+from .models import AgentSummary, ChangeKind, HistoryRecord, Tier, WorkingEntry
 from .tiers.history import block_from_record, entity_from_record, entry_from_record
 
 T = TypeVar("T")
@@ -83,3 +83,7 @@ class AsOfBackend:
 
     async def working_put_if_room(self, *args: object) -> bool | None:
         raise self._refused()
+
+    async def agent_summaries(self, now_ms: int) -> list[AgentSummary]:
+        raise InvalidInputError(f"this view shows one agent as of {self._label}; list the "
+                                "agents on the live store")

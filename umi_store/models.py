@@ -228,3 +228,14 @@ class StoredMetadata(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return repr(self._mapping())
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSummary:
+    """One agent in a store: how much each tier holds, and when it last changed."""
+
+    agent: str
+    blocks: int
+    keys: int  # live working keys
+    entities: int
+    last_change_at: int  # the newest updated_at of its rows (ms, store clock)

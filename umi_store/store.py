@@ -20,7 +20,8 @@ from .dst.clock import Clock, SimClock, SystemClock
 from .dst.config import SimConfig, parse_seed
 from .dst.faults import FaultInjector
 from .errors import InvalidInputError, StorageError
-from .models import BlockType, ChangeEvent, HistoryRecord, Tier, checked_text, parse_enum
+from .models import (AgentSummary, BlockType, ChangeEvent, HistoryRecord, Tier, checked_text,
+                     parse_enum)
 from .tiers import ArchivalMemory, CoreMemory, WorkingMemory
 from .tiers.context import OpenBatch, TierContext
 from .validation import text_argument, whole_number_argument
@@ -103,6 +104,16 @@ class Store:
             yield Batch(replace(self._context, batch=opened))
             if opened.failure is not None:
                 raise opened.failure
+
+    @property
+    def core_size_bytes_max(self) -> int:
+        """The core-memory limit this store was opened with."""
+        return self.core._context.core_size_bytes_max
+
+    async def agents(self) -> list[AgentSummary]:
+        """Every agent with memory in this store, in name order, with its counts per tier
+        (live working keys) and the time of its last change."""
+        return await self.backend.agent_summaries(self.clock.now_ms())
 
     def for_agent(self, agent: str) -> Store:
         """The same storage, seen as another agent (writing as the same actor, or as that

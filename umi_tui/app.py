@@ -34,6 +34,7 @@ from .formatting import format_ms
 from .panes.core import CorePane
 from .panes.simulation import SimulationPane
 from .panes.working import WorkingPane
+from .screens.agents import AgentSwitcherScreen
 from .screens.help import HelpScreen
 from .session import Session
 from .settings import Settings, config_dir
@@ -64,6 +65,8 @@ PANES = (PaneSpec("core", "Core", "1", CorePane),
          PaneSpec("working", "Working", "2", WorkingPane),
          PaneSpec("archival", "Archival", "3", ArchivalPane),
          PaneSpec("simulation", "Simulation", "4", SimulationPane))
+# The panes that show the inspected agent's memory (the Simulation pane has its own agent).
+AGENT_PANE_NAMES = ("core", "working", "archival")
 
 
 class PaneFrame(Container):
@@ -92,6 +95,7 @@ class UmiApp(App[None]):
         Binding("z", "toggle_maximize", "Maximise"),
         Binding("escape", "restore", "Restore the maximised pane", show=False),
         Binding("ctrl+t", "next_theme", "Next theme"),
+        Binding("a", "switch_agent", "Switch agent"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -232,7 +236,8 @@ class UmiApp(App[None]):
         self._show_header()
 
     def _show_header(self) -> None:
-        parts = [mask_url(self.url), f"agent {self.settings.agent}"]
+        agent = self.session.store.agent if self.session.is_ready else self.settings.agent
+        parts = [mask_url(self.url), f"agent {agent}"]
         if self.session.is_ready:
             clock = self.session.clock
             kind = "sim" if isinstance(clock, SimClock) else "UTC"
@@ -293,6 +298,32 @@ class UmiApp(App[None]):
         index = names.index(self.theme) + 1 if self.theme in names else 0
         self.theme = names[index % len(names)]
         self.notify(f"Theme: {self.theme}", timeout=2)
+
+    def action_switch_agent(self) -> None:
+        if self.session.is_ready and not isinstance(self.screen, AgentSwitcherScreen):
+            self.push_screen(AgentSwitcherScreen(self.store.agent, self.store.agents),
+                             self.switch_agent)
+
+    async def switch_agent(self, agent: str | None) -> None:
+        """Show `agent`'s memory in every pane, on the same open store (no restart)."""
+        if agent is None or not self.session.is_ready or agent == self.store.agent:
+            return
+        try:
+            self.session.switch_agent(agent)
+        except UmiError as error:
+            report_error(self, f"switch to agent {agent!r}", error)
+            return
+        self.workers.cancel_group(self, "store-changes")
+        for spec in PANES:
+            if spec.name in AGENT_PANE_NAMES:
+                frame = self.query_one(f"#{spec.name}-frame", PaneFrame)
+                await frame.remove_children()
+                await frame.mount(spec.pane_class(self.session, id=spec.name))
+        self._panes = []  # the panes are new: look them up again
+        self.follow_changes()
+        self._show_header()
+        self.action_focus_pane("core")
+        self.notify(f"Now inspecting agent {agent}", timeout=3)
 
     def help_sections(self) -> list[tuple[str, list[tuple[list[Binding], str]]]]:
         """Every described binding: the app's, then each pane's."""

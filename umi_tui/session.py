@@ -79,6 +79,13 @@ class Session:
     async def close(self) -> None:
         await self._resources.aclose()
 
+    def switch_agent(self, agent: str) -> Store:
+        """From now on, `agent`'s memory: the same open store, seen as that agent (raises
+        UmiError for a bad name)."""
+        self._store = self.store.for_agent(agent)
+        self.agent = agent
+        return self._store
+
     async def follow_changes(self, deliver: Callable[[ChangeEvent], None]) -> None:
         """Hand every committed change to `deliver`, until cancelled (raises UmiError)."""
         async for event in self.store.changes():

@@ -6,13 +6,15 @@ progress and speed go to stderr. Exit 0: no violation; 1: a violation; 2: bad us
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import os
 import sys
 import time
+from types import SimpleNamespace
 from typing import TextIO
+
+import click
 
 from umi_store import InvalidInputError, StoreUnavailableError, url_without_password
 from umi_store.dst import FaultConfig, FaultType, SimConfig, Simulation, SimulationConfig
@@ -30,11 +32,6 @@ class _UsageError(Exception):
     pass
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise _UsageError(message)
-
-
 def _fault(text: str) -> FaultConfig:
     name, sep, probability = text.partition("=")
     if not sep:
@@ -49,33 +46,46 @@ def _fault(text: str) -> FaultConfig:
         raise _UsageError(str(error)) from None
 
 
-def _parser() -> _Parser:
-    parser = _Parser(prog="umi-tui sim", description="Run a seeded simulation against a store "
-                     "and check it against the reference model after every step.")
-    parser.add_argument("url", nargs="?", default="sim://",
-                        help="store to simulate against (default sim://); a real store is "
-                             "used only through the scratch agent sim-<seed>")
-    parser.add_argument("--seed", help="the run's seed (default: UMI_SEED, else a fresh one)")
-    parser.add_argument("--steps", type=int, default=SIM_STEPS_DEFAULT,
-                        help=f"operations to run (default {SIM_STEPS_DEFAULT})")
-    parser.add_argument("--fault", action="append", default=[], metavar="NAME=P",
-                        help="inject a fault type with probability P (repeatable); names: "
-                             + ", ".join(FaultType))
-    parser.add_argument("--swarm", action="store_true",
-                        help="let the seed draw its own fault mix as well")
-    parser.add_argument("--log", metavar="PATH",
-                        help="write the event log, one line per step ('-' for stdout)")
-    parser.add_argument("--progress-every", type=int, default=0, metavar="N",
-                        help="print a progress line to stderr every N steps")
-    parser.add_argument("--campaign", type=int, metavar="N",
-                        help="run N seeds from the seed on (each --steps long), with a "
-                             "progress bar; stops at the first violation")
-    parser.add_argument("--jobs", type=int, default=1, metavar="J",
-                        help="with --campaign: run the seeds in J processes (default 1)")
-    return parser
+@click.command("sim", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("url", required=False, default="sim://")
+@click.option("--seed", help="the run's seed (default: UMI_SEED, else a fresh one)")
+@click.option("--steps", type=int, default=SIM_STEPS_DEFAULT, show_default=True,
+              help="operations to run")
+@click.option("--fault", multiple=True, metavar="NAME=P",
+              help="inject a fault type with probability P (repeatable); names: "
+                   + ", ".join(FaultType))
+@click.option("--swarm", is_flag=True, help="let the seed draw its own fault mix as well")
+@click.option("--log", metavar="PATH",
+              help="write the event log, one line per step ('-' for stdout)")
+@click.option("--progress-every", type=int, default=0, metavar="N",
+              help="print a progress line to stderr every N steps")
+@click.option("--campaign", type=int, metavar="N",
+              help="run N seeds from the seed on (each --steps long), with a progress bar; "
+                   "stops at the first violation")
+@click.option("--jobs", type=int, default=1, metavar="J",
+              help="with --campaign: run the seeds in J processes (default 1)")
+def sim_cli(**params: object) -> None:
+    """Run a seeded simulation headless.
+
+    Runs the workload against URL (default sim://; a real store is used only through the
+    scratch agent sim-<seed>) and checks the store against the reference model after
+    every step. Exit 0: no violation; 1: a violation; 2: bad usage."""
+    sys.exit(run(SimpleNamespace(**params), sys.stdout, sys.stderr))
 
 
-def _config(args: argparse.Namespace, out: TextIO) -> SimulationConfig:
+def _parse(argv: list[str], err: TextIO) -> SimpleNamespace | int:
+    """The arguments, or the exit code when there is nothing to run (--help, bad usage)."""
+    try:
+        context = sim_cli.make_context("umi-tui sim", list(argv))
+    except click.exceptions.Exit as done:  # --help, printed
+        return done.exit_code
+    except click.ClickException as error:
+        print(f"umi-tui sim: error: {error.format_message()}", file=err)
+        return 2
+    return SimpleNamespace(**context.params)
+
+
+def _config(args: SimpleNamespace, out: TextIO) -> SimulationConfig:
     """The run the arguments ask for; everything is checked before a fresh seed is announced."""
     if args.progress_every < 0:
         raise _UsageError(f"--progress-every must be ≥ 0, got {args.progress_every}")
@@ -107,19 +117,23 @@ def _progress(config: SimulationConfig, every: int, err: TextIO):
 
 def main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run `umi-tui sim ARGV`; the exit code of SPEC §4."""
+    out, err = out or sys.stdout, err or sys.stderr
+    parsed = _parse(argv, err)
+    return parsed if isinstance(parsed, int) else run(parsed, out, err)
+
+
+def run(args: SimpleNamespace, out: TextIO, err: TextIO) -> int:
+    """Run the simulation the parsed arguments ask for; the exit code."""
     try:
-        return _run(argv, out or sys.stdout, err or sys.stderr)
+        return _run(args, out, err)
     except BrokenPipeError:  # e.g. piped into `head`: stop quietly, as other tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 
 
-def _run(argv: list[str], out: TextIO, err: TextIO) -> int:
+def _run(args: SimpleNamespace, out: TextIO, err: TextIO) -> int:
     try:
-        args = _parser().parse_args(argv)
         config = _config(args, out)
-    except SystemExit as exit_:  # --help
-        return int(exit_.code or 0)
     except (_UsageError, InvalidInputError) as error:
         print(f"umi-tui sim: error: {error}", file=err)
         return 2

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol, TypeVar
 
-from ..models import (BlockType, ChangeEvent, Entity, EntityType, HistoryRecord, MemoryBlock,
-                      Tier, WorkingEntry)
+from ..models import (AgentSummary, BlockType, ChangeEvent, Entity, EntityType, HistoryRecord,
+                      MemoryBlock, Tier, WorkingEntry)
 
 
 T = TypeVar("T")
@@ -96,6 +96,10 @@ class Backend(Protocol):
 
     def transaction(self, agent: str, *, write: bool) -> AbstractAsyncContextManager[Tx]:
         """A transaction for `agent`. Writers are serialised; readers see committed data."""
+
+    async def agent_summaries(self, now_ms: int) -> list[AgentSummary]:
+        """Every agent with a stored row, in name order: rows per tier (working keys live at
+        now_ms) and the newest updated_at among them."""
 
     async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
         """Run `body` in a transaction of its own, committed when it returns: one storage

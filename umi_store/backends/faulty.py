@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from ..dst.clock import Clock
 from ..dst.faults import FaultInjector, FaultType, OpKind
 from ..errors import StorageError
-from ..models import HistoryRecord, Tier, WorkingEntry
+from ..models import AgentSummary, HistoryRecord, Tier, WorkingEntry
 from .base import Backend, Tx
 
 T = TypeVar("T")
@@ -254,6 +254,10 @@ class FaultyBackend:
         result = await self._inner.run(agent, faulted, write=write)
         _crash_after_commit(crash)
         return result
+
+    async def agent_summaries(self, now_ms: int) -> list[AgentSummary]:
+        """Agents across the store: a read of every agent, outside any agent's transaction."""
+        return await self._inner.agent_summaries(now_ms)
 
 
 def _crash_before_commit(tx: FaultyTx) -> FaultType | None:

@@ -22,9 +22,10 @@ from urllib.parse import unquote, urlsplit
 import asyncpg
 
 from ..errors import StorageError, StoreUnavailableError
-from ..models import (BlockType, ChangeEvent, ChangeKind, Entity, EntityType, HistoryRecord,
-                      MemoryBlock, Tier, WorkingEntry)
+from ..models import (AgentSummary, BlockType, ChangeEvent, ChangeKind, Entity, EntityType,
+                      HistoryRecord, MemoryBlock, Tier, WorkingEntry)
 from . import rows
+from .agents import agent_tier_sql, summaries_from_tiers
 from .base import ChangeHub, Tx
 
 T = TypeVar("T")
@@ -733,6 +734,18 @@ class PostgresBackend:
             # A connection lost during COMMIT leaves the outcome unknown.
             error.outcome_unknown = not isinstance(exc, asyncpg.PostgresError)
             raise error from exc
+
+    async def agent_summaries(self, now_ms: int) -> list[AgentSummary]:
+        """Every agent with a stored row: counts per tier (live keys) and last change."""
+        pool = self._pool
+        if pool is None:
+            raise StoreUnavailableError(f"{self.masked_url} is not open")
+        core, working, entities = agent_tier_sql("$1")
+        with _mapped_errors():
+            async with pool.acquire() as conn:
+                found = (await conn.fetch(core), await conn.fetch(working, now_ms),
+                         await conn.fetch(entities))
+        return summaries_from_tiers(*found)
 
 
 def _sql_literal(ascii_text: str) -> str:

@@ -10,8 +10,8 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from ..integrity import damaged_bytes, damaged_text, checksum, verified, verified_text
-from ..models import (BlockType, ChangeEvent, Entity, EntityType, HistoryRecord, MemoryBlock,
-                      Tier, WorkingEntry)
+from ..models import (AgentSummary, BlockType, ChangeEvent, Entity, EntityType, HistoryRecord,
+                      MemoryBlock, Tier, WorkingEntry)
 from .base import ChangeHub, Tx
 
 T = TypeVar("T")
@@ -347,7 +347,7 @@ class SimBackend:
     async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
         """transaction() without its context manager: the path every operation takes."""
         async with self._lock:
-            tx = SimTx(self._agents.setdefault(agent, _AgentRows()), agent)
+            tx = SimTx(self._agents.setdefault(agent, _AgentRows()), agent, self._history_sequence)
             try:
                 result = await body(tx)
             except BaseException:
@@ -361,3 +361,18 @@ class SimBackend:
                                   entries_max: int, record: HistoryRecord,
                                   history_limits: tuple[int, int, int]) -> int | None:
         return None  # a body costs no round trips here
+
+    async def agent_summaries(self, now_ms: int) -> list[AgentSummary]:
+        """Every agent with a stored row: counts per tier (live keys) and last change."""
+        async with self._lock:
+            summaries = [_summary(agent, rows, now_ms) for agent, rows in self._agents.items()
+                         if rows.core or rows.working or rows.entities]
+        return sorted(summaries, key=lambda summary: summary.agent)
+
+
+def _summary(agent: str, rows: _AgentRows, now_ms: int) -> AgentSummary:
+    changes = [block.updated_at for block, _ in rows.core.values()]
+    changes += [stored.entry.updated_at for stored in rows.working.values()]
+    changes += [stored.entity.updated_at for stored in rows.entities.values()]
+    live_keys = sum(stored.entry.is_live(now_ms) for stored in rows.working.values())
+    return AgentSummary(agent, len(rows.core), live_keys, len(rows.entities), max(changes))

@@ -24,9 +24,10 @@ import aiosqlite
 
 from ..constants import CHANGE_FEED_BATCH_ROWS_MAX, CHANGE_FEED_LOG_ROWS_MAX, CHANGE_FEED_POLL_MS
 from ..errors import StorageError, StoreUnavailableError
-from ..models import (BlockType, ChangeEvent, ChangeKind, Entity, EntityType, HistoryRecord,
-                      MemoryBlock, Tier, WorkingEntry)
+from ..models import (AgentSummary, BlockType, ChangeEvent, ChangeKind, Entity, EntityType,
+                      HistoryRecord, MemoryBlock, Tier, WorkingEntry)
 from . import rows
+from .agents import agent_tier_sql, summaries_from_tiers
 from .base import ChangeHub, Tx, completed, stop_background_task
 
 T = TypeVar("T")
@@ -714,6 +715,17 @@ class SqliteBackend:
             events = list(tx.events)
         if events:
             self.changes.publish(agent, events)
+
+    async def agent_summaries(self, now_ms: int) -> list[AgentSummary]:
+        """Every agent with a stored row: counts per tier (live keys) and last change."""
+        async with self._lock:
+            if self._conn is None:
+                raise StoreUnavailableError(f"{self.url} is not open")
+            core, working, entities = agent_tier_sql("?")
+            found = (await _fetchall(self._conn, core),
+                     await _fetchall(self._conn, working, (now_ms,)),
+                     await _fetchall(self._conn, entities))
+        return summaries_from_tiers(*found)
 
 
 async def _fetchall(conn: aiosqlite.Connection, sql: str, params: tuple = ()) -> list[Any]:
