@@ -39,6 +39,8 @@ CLOCK_STEP_MS_MAX = 365 * 86_400_000  # a custom step may jump a year, in day-lo
 SIM_STEPS_DEFAULT = 100
 SIM_FAULT_PROBABILITY_DEFAULT = 0.01
 SIM_RUN_SLICE_SECS = 0.05  # a run hands the loop back this often: the bar moves, keys answer
+# ...for this long: a key takes several loop turns to reach its action, and one is too few.
+SIM_RUN_YIELD_SECS = 0.002
 SIM_RUN_LOG_REFRESH_SECS = 1.0  # and the log catches up this often during a run
 SIM_RUN_CLOCK_READ_EVERY_STEPS = 16  # steps between looks at the wall clock within a slice
 SIM_LOG_SHOWN_COUNT_MAX = 1_000  # the log shows the last lines that match the filter
@@ -487,7 +489,7 @@ class SimulationPane(Widget, can_focus=True):
                         self._flush_log()
                         log_due = now + SIM_RUN_LOG_REFRESH_SECS
                     self._show_progress(bar, done, done / (now - wall_started))
-                    await asyncio.sleep(0)  # the screen redraws and keys are handled
+                    await asyncio.sleep(SIM_RUN_YIELD_SECS)  # the screen redraws, keys are handled
             if violation is None and not self._cancel_wanted:
                 violation = await simulation.check_all()
             if violation is not None:
