@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import Footer
 
+FOOTER_LAYOUT_WAIT_REFRESHES_MAX = 10  # refreshes to wait for the keys' first layout
+
 
 class KeyFooter(Footer):
     """A Footer that hides the entries that would be cut at its right edge (or under the
@@ -16,8 +18,12 @@ class KeyFooter(Footer):
     def on_resize(self) -> None:
         self.call_after_refresh(self.recompose)
 
-    def _hide_cut_entries(self) -> None:
+    def _hide_cut_entries(self, attempts_left: int = FOOTER_LAYOUT_WAIT_REFRESHES_MAX) -> None:
         keys = list(self.query("FooterKey"))
+        if attempts_left and any(key.region.width == 0 for key in keys):
+            # Freshly composed keys have no region until a layout pass places them.
+            self.call_after_refresh(self._hide_cut_entries, attempts_left - 1)
+            return
         palette = [key for key in keys if key.has_class("-command-palette")]
         limit = palette[0].region.x if palette else self.region.right
         for key in keys:
