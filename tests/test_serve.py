@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,6 +54,18 @@ async def test_other_sites_may_not_open_the_websocket(tmp_path):
                                                  headers={"Origin": origin})
             assert CONNECTED in await screen_until(websocket, CONNECTED)
             await websocket.close()
+
+
+def test_a_port_in_use_is_said_in_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run([sys.executable, "-m", "umi_tui", "serve", "--port", str(port)],
+                             capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert f"Error: cannot listen on 127.0.0.1 port {port}: Address already in use" in run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
 
 
 def with_password(url: str, password: str) -> str:

@@ -136,8 +136,12 @@ def serve_command(url: str | None, host: str, port: int, public_url: str | None,
     if url is not None and (password := url_password(url)) is not None:
         os.environ[PASSWORD_ENV] = password  # the app's processes inherit it
     title = SERVE_TITLE if url is None else f"{SERVE_TITLE} {url_without_password(url)}"
-    serve(app_command(url, app_flags), host, port,
-          (public_url or f"http://{host_in_url(host)}:{port}").rstrip("/"), title)
+    try:
+        serve(app_command(url, app_flags), host, port,
+              (public_url or f"http://{host_in_url(host)}:{port}").rstrip("/"), title)
+    except OSError as error:  # the port is taken, or the address is not this machine's
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise click.ClickException(f"cannot listen on {host} port {port}: {reason}") from None
 
 
 serve_command.params += [param for param in open_command.params if param.name in APP_FLAGS]
