@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from ..integrity import damaged_bytes, damaged_text, checksum, verified, verified_text
 from ..models import (AgentSummary, BlockType, ChangeEvent, Entity, EntityType, HistoryRecord,
                       MemoryBlock, Tier, WorkingEntry)
-from .base import ChangeHub, Tx, completed
+from .base import ChangeHub, Tx
 
 T = TypeVar("T")
 
@@ -48,6 +48,7 @@ class _AgentRows:
     working: dict[str, _StoredEntry] = field(default_factory=dict)
     entities: dict[str, _StoredEntity] = field(default_factory=dict)
     history: dict[int, HistoryRecord] = field(default_factory=dict)  # by append order
+    history_sizes: dict[int, int] = field(default_factory=dict)  # each record's size_bytes
     history_keys: dict[tuple[Tier, str], tuple[int, ...]] = field(default_factory=dict)
     history_bytes: dict[str, int] = field(default_factory=dict)  # "total": the agent's sum
 
@@ -191,9 +192,11 @@ class SimTx:
         return True
 
     def _matching(self, entity_type: EntityType | None, query: str | None) -> list[_StoredEntity]:
-        return [s for s in self._rows.entities.values()
-                if (entity_type is None or s.entity.entity_type == entity_type)
-                and (query is None or any(query in text for text in s.folded_text()))]
+        rows = [s for s in self._rows.entities.values()
+                if entity_type is None or s.entity.entity_type == entity_type]
+        if query is None:
+            return rows
+        return [s for s in rows if query in (folded := s.folded_text())[0] or query in folded[1]]
 
     async def entity_list(self, entity_type: EntityType | None, limit: int,
                           offset: int) -> list[Entity]:
@@ -220,11 +223,12 @@ class SimTx:
         seq = self._sequence[0]
         self._set(rows.history, seq, record._replace(
             version=version, metadata=MappingProxyType(dict(record.metadata))))
+        size = record.size_bytes  # measured once: its metadata's JSON is the costly part
+        self._set(rows.history_sizes, seq, size)
         seqs = seqs + (seq,)
-        total = rows.history_bytes.get("total", 0) + record.size_bytes
+        total = rows.history_bytes.get("total", 0) + size
         for old in seqs[:max(0, len(seqs) - versions_max)]:
-            total -= rows.history[old].size_bytes
-            self._set(rows.history, old, _MISSING)
+            total -= self._drop_record(old)
         self._set(rows.history_keys, name, seqs[-versions_max:])
         if total > bytes_max:
             total = self._prune_history(total, bytes_pruned)
@@ -241,13 +245,19 @@ class SimTx:
         for _, seq in oldest_first:
             if total <= bytes_pruned:
                 break
-            total -= rows.history[seq].size_bytes
+            total -= self._drop_record(seq)
             dropped.add(seq)
-            self._set(rows.history, seq, _MISSING)
         for name, seqs in list(rows.history_keys.items()):
             if dropped.intersection(seqs):
                 self._set(rows.history_keys, name, tuple(s for s in seqs if s not in dropped))
         return total
+
+    def _drop_record(self, seq: int) -> int:
+        """Remove one history record; its size."""
+        size = self._rows.history_sizes[seq]
+        self._set(self._rows.history, seq, _MISSING)
+        self._set(self._rows.history_sizes, seq, _MISSING)
+        return size
 
     async def history_list(self, tier: Tier, key: str, limit: int) -> list[HistoryRecord]:
         seqs = self._rows.history_keys.get((Tier(tier), key), ())
@@ -357,20 +367,13 @@ class SimBackend:
 
     async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
         """transaction() without its context manager: the path every operation takes."""
-        if self._lock.locked():  # a transaction() is open: wait until it ends
-            async with self._lock:
-                return self._run_now(agent, body)
-        return self._run_now(agent, body)
-
-    def _run_now(self, agent: str, body: Callable[[Tx], Awaitable[T]]) -> T:
-        """Run `body` to its end here and now: over SimTx it never suspends, so no other
-        task can come between its reads and writes, and it needs no lock of its own."""
-        tx = SimTx(self._agents.setdefault(agent, _AgentRows()), agent, self._history_sequence)
-        try:
-            result = completed(body(tx))
-        except BaseException:
-            tx.rollback()
-            raise
+        async with self._lock:
+            tx = SimTx(self._agents.setdefault(agent, _AgentRows()), agent, self._history_sequence)
+            try:
+                result = await body(tx)
+            except BaseException:
+                tx.rollback()
+                raise
         if tx.events:
             self.changes.publish(agent, tx.events)
         return result

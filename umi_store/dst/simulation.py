@@ -34,7 +34,7 @@ from ..store import Store, open_store, url_without_password
 from .clock import SimClock
 from .config import SIM_SEED_MAX
 from .faults import FaultConfig, FaultInjector, FaultType
-from .model import Alternative, ModelState, ReferenceModel, Refused, Row
+from .model import TIER_CHANGED_BY, Alternative, ModelState, ReferenceModel, Refused, Row
 from .rng import DeterministicRng
 from .history_check import history_problem
 from .workload import WORKING_KEYS, Op, Workload
@@ -49,15 +49,6 @@ _NOTHING_FIRED: Counter[str] = Counter()  # never changed: the faults of a quiet
 _WORKING_KEY_SET = frozenset(WORKING_KEYS)
 _BLOCK_TYPES = tuple(BlockType)  # iterating the enum itself costs a generator each time
 _BLOCK_TYPE_SET = frozenset(BlockType)
-# The tier each model operation may change; the others (reads, the clock) change nothing.
-_TIER_CHANGED_BY: dict[str, Tier] = {
-    **dict.fromkeys(["working.set", "working.delete", "working.expire", "working.touch",
-                     "working.incr", "working.append", "working.cleanup_expired",
-                     "working.clear"], Tier.WORKING),
-    **dict.fromkeys(["core.set_block", "core.delete_block", "core.set_importance"], Tier.CORE),
-    **dict.fromkeys(["archival.remember", "archival.store", "archival.update",
-                     "archival.forget"], Tier.ARCHIVAL),
-}
 _Candidate = tuple[ModelState, ModelState, bool]  # (the state before, after, applied)
 
 
@@ -401,7 +392,7 @@ class Simulation:
             self._log_step(step, clock_before, op, outcome, fired)
             return self._violation(step, op, problem(), outcome())
         now = clock.now_ms()
-        tier = _TIER_CHANGED_BY.get(op.name)
+        tier = TIER_CHANGED_BY.get(op.name)
         changes = [_changed_rows(tier, origin, state) if tier is not None else {}
                    for origin, state, _ in candidates]
         named = _named_rows(op, tier, alternatives)
@@ -540,6 +531,8 @@ def _changed_rows(tier: Tier, before: ModelState, after: ModelState) -> dict[Row
         old, new = before.working, after.working  # type: ignore[assignment]
     else:
         old, new = before.entities, after.entities  # type: ignore[assignment]
+    if old is new:  # the outcome shares the tier's rows: it changed none of them
+        return {}
     return {(tier, key): key in new for key in old.keys() | new.keys()
             if old.get(key) is not new.get(key)}
 
@@ -586,9 +579,9 @@ def _scope(changes: list[dict[Row, bool]], named: set[Row], origins: list[ModelS
         rows.update(change)
     changed_working = any(tier is Tier.WORKING for change in changes for tier, _ in change)
     for origin in origins:
-        lapsed = [k for k, e in origin.working.items() if 0 < e.expires_at_ms <= now_ms]
+        lapsed = origin.lapsed(now_ms)
         if lapsed:
-            rows.update((Tier.WORKING, k) for k in lapsed)
+            rows.update((Tier.WORKING, e.key) for e in lapsed)
             changed_working = True
     if not rows:
         return _NOTHING_TO_READ
