@@ -227,7 +227,11 @@ class FaultyBackend:
         await self._inner.close()
 
     @asynccontextmanager
-    async def transaction(self, agent: str, *, write: bool) -> AsyncIterator[FaultyTx]:
+    async def transaction(self, agent: str, *, write: bool) -> AsyncIterator[Tx]:
+        if self._injector.is_muted:  # as in run(): nothing can fire, so no wrapper
+            async with self._inner.transaction(agent, write=write) as unfaulted:
+                yield unfaulted
+            return
         async with self._inner.transaction(agent, write=write) as inner:
             tx = FaultyTx(inner, self._injector, self._clock, asyncio.get_running_loop())
             yield tx

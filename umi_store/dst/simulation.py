@@ -17,20 +17,22 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..constants import (CORE_MEMORY_BLOCK_SIZE_BYTES_MAX, CORE_MEMORY_SIZE_BYTES_MAX,
                          CORE_MEMORY_SIZE_BYTES_MIN, DST_FULL_CHECK_INTERVAL_STEPS,
                          DST_SIMULATION_STEPS_MAX, ENTITY_LIST_COUNT_MAX,
+                         HISTORY_RECORDS_COUNT_MAX,
                          WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_SIZE_BYTES_MAX)
 from ..errors import CorruptionError, InvalidInputError, StorageError, UmiError
 from ..models import (BlockType, ChangeEvent, ChangeKind, Entity, MemoryBlock, Tier,
                       WorkingEntry)
-from ..store import Store, open_store, url_without_password
+from ..store import Batch, Store, open_store, url_without_password
+from ..tiers.context import OpenBatch, TierContext
 from .clock import SimClock
 from .config import SIM_SEED_MAX
 from .faults import FaultConfig, FaultInjector, FaultType
@@ -38,6 +40,8 @@ from .model import TIER_CHANGED_BY, Alternative, ModelState, ReferenceModel, Ref
 from .rng import DeterministicRng
 from .history_check import history_problem
 from .workload import WORKING_KEYS, Op, Workload
+
+T = TypeVar("T")
 
 SWARM_FAULT_CHANCE = 0.35  # each fault type is on in a seed's swarm mix with this chance
 SWARM_FAULT_PROBABILITIES = (0.001, 0.01, 0.03, 0.1)
@@ -182,6 +186,38 @@ async def _history_problem(store, view: _View, since_ms: int, now_ms: int) -> st
         keys, since_ms, now_ms, lambda row: row is DAMAGED)
 
 
+class _OneRead(OpenBatch):
+    """The transaction a check's reads share. A read that refuses (a damaged row) leaves
+    the others be: nothing is written, so there is nothing to roll back."""
+
+    async def run(self, body: Callable[[Any], Awaitable[Any]]) -> Any:
+        return await self.tx.run(body)
+
+
+class _Reader(Batch):
+    """The store's tiers and history as one read transaction sees them."""
+
+    def __init__(self, store: Store, tx: Any) -> None:
+        super().__init__(TierContext(store.backend, store.agent, store.clock,
+                                     store.core_size_bytes_max, store.actor, _OneRead(tx)))
+        self.actor = store.actor
+        self._tx = tx
+
+    async def history(self, tier: Tier, key: str, limit: int) -> list:
+        return await self._tx.history_list(tier, key, limit)
+
+    async def history_since(self, at_ms: int) -> list:
+        return await self._tx.history_since(at_ms, HISTORY_RECORDS_COUNT_MAX)
+
+
+async def _in_one_read(store: Store, reads: Callable[[_Reader], Awaitable[T]]) -> T:
+    """`reads` run as one transaction body: what a check reads back costs one transaction
+    (one lock on sim://, one trip to SQLite's thread, one pooled connection on Postgres),
+    not one per row."""
+    return await store.backend.run(store.agent, lambda tx: reads(_Reader(store, tx)),
+                                   write=False)
+
+
 def _summary(value: object) -> str:
     """A short, backend-independent description of a returned value."""
     if isinstance(value, bytes):
@@ -305,7 +341,8 @@ class Simulation:
         step, op = self.result.steps_run - 1, self._last_op
         with self.injector.muted():
             try:
-                view = await _read_back(self._store, self.workload)
+                view = await _in_one_read(self._store,
+                                          lambda reader: _read_back(reader, self.workload))
             except UmiError as raised:
                 return self._recorded(self._violation(
                     step, op, "the store reads back at the end",
@@ -398,12 +435,15 @@ class Simulation:
         named = _named_rows(op, tier, alternatives)
         scope = None if full else _scope(changes, named, self._states, now)
         differences: list[str | None] = [None] * len(candidates)
-        view: _View | None = None
+        history: str | None = None
         if scope is None or scope.core or scope.working or scope.entities:
+            async def read(reader: _Reader) -> tuple[_View, str | None]:
+                view = await _read_back(reader, self.workload) if scope is None else \
+                    await _read_rows(reader, scope)
+                return view, await _history_problem(reader, view, clock_before, now)
             with injector.muted():
                 try:
-                    view = await _read_back(store, self.workload) if scope is None else \
-                        await _read_rows(store, scope)
+                    view, history = await _in_one_read(store, read)
                 except UmiError as raised:
                     self._log_step(step, clock_before, op, outcome, fired)
                     return self._violation(step, op, "the store reads back after the step",
@@ -426,10 +466,6 @@ class Simulation:
         if not matching:
             return self._violation(step, op, "the store to hold what the model holds",
                                    "; or ".join(dict.fromkeys(differences)))  # type: ignore[arg-type]
-        history = None
-        if view is not None:
-            with injector.muted():
-                history = await _history_problem(store, view, clock_before, now)
         if history is not None:
             return self._violation(step, op, "history to hold each change as the store holds it",
                                    history)
