@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from ..constants import (CORE_MEMORY_BLOCK_SIZE_BYTES_MAX, CORE_MEMORY_SIZE_BYTES_MAX,
@@ -32,6 +32,7 @@ from ..errors import CorruptionError, InvalidInputError, StorageError, UmiError
 from ..models import (BlockType, ChangeEvent, ChangeKind, Entity, MemoryBlock, Tier,
                       WorkingEntry)
 from ..store import Batch, Store, open_store, url_without_password
+from ..backends.base import Tx
 from ..tiers.context import OpenBatch, TierContext
 from .clock import SimClock
 from .config import SIM_SEED_MAX
@@ -195,27 +196,31 @@ class _OneRead(OpenBatch):
 
 
 class _Reader(Batch):
-    """The store's tiers and history as one read transaction sees them."""
+    """The store's tiers and history as one read transaction sees them: what a check reads
+    back costs one transaction (one lock on sim://, one trip to SQLite's thread, one pooled
+    connection on Postgres), not one per row. Made once per run, bound to each read."""
 
-    def __init__(self, store: Store, tx: Any) -> None:
+    def __init__(self, store: Store) -> None:
+        self._one_read = _OneRead(cast(Tx, None))  # bound to each read's transaction
         super().__init__(TierContext(store.backend, store.agent, store.clock,
-                                     store.core_size_bytes_max, store.actor, _OneRead(tx)))
+                                     store.core_size_bytes_max, store.actor, self._one_read))
         self.actor = store.actor
-        self._tx = tx
+        self._backend, self._agent = store.backend, store.agent
+
+    async def read(self, reads: Callable[[_Reader], Awaitable[T]]) -> T:
+        """`reads` over this reader, run as one read transaction's body."""
+        return await self._backend.run(self._agent, lambda tx: self._bound(tx, reads),
+                                       write=False)
+
+    def _bound(self, tx: Tx, reads: Callable[[_Reader], Awaitable[T]]) -> Awaitable[T]:
+        self._one_read.tx = tx
+        return reads(self)
 
     async def history(self, tier: Tier, key: str, limit: int) -> list:
-        return await self._tx.history_list(tier, key, limit)
+        return await self._one_read.tx.history_list(tier, key, limit)
 
     async def history_since(self, at_ms: int) -> list:
-        return await self._tx.history_since(at_ms, HISTORY_RECORDS_COUNT_MAX)
-
-
-async def _in_one_read(store: Store, reads: Callable[[_Reader], Awaitable[T]]) -> T:
-    """`reads` run as one transaction body: what a check reads back costs one transaction
-    (one lock on sim://, one trip to SQLite's thread, one pooled connection on Postgres),
-    not one per row."""
-    return await store.backend.run(store.agent, lambda tx: reads(_Reader(store, tx)),
-                                   write=False)
+        return await self._one_read.tx.history_since(at_ms, HISTORY_RECORDS_COUNT_MAX)
 
 
 def _summary(value: object) -> str:
@@ -273,6 +278,7 @@ class Simulation:
         self._model = ReferenceModel(config.agent, self._core_size_bytes_max)
         self._states = [ModelState()]  # more than one while an ambiguous outcome is unresolved
         self._store: Store | None = None
+        self._reader: _Reader | None = None  # the open store's, for every check
         self._events: asyncio.Queue[ChangeEvent] | None = None
         self._fully_checked_steps = 0  # steps_run when the whole agent last read back clean
         self._last_op: Op | None = None
@@ -310,11 +316,11 @@ class Simulation:
             with self.injector.muted():
                 await self._reset(store)
             async with store.backend.changes.subscribe(config.agent) as events:
-                self._store, self._events = store, events
+                self._store, self._events, self._reader = store, events, _Reader(store)
                 try:
                     yield self
                 finally:
-                    self._store, self._events = None, None
+                    self._store, self._events, self._reader = None, None, None
 
     async def step(self, op: Op) -> Violation | None:
         """Run one operation and check the store; the violation, if any, is also recorded."""
@@ -335,14 +341,14 @@ class Simulation:
     async def check_all(self) -> Violation | None:
         """Read the whole agent back and compare it with the model, as every
         `full_check_every`-th step does; the violation (at the last step) is recorded."""
-        assert self._store is not None, "check_all() runs inside opened()"
+        assert self._store is not None and self._reader is not None, \
+            "check_all() runs inside opened()"
         if self._fully_checked_steps == self.result.steps_run or self._last_op is None:
             return None
         step, op = self.result.steps_run - 1, self._last_op
         with self.injector.muted():
             try:
-                view = await _in_one_read(self._store,
-                                          lambda reader: _read_back(reader, self.workload))
+                view = await self._reader.read(lambda reader: _read_back(reader, self.workload))
             except UmiError as raised:
                 return self._recorded(self._violation(
                     step, op, "the store reads back at the end",
@@ -443,7 +449,8 @@ class Simulation:
                 return view, await _history_problem(reader, view, clock_before, now)
             with injector.muted():
                 try:
-                    view, history = await _in_one_read(store, read)
+                    assert self._reader is not None, "a step runs inside opened()"
+                    view, history = await self._reader.read(read)
                 except UmiError as raised:
                     self._log_step(step, clock_before, op, outcome, fired)
                     return self._violation(step, op, "the store reads back after the step",
