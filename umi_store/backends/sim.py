@@ -261,8 +261,8 @@ class SimTx:
 
     async def history_list(self, tier: Tier, key: str, limit: int) -> list[HistoryRecord]:
         seqs = self._rows.history_keys.get((Tier(tier), key), ())
-        newest = seqs[::-1][:max(0, limit)]
-        return [self._rows.history[seq] for seq in newest]
+        newest = seqs[-limit:] if limit > 0 else ()  # not the whole tuple reversed
+        return [self._rows.history[seq] for seq in reversed(newest)]
 
     async def history_get(self, tier: Tier, key: str, version: int) -> HistoryRecord | None:
         for seq in self._rows.history_keys.get((Tier(tier), key), ()):
