@@ -260,8 +260,6 @@ class UmiApp(App[None]):
             clock = self.session.clock
             kind = "sim" if isinstance(clock, SimClock) else "UTC"
             parts.append(f"{format_ms(clock.now_ms())} {kind}")
-            if self.session.as_of_ms is not None:
-                parts.append(f"showing as of {format_ms(self.session.as_of_ms)}")
         parts.append(f"● {self.connection}")
         sub_title = " · ".join(parts)
         if sub_title == self.sub_title:
@@ -411,8 +409,7 @@ class UmiApp(App[None]):
         for frame in self.query(PaneFrame):
             if frame.id in AS_OF_FRAME_IDS:
                 frame.set_class(at_ms is not None, "-as-of")
-                frame.border_subtitle = "" if at_ms is None else \
-                    f"as of {format_ms(at_ms)} · read-only"
+                frame.border_subtitle = "" if at_ms is None else f"as of {format_ms(at_ms)}"
         self._show_header()
 
     def help_sections(self) -> list[tuple[str, list[tuple[list[Binding], str]]]]:

@@ -223,7 +223,7 @@ class Timeline(Widget, can_focus=True):
         cursor = None if self.at_ms is None else self._column_of(self.at_ms)
         lines = [self._banner()]
         if self._compact:
-            lines.append(self._lane("changes", counts, cursor, None))
+            lines.append(self._lane("all", counts, cursor, None))
         else:
             lines += [self._lane(kind, counts, cursor, kind) for kind in self._lanes()]
         lines.append(self._axis(cursor))
