@@ -261,3 +261,29 @@ async def test_t_is_in_the_help_and_the_palette():
         assert "Timeline (as of)" in described
         commands = [c.title for c in app.get_system_commands(app.screen)]
         assert "Timeline (as of)" in commands
+
+
+async def test_w_steps_the_simulations_workload_run_step_by_step():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("T", "w")  # no run yet: it says how, and stays on the agent
+        await settle(pilot)
+        assert app.timeline.steps == []
+        await pilot.press("T", "4", "r")
+        console = app.query_one("#simulation")
+        while console._run_active or console.workload() is None:
+            await pilot.pause(0.05)
+        await settle(pilot)
+        await pilot.press("T", "w")
+        await settle(pilot)
+        timeline = app.timeline
+        assert len(timeline.steps) == 100 and "sim-7's workload" in banner(timeline)
+        await pilot.press("left_square_bracket")
+        await rest(pilot)
+        assert app.session.view.agent == "sim-7"
+        assert " after step " in banner(timeline) and "of 100" in banner(timeline)
+        assert str(app.query_one("#core-frame").border_subtitle).startswith("sim-7 as of")
+        await pilot.press("w")  # back to the inspected agent, live
+        await settle(pilot)
+        assert timeline.steps == [] and app.session.view.agent == "default"

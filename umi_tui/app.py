@@ -126,6 +126,7 @@ class UmiApp(App[None]):
         self._panes: list[Widget] = []
         self._theme_problems = self._register_themes()  # before the CSS is first built
         self.open_error: UmiError | None = None  # why the store could not be opened
+        self._workload: Store | None = None  # the timeline steps the Simulation's scratch store
 
     # Layout
 
@@ -371,12 +372,15 @@ class UmiApp(App[None]):
         timeline.go_live()
         timeline.display = False
         self._show_as_of(None)
+        self._workload = None
         self.action_focus_pane("core")
 
     @work(exclusive=True, group="timeline-load", exit_on_error=False)
     async def load_timeline(self) -> None:
-        """Every change of the agent (oldest first, in pages), onto the timeline."""
-        store = await self.session.ready_live()
+        """Every change of the agent (oldest first, in pages), onto the timeline; or of the
+        Simulation's scratch agent, with the clock after each workload step."""
+        store = self._workload or await self.session.ready_live()
+        steps = self._workload_steps()
         changes: list[tuple[int, str]] = []
         since = -1
         try:
@@ -388,7 +392,28 @@ class UmiApp(App[None]):
                 since = page[-1].at_ms  # (changes sharing this last ms may be cut)
         except UmiError as error:
             report_error(self, "read the history", error)
-        self.timeline.show_changes(changes, self.session.clock.now_ms())
+        self.timeline.show_changes(changes, store.clock.now_ms(), steps, store.agent)
+
+    def _workload_steps(self) -> list[int]:
+        workload = self.query_one(SimulationPane).workload() if self._workload else None
+        return list(workload[1]) if workload else []
+
+    def on_timeline_workload_toggled(self) -> None:
+        """`w` on the timeline: step through the Simulation pane's workload run (its scratch
+        agent in every pane), or back to the inspected agent."""
+        if self._workload is None:
+            workload = self.query_one(SimulationPane).workload()
+            if workload is None:
+                self.notify("Run workload steps in the Simulation pane first (4, then r); "
+                            "w on the timeline then steps through them.", severity="warning")
+                return
+            store = workload[0]
+        else:
+            store = None
+        self.timeline.go_live()
+        self._show_as_of(None)
+        self._workload = store
+        self.load_timeline()
 
     def on_timeline_moved(self, message: Timeline.Moved) -> None:
         self._settle_timeline(message.at_ms)
@@ -402,14 +427,16 @@ class UmiApp(App[None]):
     def _show_as_of(self, at_ms: int | None) -> None:
         if at_ms == self.session.as_of_ms:
             return
-        self.session.show_as_of(at_ms)
+        self.session.show_as_of(at_ms, self._workload)
+        whose = f"{self.session.shown_agent} " if self._workload else ""
         for pane in self.panes():
             if pane.id in AGENT_PANE_NAMES:
                 pane.post_message(ViewChanged())
         for frame in self.query(PaneFrame):
             if frame.id in AS_OF_FRAME_IDS:
                 frame.set_class(at_ms is not None, "-as-of")
-                frame.border_subtitle = "" if at_ms is None else f"as of {format_ms(at_ms)}"
+                frame.border_subtitle = "" if at_ms is None else \
+                    f"{whose}as of {format_ms(at_ms)}"
         self._show_header()
 
     def help_sections(self) -> list[tuple[str, list[tuple[list[Binding], str]]]]:

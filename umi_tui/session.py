@@ -82,9 +82,15 @@ class Session:
         """The instant the panes show (store-clock ms), or None when they show live memory."""
         return None if self._as_of is None else self._as_of.clock.now_ms()
 
-    def show_as_of(self, at_ms: int | None) -> None:
-        """From now on the panes read memory as of `at_ms` (None: live again)."""
-        self._as_of = None if at_ms is None else self.store.as_of(at_ms)
+    def show_as_of(self, at_ms: int | None, source: Store | None = None) -> None:
+        """From now on the panes read memory as of `at_ms` (None: live again), of the store
+        (or of `source`: the Simulation's scratch agent, to step through a workload)."""
+        self._as_of = None if at_ms is None else (source or self.store).as_of(at_ms)
+
+    @property
+    def shown_agent(self) -> str:
+        """Whose memory the panes show (the scratch agent while stepping a workload)."""
+        return self.view.agent
 
     async def open(self, fill: Fill | None = None) -> Store:
         """Open the store, `fill` it (the demo dataset, a test's rows), then say it is ready.

@@ -76,6 +76,7 @@ class Timeline(Widget, can_focus=True):
         Binding("end", "edge(1)", "Latest changes", show=False),
         Binding("left_square_bracket", "step(-1)", "Previous change", show=False),
         Binding("right_square_bracket", "step(1)", "Next change", show=False),
+        Binding("w", "toggle_workload", "Step the Simulation's workload", show=False),
     ]
     DEFAULT_CSS = """
     Timeline { height: auto; border-top: solid $primary; padding: 0 1; }
@@ -99,6 +100,9 @@ class Timeline(Widget, can_focus=True):
             super().__init__()
             self.at_ms = at_ms
 
+    class WorkloadToggled(Message):
+        """`w`: step through the Simulation pane's workload run (or back to the agent)."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._times: list[int] = []  # every change's at_ms, oldest first
@@ -106,11 +110,17 @@ class Timeline(Widget, can_focus=True):
         self.now_ms = 0
         self.at_ms: int | None = None
         self.loaded = False
+        self.steps: list[int] = []  # stepping a workload: the clock after each of its steps
+        self.scratch_agent = ""  # and whose memory that is
 
     # What it shows
 
-    def show_changes(self, changes: list[tuple[int, str]], now_ms: int) -> None:
-        """All changes as (at_ms, actor), oldest first, up to `now_ms`."""
+    def show_changes(self, changes: list[tuple[int, str]], now_ms: int,
+                     steps: list[int] | None = None, scratch_agent: str = "") -> None:
+        """All changes as (at_ms, actor), up to `now_ms`; with `steps` (the clock after
+        each workload step of `scratch_agent`), [ and ] move step by step."""
+        self.steps, self.scratch_agent = list(steps or []), scratch_agent
+        self.at_ms = None
         ordered = sorted((at, actor_kind(actor)) for at, actor in changes)
         self._times = [at for at, _ in ordered]
         self._kinds = [kind for _, kind in ordered]
@@ -187,13 +197,16 @@ class Timeline(Widget, can_focus=True):
         first = self._column_of(self._times[0]) if self._times else columns - 1
         self._move_to(self._column_end_ms(columns - 1 if end else first))
 
+    def action_toggle_workload(self) -> None:
+        self.post_message(self.WorkloadToggled())
+
     def action_step(self, step: int) -> None:
-        """To the state just after the previous (-1) or next (+1) change."""
-        times = self._times
+        """To the state just after the previous (-1) or next (+1) change (or workload step)."""
+        times = self.steps or self._times
         if not times:
             self.notify("No changes yet.", severity="warning")
             return
-        shown = self.changes_until(self.now_ms if self.at_ms is None else self.at_ms)
+        shown = bisect.bisect_right(times, self.now_ms if self.at_ms is None else self.at_ms)
         if step < 0:  # before the newest instant shown: every change then goes
             index = bisect.bisect_left(times, times[shown - 1]) if shown else 0
             self._move_to(times[index - 1] if index > 0 else times[0] - 1)
@@ -267,6 +280,16 @@ class Timeline(Widget, can_focus=True):
             text = text[:at] + Text("▲", style=self._style("as-of")) + text[at + 1:]
         return text
 
+    def _step_label(self, at_ms: int) -> str:
+        """Which workload steps memory as of `at_ms` has seen (steps that ran within one
+        ms of the clock count together: as of that ms, all of them had run)."""
+        done = bisect.bisect_right(self.steps, at_ms)
+        if not done:
+            return f"{self.scratch_agent} before step 1"
+        first = bisect.bisect_left(self.steps, self.steps[done - 1]) + 1
+        together = f" (steps {first:,}–{done:,} at this ms)" if first < done else ""
+        return f"{self.scratch_agent} after step {done:,} of {len(self.steps):,}{together}"
+
     def _banner(self) -> Text:
         width = self.content_size.width or 80
         if not self.loaded:
@@ -275,13 +298,17 @@ class Timeline(Widget, can_focus=True):
             kinds = Counter(self._kinds)
             tally = " · ".join(f"{kind} {kinds[kind]:,}" for kind in (*ACTOR_KINDS, "other")
                                if kinds[kind])
-            variants = [f"LIVE · {len(self._times):,} changes ({tally or 'none yet'}) · "
-                        "←/→ go back in time · [ ] by change · T closes",
+            unit = "step" if self.steps else "change"
+            whose = f"{self.scratch_agent}'s workload: " if self.steps else ""
+            variants = [f"LIVE · {whose}{len(self._times):,} changes ({tally or 'none yet'}) · "
+                        f"←/→ go back in time · [ ] by {unit} · T closes",
                         f"LIVE · {len(self._times):,} changes · ←/→ back in time · T closes",
                         "LIVE · ← back in time · T closes"]
             style = self._style("live")
         else:
             shown = f"{self.changes_until(self.at_ms):,} of {len(self._times):,} changes"
+            if self.steps:
+                shown = self._step_label(self.at_ms)
             when = f"AS OF {format_ms(self.at_ms)} UTC"
             variants = [f"{when} · {shown} · read-only · press T to go live",
                         f"{when} · read-only · press T to go live",
