@@ -35,6 +35,14 @@ async def rest(pilot) -> None:
     await settle(pilot)
 
 
+async def back_to_the_start(pilot, app) -> Timeline:
+    """The timeline open, its cursor on the first changes (home), the panes as of then."""
+    timeline = await open_timeline(pilot, app)
+    await pilot.press("home")
+    await rest(pilot)
+    return timeline
+
+
 def banner(timeline: Timeline) -> str:
     return timeline.render().plain.split("\n")[0]
 
@@ -67,9 +75,7 @@ async def test_t_shows_the_changes_by_actor_kind_and_t_again_closes_it():
 async def test_moving_the_cursor_shows_every_pane_as_of_then_and_t_goes_live():
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        timeline = await open_timeline(pilot, app)
-        await pilot.press("home")
-        await rest(pilot)
+        timeline = await back_to_the_start(pilot, app)
         at_ms = app.session.as_of_ms
         assert at_ms is not None
         assert banner(timeline).startswith("AS OF 2026-01-01 00:00:")
@@ -112,9 +118,7 @@ async def test_brackets_step_change_by_change_and_end_reaches_now():
 async def test_write_keys_answer_read_only_in_as_of_mode():
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_timeline(pilot, app)
-        await pilot.press("home")
-        await rest(pilot)
+        await back_to_the_start(pilot, app)
         scratch = (await app.store.core.get_block("scratch")).version
         shown: list[str] = []
         notify = app.notify
@@ -135,9 +139,7 @@ async def test_write_keys_answer_read_only_in_as_of_mode():
 async def test_as_of_panes_stand_still_while_the_live_store_changes():
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        timeline = await open_timeline(pilot, app)
-        await pilot.press("home")
-        await rest(pilot)
+        timeline = await back_to_the_start(pilot, app)
         total = timeline.change_count
         await app.store.core.set_block("scratch", "Written while someone looked back.")
         await settle(pilot)
@@ -169,25 +171,26 @@ async def test_working_h_shows_ttl_changes_and_the_delete_of_a_key_seen_as_of_th
         assert "-· ttl: 5s" in diff and "+· ttl: 1m" in diff
 
 
-async def forget_one(app, pilot) -> str:
+async def forget_one(app, pilot) -> tuple[str, ArchivalPane]:
+    """Forget the newest entity; the Archival pane, focused, showing its Forgotten filter."""
     entity = (await app.store.archival.list(limit=1))[0]
     await app.store.archival.forget(entity.id)
     await settle(pilot)
-    return entity.name
+    pane = app.query_one(ArchivalPane)
+    await pilot.press("3")
+    await pilot.press("u")  # not in the Forgotten filter: it says how, restores nothing
+    await settle(pilot)
+    assert not isinstance(app.screen, ConfirmScreen)
+    pane.query_one(Select).value = FORGOTTEN
+    await settle(pilot)
+    return entity.name, pane
 
 
 async def test_the_forgotten_filter_lists_forgotten_entities_and_u_restores_one():
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        name = await forget_one(app, pilot)
-        pane = app.query_one(ArchivalPane)
-        await pilot.press("3")
-        await pilot.press("u")  # not in the Forgotten filter: it says how, restores nothing
-        await settle(pilot)
-        assert not isinstance(app.screen, ConfirmScreen)
-        pane.query_one(Select).value = FORGOTTEN
-        await settle(pilot)
+        name, pane = await forget_one(app, pilot)
         assert [e.name for e in pane._shown] == [name]
         status = str(pane.query_one("#archival-status", Static).render())
         assert status.startswith("1 forgotten entity") and "u restores" in status
@@ -208,11 +211,7 @@ async def test_a_forgotten_entitys_history_opens_from_the_filter_and_restores_th
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        name = await forget_one(app, pilot)
-        pane = app.query_one(ArchivalPane)
-        await pilot.press("3")
-        pane.query_one(Select).value = FORGOTTEN
-        await settle(pilot)
+        name, _ = await forget_one(app, pilot)
         await pilot.press("enter")
         await settle(pilot)
         screen = app.screen
@@ -241,9 +240,7 @@ async def test_the_entity_detail_has_a_history_button():
 async def test_restore_in_history_is_refused_as_of_a_past_instant():
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_timeline(pilot, app)
-        await pilot.press("home")
-        await rest(pilot)
+        await back_to_the_start(pilot, app)
         await pilot.press("1", "up", "h")
         await settle(pilot)
         assert isinstance(app.screen, HistoryScreen)
