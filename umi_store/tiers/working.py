@@ -11,6 +11,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 
 from ..backends.base import Backend, Tx
+from ..backends.shortcuts import WorkingDelete, WorkingPutMany
 from ..constants import (WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_ENTRY_SIZE_BYTES_MAX,
                          WORKING_MEMORY_KEY_BYTES_MAX, WORKING_MEMORY_SIZE_BYTES_MAX,
                          WORKING_MEMORY_TTL_SECS_DEFAULT, WORKING_MEMORY_TTL_SECS_MAX)
@@ -18,7 +19,8 @@ from ..errors import InvalidInputError, LimitExceededError
 from ..models import ChangeKind, Tier, WorkingEntry, checked_text
 from ..validation import bytes_argument, text_argument, whole_number_argument
 from .context import TierContext
-from .history import HISTORY_LIMITS, entry_record, record_change, record_entry
+from .history import (EXPIRY_ACTOR, HISTORY_LIMITS, entry_record, record_change, record_entry,
+                      stamp)
 
 WORKING_MEMORY_TTL_MS_DEFAULT = WORKING_MEMORY_TTL_SECS_DEFAULT * 1000
 WORKING_MEMORY_TTL_MS_MAX = WORKING_MEMORY_TTL_SECS_MAX * 1000
@@ -163,7 +165,16 @@ class WorkingMemory:
             for entry in entries:
                 await record_entry(tx, self._context, entry)
             return entries
-        return await self._context.write(body)
+
+        async def shortcut(backend: Backend) -> list[WorkingEntry] | None:
+            basis = stamp(self._context)
+            now = basis["now_ms"]
+            return await backend.shortcut(self._context.agent, WorkingPutMany(
+                **basis, entries=[WorkingEntry(key, value, ttl_ms, now + ttl_ms, now)
+                                  for key, value in checked],
+                size_bytes_max=WORKING_MEMORY_SIZE_BYTES_MAX,
+                entries_max=WORKING_MEMORY_ENTRIES_COUNT_MAX))
+        return await self._context.write(body, shortcut)
 
     async def get(self, key: str) -> bytes | None:
         entry = await self.entry(key)
@@ -198,7 +209,9 @@ class WorkingMemory:
                 await record_change(tx, self._context, Tier.WORKING,
                                     ChangeKind.DELETE if live else ChangeKind.EXPIRED, key, now)
             return live is not None
-        return await self._context.write(body)
+        ctx = self._context
+        return await ctx.write(body, lambda backend: backend.shortcut(ctx.agent, WorkingDelete(
+            **stamp(ctx), key=key, expiry_actor=EXPIRY_ACTOR)))
 
     async def expire(self, key: str, ttl_ms: int) -> bool:
         """Give a live key a new TTL; zero or less deletes it at once. Whether it was live."""
