@@ -30,8 +30,9 @@ from ..models import (AgentSummary, BlockType, ChangeEvent, ChangeKind, Entity, 
 from . import rows
 from .agents import agent_tier_sql, summaries_from_tiers
 from .base import ChangeHub, Tx
-from .shortcuts import (CoreDelete, CorePut, EntityForget, EntityPut, EntityPutMany, Shortcut,
-                        WorkingDelete, WorkingPutMany)
+from .shortcuts import (CoreDelete, CorePut, CoreSetImportance, EntityForget, EntityPut,
+                        EntityPutMany, Shortcut, WorkingDelete, WorkingPutMany, WorkingRemove,
+                        WorkingRenew)
 
 T = TypeVar("T")
 
@@ -250,6 +251,55 @@ _MIGRATIONS: dict[int, list[str]] = {
     # and NOTIFYs the event with its version. Every one begins with the same context:
     # (agent, lock key, actor, history limits, channel, payload head).
     6: [
+        # The totals kept per statement (transition tables), not per row: a batch of many
+        # rows updates its agent's totals row once, not once per row (each such update of
+        # the same row walks the versions the earlier ones left: quadratic in the batch).
+        """CREATE OR REPLACE FUNCTION umi_working_totals_changed() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP IN ('DELETE', 'UPDATE') THEN
+                UPDATE working_totals AS t SET size_bytes = t.size_bytes - r.size_bytes,
+                    entries = t.entries - r.entries
+                FROM (SELECT agent, SUM(size_bytes) AS size_bytes, COUNT(*) AS entries
+                      FROM removed GROUP BY agent) AS r
+                WHERE t.agent = r.agent;
+            END IF;
+            IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                INSERT INTO working_totals AS t (agent, size_bytes, entries)
+                SELECT agent, SUM(size_bytes), COUNT(*) FROM added GROUP BY agent
+                ON CONFLICT (agent) DO UPDATE SET size_bytes = t.size_bytes + excluded.size_bytes,
+                    entries = t.entries + excluded.entries;
+            END IF;
+            RETURN NULL;
+        END $$""",
+        "DROP TRIGGER IF EXISTS working_totals ON working",
+        "CREATE TRIGGER working_totals_added AFTER INSERT ON working REFERENCING NEW TABLE "
+        "AS added FOR EACH STATEMENT EXECUTE FUNCTION umi_working_totals_changed()",
+        "CREATE TRIGGER working_totals_updated AFTER UPDATE ON working REFERENCING OLD TABLE "
+        "AS removed NEW TABLE AS added FOR EACH STATEMENT "
+        "EXECUTE FUNCTION umi_working_totals_changed()",
+        "CREATE TRIGGER working_totals_removed AFTER DELETE ON working REFERENCING OLD TABLE "
+        "AS removed FOR EACH STATEMENT EXECUTE FUNCTION umi_working_totals_changed()",
+        """CREATE OR REPLACE FUNCTION umi_history_totals_changed() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                UPDATE history_totals AS t SET size_bytes = t.size_bytes - r.size_bytes
+                FROM (SELECT agent, SUM(size_bytes) AS size_bytes FROM removed
+                      GROUP BY agent) AS r
+                WHERE t.agent = r.agent;
+            ELSE
+                INSERT INTO history_totals AS t (agent, size_bytes)
+                SELECT agent, SUM(size_bytes) FROM added GROUP BY agent
+                ON CONFLICT (agent) DO UPDATE SET size_bytes = t.size_bytes + excluded.size_bytes;
+            END IF;
+            RETURN NULL;
+        END $$""",
+        "DROP TRIGGER IF EXISTS history_totals ON history",
+        "CREATE TRIGGER history_totals_added AFTER INSERT ON history REFERENCING NEW TABLE "
+        "AS added FOR EACH STATEMENT EXECUTE FUNCTION umi_history_totals_changed()",
+        "CREATE TRIGGER history_totals_removed AFTER DELETE ON history REFERENCING OLD TABLE "
+        "AS removed FOR EACH STATEMENT EXECUTE FUNCTION umi_history_totals_changed()",
         f"""CREATE OR REPLACE FUNCTION umi_notify_events(p_channel text, p_head text,
             p_items text[]) RETURNS void
         LANGUAGE plpgsql AS $$
@@ -333,10 +383,121 @@ _MIGRATIONS: dict[int, list[str]] = {
                 updated_at = excluded.updated_at, checksum = excluded.checksum;
             o_history_version := umi_record(p_agent, p_actor, p_limits, p_channel, p_head,
                 'core', p_block_type, 'set', p_now, convert_to(p_content, 'UTF8'),
-                format('{"block_version": %s, "created_at": %s, "importance": %s, '
-                       '"label": %s}', o_version, o_created_at, umi_json_float(o_importance),
-                       COALESCE(to_json(o_label)::text, 'null')));
+                umi_core_metadata(o_version, o_created_at, o_importance, o_label));
             RETURN NEXT;
+        END $$""",
+        """CREATE OR REPLACE FUNCTION umi_core_metadata(p_version bigint, p_created_at bigint,
+            p_importance double precision, p_label text) RETURNS text
+        LANGUAGE sql STABLE AS $$
+            SELECT format('{"block_version": %s, "created_at": %s, "importance": %s, '
+                          '"label": %s}', p_version, p_created_at, umi_json_float(p_importance),
+                          COALESCE(to_json(p_label)::text, 'null'))
+        $$""",
+        # The stored value as its newest version recorded it: what a change that keeps a
+        # value (touch, expire, set_importance) copies into history. Bytes that differ
+        # were damaged since; the tier's body then reads them and refuses by checksum.
+        """CREATE OR REPLACE FUNCTION umi_recorded_value(p_agent text, p_tier text,
+            p_key text) RETURNS bytea
+        LANGUAGE sql STABLE AS $$
+            SELECT h.value FROM history AS h
+            WHERE h.agent = p_agent AND h.tier = p_tier AND h.key = p_key
+            ORDER BY h.version DESC LIMIT 1
+        $$""",
+        """CREATE OR REPLACE FUNCTION umi_core_set_importance(
+            p_agent text, p_lock_key bigint, p_actor text, p_limits bigint[], p_channel text,
+            p_head text, p_now bigint, p_block_type text, p_importance double precision,
+            OUT o_content text, OUT o_label text, OUT o_version bigint,
+            OUT o_created_at bigint, OUT o_history_version bigint) RETURNS SETOF record
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            old core_blocks%ROWTYPE;
+            recorded bytea;
+        BEGIN
+            PERFORM pg_advisory_xact_lock(p_lock_key);
+            SELECT * INTO old FROM core_blocks AS b
+            WHERE b.agent = p_agent AND b.block_type = p_block_type;
+            recorded := umi_recorded_value(p_agent, 'core', p_block_type);
+            IF old.block_type IS NULL OR recorded IS DISTINCT FROM convert_to(old.content, 'UTF8')
+                    THEN
+                RETURN;
+            END IF;
+            o_content := old.content;
+            o_label := old.label;
+            o_version := old.version + 1;
+            o_created_at := old.created_at;
+            UPDATE core_blocks AS b SET importance = p_importance, version = o_version,
+                updated_at = p_now
+            WHERE b.agent = p_agent AND b.block_type = p_block_type;
+            o_history_version := umi_record(p_agent, p_actor, p_limits, p_channel, p_head,
+                'core', p_block_type, 'set', p_now, recorded,
+                umi_core_metadata(o_version, o_created_at, p_importance, o_label));
+            RETURN NEXT;
+        END $$""",
+        # touch (p_ttl_ms NULL: the entry's own), expire (a new TTL; zero or less deletes).
+        # No row: the body runs; o_kind NULL: the key was not live, nothing changed.
+        """CREATE OR REPLACE FUNCTION umi_working_renew(
+            p_agent text, p_lock_key bigint, p_actor text, p_limits bigint[], p_channel text,
+            p_head text, p_now bigint, p_key text, p_ttl_ms bigint,
+            OUT o_kind text, OUT o_version bigint) RETURNS SETOF record
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            stored working%ROWTYPE;
+            ttl bigint;
+        BEGIN
+            PERFORM pg_advisory_xact_lock(p_lock_key);
+            SELECT * INTO stored FROM working AS w WHERE w.agent = p_agent AND w.key = p_key;
+            IF stored.key IS NULL OR stored.expires_at_ms <= p_now THEN
+                RETURN NEXT;
+                RETURN;
+            END IF;
+            IF p_ttl_ms <= 0 THEN
+                DELETE FROM working AS w WHERE w.agent = p_agent AND w.key = p_key;
+                o_kind := 'delete';
+                o_version := umi_record(p_agent, p_actor, p_limits, p_channel, p_head,
+                    'working', p_key, 'delete', p_now, NULL, '{}');
+                RETURN NEXT;
+                RETURN;
+            END IF;
+            IF umi_recorded_value(p_agent, 'working', p_key) IS DISTINCT FROM stored.value THEN
+                RETURN;
+            END IF;
+            ttl := COALESCE(p_ttl_ms, stored.ttl_ms);
+            UPDATE working AS w SET ttl_ms = ttl, expires_at_ms = p_now + ttl,
+                updated_at = p_now
+            WHERE w.agent = p_agent AND w.key = p_key;
+            o_kind := 'set';
+            o_version := umi_record(p_agent, p_actor, p_limits, p_channel, p_head, 'working',
+                p_key, 'set', p_now, stored.value,
+                format('{"expires_at_ms": %s, "ttl_ms": %s}', p_now + ttl, ttl));
+            RETURN NEXT;
+        END $$""",
+        # cleanup_expired (p_expired_only: up to p_limit lapsed keys, earliest deadline
+        # first) and clear (every key): the keys removed, in key order, each recorded.
+        """CREATE OR REPLACE FUNCTION umi_working_remove(
+            p_agent text, p_lock_key bigint, p_actor text, p_limits bigint[], p_channel text,
+            p_head text, p_now bigint, p_expired_only boolean, p_limit bigint,
+            OUT o_keys text[], OUT o_versions bigint[])
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            keys text[];
+            nothing bytea[];
+            empty text[];
+        BEGIN
+            PERFORM pg_advisory_xact_lock(p_lock_key);
+            SELECT COALESCE(array_agg(w.key ORDER BY w.key), '{}') INTO keys FROM (
+                SELECT w.key FROM working AS w WHERE w.agent = p_agent
+                AND (NOT p_expired_only OR w.expires_at_ms <= p_now)
+                ORDER BY w.expires_at_ms, w.key LIMIT p_limit) AS w;
+            nothing := array_fill(NULL::bytea, ARRAY[cardinality(keys)]);
+            empty := array_fill('{}'::text, ARRAY[cardinality(keys)]);
+            IF NOT umi_history_fits(p_agent, p_limits, keys, nothing, empty) THEN
+                RETURN;
+            END IF;
+            DELETE FROM working AS w WHERE w.agent = p_agent AND w.key = ANY(keys);
+            o_versions := umi_record_many(p_agent, p_actor, p_limits, p_channel, p_head,
+                'working', CASE WHEN p_expired_only THEN 'expired' ELSE 'delete' END, keys,
+                p_now, nothing, empty);
+            o_keys := keys;
         END $$""",
         """CREATE OR REPLACE FUNCTION umi_core_delete(
             p_agent text, p_lock_key bigint, p_actor text, p_limits bigint[], p_channel text,
@@ -440,7 +601,7 @@ _MIGRATIONS: dict[int, list[str]] = {
         # pass the agent's history budget (the caller then records them one by one).
         """CREATE OR REPLACE FUNCTION umi_record_many(
             p_agent text, p_actor text, p_limits bigint[], p_channel text, p_head text,
-            p_tier text, p_keys text[], p_at_ms bigint, p_values bytea[],
+            p_tier text, p_kind text, p_keys text[], p_at_ms bigint, p_values bytea[],
             p_metadatas text[]) RETURNS bigint[]
         LANGUAGE plpgsql AS $$
         DECLARE
@@ -451,8 +612,9 @@ _MIGRATIONS: dict[int, list[str]] = {
                                      metadata, size_bytes)
                 SELECT p_agent, p_tier, r.key, COALESCE((SELECT MAX(h.version) FROM history
                     AS h WHERE h.agent = p_agent AND h.tier = p_tier AND h.key = r.key), 0)
-                    + 1, 'set', p_at_ms, p_actor, r.value, r.metadata,
-                    octet_length(r.key) + octet_length(r.value) + length(r.metadata)
+                    + 1, p_kind, p_at_ms, p_actor, r.value, r.metadata,
+                    octet_length(r.key) + COALESCE(octet_length(r.value), 0)
+                    + length(r.metadata)
                 FROM unnest(p_keys, p_values, p_metadatas) WITH ORDINALITY
                     AS r(key, value, metadata, n)
                 ORDER BY r.n
@@ -463,7 +625,7 @@ _MIGRATIONS: dict[int, list[str]] = {
             WHERE h.agent = p_agent AND h.tier = p_tier AND h.key = v.key
             AND v.version > p_limits[1] AND h.version <= v.version - p_limits[1];
             PERFORM umi_notify_events(p_channel, p_head, ARRAY(
-                SELECT umi_event_json(p_tier, 'set', v.key, p_at_ms, p_actor, v.version)
+                SELECT umi_event_json(p_tier, p_kind, v.key, p_at_ms, p_actor, v.version)
                 FROM unnest(p_keys, versions) WITH ORDINALITY AS v(key, version, n)
                 ORDER BY v.n));
             RETURN versions;
@@ -473,7 +635,7 @@ _MIGRATIONS: dict[int, list[str]] = {
         LANGUAGE sql STABLE AS $$
             SELECT COALESCE((SELECT t.size_bytes FROM history_totals AS t
                              WHERE t.agent = p_agent), 0)
-                + (SELECT COALESCE(SUM(octet_length(r.key) + octet_length(r.value)
+                + (SELECT COALESCE(SUM(octet_length(r.key) + COALESCE(octet_length(r.value), 0)
                                        + length(r.metadata)), 0)
                    FROM unnest(p_keys, p_values, p_metadatas) AS r(key, value, metadata))
                 <= p_limits[2]
@@ -519,7 +681,7 @@ _MIGRATIONS: dict[int, list[str]] = {
                 updated_at = excluded.updated_at, checksum = excluded.checksum,
                 name_folded = excluded.name_folded, content_folded = excluded.content_folded;
             o_versions := umi_record_many(p_agent, p_actor, p_limits, p_channel, p_head,
-                'archival', p_ids, p_now, contents, records);
+                'archival', 'set', p_ids, p_now, contents, records);
             RETURN NEXT;
         END $$""",
         """CREATE OR REPLACE FUNCTION umi_working_put_many(
@@ -559,7 +721,7 @@ _MIGRATIONS: dict[int, list[str]] = {
                 updated_at = excluded.updated_at, checksum = excluded.checksum,
                 size_bytes = excluded.size_bytes;
             RETURN umi_record_many(p_agent, p_actor, p_limits, p_channel, p_head, 'working',
-                                   p_keys, p_now, p_values, p_metadatas);
+                                   'set', p_keys, p_now, p_values, p_metadatas);
         END $$""",
     ],
 }
@@ -1110,6 +1272,41 @@ class PostgresBackend:
         return MemoryBlock(request.block_type, content, label, importance, version, created_at,
                            request.now_ms)
 
+    async def _core_set_importance(self, agent: str,
+                                   request: CoreSetImportance) -> MemoryBlock | None:
+        row = await self._call(agent, request, "umi_core_set_importance",
+                               request.block_type.value, request.importance)
+        if row is None:
+            return None
+        content, label, version, created_at, history_version = row
+        self._published(agent, request, Tier.CORE, ChangeKind.SET, request.block_type.value,
+                        history_version)
+        return MemoryBlock(request.block_type, content, label, request.importance, version,
+                           created_at, request.now_ms)
+
+    async def _working_renew(self, agent: str, request: WorkingRenew) -> bool | None:
+        row = await self._call(agent, request, "umi_working_renew", request.key,
+                               request.ttl_ms)
+        if row is None:
+            return None
+        kind, version = row
+        if kind is not None:
+            self._published(agent, request, Tier.WORKING, ChangeKind(kind), request.key,
+                            version)
+        return kind is not None
+
+    async def _working_remove(self, agent: str, request: WorkingRemove) -> int | None:
+        row = await self._call(agent, request, "umi_working_remove", request.expired_only,
+                               request.limit)
+        keys, versions = row
+        if keys is None:
+            return None
+        kind = ChangeKind.EXPIRED if request.expired_only else ChangeKind.DELETE
+        self.changes.publish(agent, [
+            ChangeEvent(Tier.WORKING, kind, key, request.now_ms, request.actor, version)
+            for key, version in zip(keys, versions or ())])
+        return len(keys)
+
     async def _core_delete(self, agent: str, request: CoreDelete) -> bool:
         row = await self._call(agent, request, "umi_core_delete", request.block_type.value)
         return self._published(agent, request, Tier.CORE, ChangeKind.DELETE,
@@ -1227,6 +1424,9 @@ class PostgresBackend:
 
 _SHORTCUTS: dict[type, Callable[[PostgresBackend, str, Any], Awaitable[Any]]] = {
     CorePut: PostgresBackend._core_put,
+    CoreSetImportance: PostgresBackend._core_set_importance,
+    WorkingRenew: PostgresBackend._working_renew,
+    WorkingRemove: PostgresBackend._working_remove,
     CoreDelete: PostgresBackend._core_delete,
     WorkingDelete: PostgresBackend._working_delete,
     WorkingPutMany: PostgresBackend._working_put_many,

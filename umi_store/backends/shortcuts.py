@@ -81,3 +81,28 @@ class EntityPutMany(Shortcut[list[Entity]]):
 @dataclass(frozen=True, slots=True)
 class EntityForget(Shortcut[bool]):
     entity_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CoreSetImportance(Shortcut[MemoryBlock]):
+    block_type: BlockType
+    importance: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingRenew(Shortcut[bool]):
+    """touch (ttl_ms None: the entry's own TTL again) or expire (a new TTL; zero or less
+    deletes the key); True if the key was live."""
+
+    key: str
+    ttl_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingRemove(Shortcut[int]):
+    """cleanup_expired (expired_only: up to `limit` lapsed keys, earliest deadline first,
+    each an `expired` change by `actor`) or clear (every key, each a `delete`): how many
+    keys were removed."""
+
+    expired_only: bool
+    limit: int | None

@@ -6,7 +6,7 @@ import math
 from dataclasses import replace
 
 from ..backends.base import Tx
-from ..backends.shortcuts import CoreDelete, CorePut
+from ..backends.shortcuts import CoreDelete, CorePut, CoreSetImportance
 from ..constants import (CORE_MEMORY_BLOCK_LABEL_BYTES_MAX, CORE_MEMORY_BLOCK_SIZE_BYTES_MAX,
                          CORE_MEMORY_IMPORTANCE_DEFAULT)
 from ..errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
@@ -144,7 +144,8 @@ class CoreMemory:
             await tx.core_put(block)
             await record_block(tx, ctx, block)
             return block
-        return await ctx.write(body)
+        return await ctx.write(body, lambda backend: backend.shortcut(ctx.agent, CoreSetImportance(
+            **stamp(ctx), block_type=block_type, importance=importance)))
 
     async def blocks(self) -> list[MemoryBlock]:
         """Every block, in render order."""
