@@ -30,6 +30,7 @@ from ..models import (AgentSummary, BlockType, ChangeEvent, ChangeKind, Entity, 
 from . import rows
 from .agents import agent_tier_sql, summaries_from_tiers
 from .base import ChangeHub, Tx, completed, stop_background_task
+from .shortcuts import Shortcut
 from .sim import entity_sort_key
 
 T = TypeVar("T")
@@ -736,6 +737,9 @@ class SqliteBackend:
     async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
                                   entries_max: int, record: HistoryRecord,
                                   history_limits: tuple[int, int, int]) -> int | None:
+        return None  # a body is one hop already
+
+    async def shortcut(self, agent: str, request: Shortcut[T]) -> T | None:
         return None  # a body is one hop already
 
     @asynccontextmanager
