@@ -4,7 +4,7 @@
 
 Baseline, measured in the same run: the same store and operations with the backend's
 history_append replaced by a no-op (the write path as it was before history; on Postgres
-working.set's one-round-trip function is then the one without history). Each figure is
+the server-side umi_history_append too, which every one-round-trip write calls). Each figure is
 the best of `--rounds` rounds (a shared machine only ever slows a run down). Then
 history() of a key with 1 000 versions (HISTORY_KEY_VERSIONS_COUNT_MAX), p50 and p95 ms.
 """
@@ -16,8 +16,8 @@ import asyncio
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -36,35 +36,41 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 
-@contextmanager
-def history_off() -> Iterator[None]:
-    """The write path without history: appends do nothing, working.set's Postgres
-    function is the one from before history."""
+_NO_APPEND = """CREATE OR REPLACE FUNCTION umi_history_append(
+    p_agent text, p_tier text, p_key text, p_kind text, p_at_ms bigint, p_actor text,
+    p_value bytea, p_metadata text, p_size_bytes bigint, p_versions_max bigint,
+    p_bytes_max bigint, p_bytes_pruned bigint) RETURNS bigint
+LANGUAGE sql AS 'SELECT 1::bigint'"""
+
+
+def _kept_append() -> str:
+    """The migration's own umi_history_append, to put back."""
+    return next(statement for statement in postgres._MIGRATIONS[4]
+                if "FUNCTION umi_history_append(" in statement)
+
+
+@asynccontextmanager
+async def history_off(url: str) -> AsyncIterator[None]:
+    """The write path without history: appends do nothing. In a transaction body that is
+    Tx.history_append; on Postgres also the server-side umi_history_append that every
+    one-round-trip function calls (replaced in this bench database, then restored), so
+    the same statements run, less their history step."""
     async def no_append(self: Any, *args: Any) -> int:
         return 1
 
-    async def put_without_history(self: Any, agent: str, entry: Any, size_max: int,
-                                  entries_max: int, record: Any, limits: Any) -> int | None:
-        from umi_store.backends import rows
-        from umi_store.models import ChangeEvent, ChangeKind, Tier
-        event = ChangeEvent(Tier.WORKING, ChangeKind.SET, entry.key, entry.updated_at)
-        payload, = postgres.change_payloads(self.origin, agent, [event])
-        async with self._connection() as conn:
-            return int(await conn.fetchval(
-                "SELECT umi_working_put_if_room($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-                "$12, $13)", agent, postgres.agent_lock_key(agent),
-                *rows.entry_params(agent, entry)[1:], size_max, entries_max,
-                postgres.CHANGE_FEED_CHANNEL, payload))
-    saved = (sqlite.SqliteTx.history_append, postgres.PostgresTx.history_append,
-             postgres.PostgresBackend.working_put_if_room)
+    saved = (sqlite.SqliteTx.history_append, postgres.PostgresTx.history_append)
     sqlite.SqliteTx.history_append = no_append  # type: ignore[method-assign,assignment]
     postgres.PostgresTx.history_append = no_append  # type: ignore[method-assign,assignment]
-    postgres.PostgresBackend.working_put_if_room = put_without_history  # type: ignore[method-assign,assignment]
+    server = await asyncpg.connect(url) if url.startswith("postgres") else None
     try:
+        if server is not None:
+            await server.execute(_NO_APPEND)
         yield
     finally:
-        (sqlite.SqliteTx.history_append, postgres.PostgresTx.history_append,
-         postgres.PostgresBackend.working_put_if_room) = saved
+        sqlite.SqliteTx.history_append, postgres.PostgresTx.history_append = saved
+        if server is not None:
+            await server.execute(_kept_append())
+            await server.close()
 
 
 async def rate(store: Store, operation: Operation, ops: int) -> float:
@@ -90,14 +96,14 @@ async def bench_writes(url: str, ops: int, rounds: int) -> None:
         best = {True: 0.0, False: 0.0}
         for _ in range(rounds):
             for recorded in (True, False):
-                if url.startswith("postgres"):
-                    await wipe_postgres(url)
                 async with open_store(url, agent="bench", clock=SimClock()) as store:
+                    if url.startswith("postgres"):
+                        await wipe_postgres(url)  # the schema exists once the store is open
                     await operation(store, -1)  # warm: schema, first row, prepared statements
                     if recorded:
                         best[True] = max(best[True], await rate(store, operation, ops))
                     else:
-                        with history_off():
+                        async with history_off(url):
                             best[False] = max(best[False], await rate(store, operation, ops))
         print(f"  {name:<20}{best[True]:>14.0f}{best[False]:>10.0f}"
               f"{best[False] / best[True]:>8.2f}")

@@ -38,7 +38,8 @@ import asyncpg
 from umi_store import SimClock, Store, open_store
 
 AGENT = "bench"
-WIPE = ("DELETE FROM core_blocks", "DELETE FROM working", "DELETE FROM entities")
+WIPE = ("DELETE FROM core_blocks", "DELETE FROM working", "DELETE FROM entities",
+        "DELETE FROM history", "DELETE FROM history_totals")
 SEARCH_LIMIT = 20
 SEARCH_REPEATS = 40
 BATCH_KEYS_COUNT = 10_000  # WORKING_MEMORY_ENTRIES_COUNT_MAX: one full working memory

@@ -30,6 +30,7 @@ SHOTS = {  # name: (terminal size, theme, keys pressed after the demo has loaded
     "console-faults": ((120, 40), "umi-dark", ["4", "F"]),
     "console-maximised": ((120, 40), "umi-dark", ["4", "r", "z"]),
     "core-history": ((120, 40), "umi-dark", ["j", "j", "h"]),
+    "timeline": ((120, 40), "umi-dark", ["T", *["left"] * 20]),
 }
 
 
@@ -41,9 +42,11 @@ async def shoot(name: str, size: tuple[int, int], theme: str, keys: list[str]) -
     from umi_tui.app import UmiApp
     from umi_tui.settings import Settings
 
-    from tests.tui_support import a_second_human_version, settle  # the tests' own helpers
+    from tests.tui_support import (a_morning_of_changes, a_second_human_version,  # the tests'
+                                   settle)
 
-    prepare = {"core-history": a_second_human_version}  # store changes before the keys
+    prepare = {"core-history": lambda app: a_second_human_version(app.store),
+               "timeline": a_morning_of_changes}  # store changes before the keys
 
     app = UmiApp(Settings(demo=True, seed=42, theme=theme), clock=SimClock(),
                  follow_wall_clock=False)
@@ -51,9 +54,10 @@ async def shoot(name: str, size: tuple[int, int], theme: str, keys: list[str]) -
     async with app.run_test(size=size) as pilot:
         await settle(pilot)
         if name in prepare:
-            await prepare[name](app.store)
+            await prepare[name](app)
             await settle(pilot)
         await pilot.press(*keys)
+        await pilot.pause(0.3)  # the timeline's cursor rests: the panes read as of it
         await settle(pilot)
         return app.export_screenshot(title=f"umi-tui: {name}")
 

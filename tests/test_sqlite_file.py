@@ -171,3 +171,27 @@ async def test_sigkill_mid_write_with_two_stores_open_in_this_process(tmp_path):
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert keys_in_file(path) >= set(acknowledged)
     assert journal_mode(path) == "wal"
+
+
+async def test_a_file_of_schema_version_4_migrates_and_finds_what_it_held(tmp_path, monkeypatch):
+    """A file written before the trigram index lost its positions (migration 7) is
+    re-indexed as it opens: every entity it held is found, and new ones too."""
+    from umi_store.backends import sqlite as sqlite_backend
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = {v: s for v, s in sqlite_backend._MIGRATIONS.items() if v <= 4}
+    with monkeypatch.context() as patch:
+        patch.setattr(sqlite_backend, "_MIGRATIONS", old)
+        async with open_store(url, agent="a", clock=SimClock()) as store:
+            await store.archival.remember_many(
+                [(f"Note {i} about Tea and ÉCLAIRS", "note") for i in range(30)])
+            await store.archival.remember("The Straße café", "location")
+    async with open_store(url, agent="a", clock=SimClock()) as store:
+        await store.archival.remember("a new éclair", "note")
+        assert [e.content for e in await store.archival.search("STRASSE")] == \
+            ["The Straße café"]
+        assert len(await store.archival.search("éclair", limit=100)) == 31
+        assert [e.name for e in await store.archival.search("note 17")] == \
+            ["Note 17 about Tea and ÉCLAIRS"]
+    versions = sqlite3.connect(tmp_path / "old.db").execute(
+        "SELECT version FROM schema_version ORDER BY version").fetchall()
+    assert versions[-1] == (sqlite_backend.SCHEMA_VERSION,)

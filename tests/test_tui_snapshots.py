@@ -9,8 +9,8 @@ from textual.widgets import TextArea
 
 from umi_store.constants import CORE_MEMORY_BLOCK_SIZE_BYTES_MAX
 
-from .tui_support import (a_second_human_version, fixed_query_timer,  # noqa: F401 (fixtures)
-                          isolated_user_dirs, make_app, settle)
+from .tui_support import (a_morning_of_changes, a_second_human_version,  # noqa: F401
+                          fixed_query_timer, isolated_user_dirs, make_app, settle)
 
 pytestmark = pytest.mark.usefixtures("fixed_query_timer")
 
@@ -81,3 +81,31 @@ def test_core_block_history_with_a_diff(snap_compare):
         await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=(120, 40), run_before=open_history)
+
+
+async def open_the_timeline(pilot) -> None:
+    await settle(pilot)
+    await a_morning_of_changes(pilot.app)
+    await settle(pilot)
+    await pilot.press("T")
+    await settle(pilot)
+
+
+async def go_back_five_minutes(pilot) -> None:
+    """The timeline, its cursor five minutes back: every agent pane as of then."""
+    await open_the_timeline(pilot)
+    await pilot.press(*["left"] * 20)
+    await pilot.pause(0.3)
+    await settle(pilot)
+
+
+def test_timeline_live(snap_compare):
+    assert snap_compare(make_app(), terminal_size=(120, 40), run_before=open_the_timeline)
+
+
+def test_timeline_as_of_banner(snap_compare):
+    assert snap_compare(make_app(), terminal_size=(120, 40), run_before=go_back_five_minutes)
+
+
+def test_timeline_as_of_banner_at_80_by_24(snap_compare):
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=go_back_five_minutes)

@@ -78,3 +78,17 @@ async def a_second_human_version(store) -> None:
     block = await ada.core.get_block("human")
     await ada.core.set_block("human", block.content.replace("short", "long")
                              + "\nPrefers examples in Python.")
+
+
+async def a_morning_of_changes(app: UmiApp) -> None:
+    """Twenty simulated minutes after the demo loaded: the agent rewrites its scratch block
+    each minute, a person sets a key now and then, and the demo's short TTLs run out."""
+    clock = app.session.sim_clock
+    assert clock is not None, "the tests' app runs on a sim clock"
+    agent, ada = app.store.as_actor("agent:tern"), app.store.as_actor("person:ada")
+    for minute in range(1, 21):
+        clock.advance(60_000)
+        await agent.core.set_block("scratch", f"Minute {minute}: waiting on the card network.")
+        if minute % 4 == 0:
+            await ada.working.set(f"note:minute-{minute}", b"checked by Ada", ttl_ms=3_600_000)
+    app.clock_moved()

@@ -84,6 +84,9 @@ class AsOfBackend:
     async def working_put_if_room(self, *args: object) -> bool | None:
         raise self._refused()
 
+    async def shortcut(self, agent: str, request: object) -> None:
+        raise self._refused()
+
     async def agent_summaries(self, now_ms: int) -> list[AgentSummary]:
         raise InvalidInputError(f"this view shows one agent as of {self._label}; list the "
                                 "agents on the live store")

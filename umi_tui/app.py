@@ -4,6 +4,7 @@ pane does its own work, and fills itself when the store is ready."""
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 from dataclasses import dataclass
 from functools import partial
@@ -28,7 +29,7 @@ from umi_store.dst.clock import Clock
 
 from .demo import seed_demo
 from .feedback import report_error
-from .messages import ClockMoved, StoreChanged
+from .messages import ClockMoved, StoreChanged, ViewChanged
 from .panes.archival import ArchivalPane
 from .formatting import format_ms
 from .panes.core import CorePane
@@ -40,8 +41,12 @@ from .session import Session
 from .settings import Settings, config_dir
 from .theming import SHIPPED_THEMES_DIR, load_themes
 from .widgets.footer import KeyFooter
+from .widgets.timeline import Timeline
 
 CLOCK_TICK_SECS = 1.0
+TIMELINE_SETTLE_SECS = 0.15  # the panes read as of the cursor once it rests this long
+TIMELINE_PAGE_RECORDS_COUNT_MAX = 10_000  # history_since answers at most this many at once
+TIMELINE_RECORDS_COUNT_MAX = 200_000  # the timeline reads no more changes than this
 
 
 def person_actor() -> str:
@@ -67,6 +72,7 @@ PANES = (PaneSpec("core", "Core", "1", CorePane),
          PaneSpec("simulation", "Simulation", "4", SimulationPane))
 # The panes that show the inspected agent's memory (the Simulation pane has its own agent).
 AGENT_PANE_NAMES = ("core", "working", "archival")
+AS_OF_FRAME_IDS = tuple(f"{name}-frame" for name in AGENT_PANE_NAMES)
 
 
 class PaneFrame(Container):
@@ -96,6 +102,7 @@ class UmiApp(App[None]):
         Binding("escape", "restore", "Restore the maximised pane", show=False),
         Binding("ctrl+t", "next_theme", "Next theme"),
         Binding("a", "switch_agent", "Switch agent"),
+        Binding("T", "timeline", "Timeline (as of)"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -119,6 +126,7 @@ class UmiApp(App[None]):
         self._panes: list[Widget] = []
         self._theme_problems = self._register_themes()  # before the CSS is first built
         self.open_error: UmiError | None = None  # why the store could not be opened
+        self._workload: Store | None = None  # the timeline steps the Simulation's scratch store
 
     # Layout
 
@@ -137,6 +145,7 @@ class UmiApp(App[None]):
             for spec in PANES:
                 with PaneFrame(id=f"{spec.name}-frame"):
                     yield spec.pane_class(self.session, id=spec.name)
+        yield Timeline(id="timeline")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -215,15 +224,25 @@ class UmiApp(App[None]):
         self.session.clock_moved()
 
     def _tell_panes_the_time(self, now_ms: int) -> None:
-        for pane in self.panes():
+        for pane in self._live_panes():
             pane.post_message(ClockMoved(now_ms))
+        self.timeline.clock_moved(now_ms)
         self._show_header()
+
+    def _live_panes(self) -> list[Widget]:
+        """The panes that follow the live clock and feed: as of a past instant, the agent's
+        panes stand still (nothing in the past changes)."""
+        if self.session.as_of_ms is None:
+            return self.panes()
+        return [pane for pane in self.panes() if pane.id not in AGENT_PANE_NAMES]
 
     @work(group="store-changes", exit_on_error=False)
     async def follow_changes(self) -> None:
         def deliver(event: ChangeEvent) -> None:
-            for pane in self.panes():
+            for pane in self._live_panes():
                 pane.post_message(StoreChanged(event))
+            if self.timeline.loaded:
+                self.timeline.add_change(event.at_ms, event.actor)
         try:
             await self.session.follow_changes(deliver)
         except UmiError as error:
@@ -308,6 +327,7 @@ class UmiApp(App[None]):
         """Show `agent`'s memory in every pane, on the same open store (no restart)."""
         if agent is None or not self.session.is_ready or agent == self.store.agent:
             return
+        self.close_timeline()
         try:
             self.session.switch_agent(agent)
         except UmiError as error:
@@ -324,6 +344,100 @@ class UmiApp(App[None]):
         self._show_header()
         self.action_focus_pane("core")
         self.notify(f"Now inspecting agent {agent}", timeout=3)
+
+    # The timeline: T shows it, its cursor puts the agent's panes as of an instant
+
+    @property
+    def timeline(self) -> Timeline:
+        return self.screen_stack[0].query_one(Timeline)  # also under a dialog
+
+    def action_timeline(self) -> None:
+        """Show the timeline (and focus it); when shown, close it and go live."""
+        if not self.session.is_ready:
+            self.notify("The store is not open yet.", severity="warning")
+            return
+        timeline = self.timeline
+        if timeline.display:
+            self.close_timeline()
+            self.notify("Live: the panes show memory as it is now.", timeout=3)
+            return
+        timeline.display = True
+        timeline.focus()
+        self.load_timeline()
+
+    def close_timeline(self) -> None:
+        timeline = self.timeline
+        if not timeline.display:
+            return
+        timeline.go_live()
+        timeline.display = False
+        self._show_as_of(None)
+        self._workload = None
+        self.action_focus_pane("core")
+
+    @work(exclusive=True, group="timeline-load", exit_on_error=False)
+    async def load_timeline(self) -> None:
+        """Every change of the agent (oldest first, in pages), onto the timeline; or of the
+        Simulation's scratch agent, with the clock after each workload step."""
+        store = self._workload or await self.session.ready_live()
+        steps = self._workload_steps()
+        changes: list[tuple[int, str]] = []
+        since = -1
+        try:
+            while len(changes) < TIMELINE_RECORDS_COUNT_MAX:
+                page = await store.history_since(since, limit=TIMELINE_PAGE_RECORDS_COUNT_MAX)
+                changes += [(record.at_ms, record.actor) for record in page]
+                if len(page) < TIMELINE_PAGE_RECORDS_COUNT_MAX:
+                    break
+                since = page[-1].at_ms  # (changes sharing this last ms may be cut)
+        except UmiError as error:
+            report_error(self, "read the history", error)
+        self.timeline.show_changes(changes, store.clock.now_ms(), steps, store.agent)
+
+    def _workload_steps(self) -> list[int]:
+        workload = self.query_one(SimulationPane).workload() if self._workload else None
+        return list(workload[1]) if workload else []
+
+    def on_timeline_workload_toggled(self) -> None:
+        """`w` on the timeline: step through the Simulation pane's workload run (its scratch
+        agent in every pane), or back to the inspected agent."""
+        if self._workload is None:
+            workload = self.query_one(SimulationPane).workload()
+            if workload is None:
+                self.notify("Run workload steps in the Simulation pane first (4, then r); "
+                            "w on the timeline then steps through them.", severity="warning")
+                return
+            store = workload[0]
+        else:
+            store = None
+        self.timeline.go_live()
+        self._show_as_of(None)
+        self._workload = store
+        self.load_timeline()
+
+    def on_timeline_moved(self, message: Timeline.Moved) -> None:
+        self._settle_timeline(message.at_ms)
+
+    @work(exclusive=True, group="timeline-settle", exit_on_error=False)
+    async def _settle_timeline(self, at_ms: int | None) -> None:
+        """Once the cursor rests: every agent pane reads memory as of it."""
+        await asyncio.sleep(TIMELINE_SETTLE_SECS)
+        self._show_as_of(at_ms)
+
+    def _show_as_of(self, at_ms: int | None) -> None:
+        if at_ms == self.session.as_of_ms:
+            return
+        self.session.show_as_of(at_ms, self._workload)
+        whose = f"{self.session.shown_agent} " if self._workload else ""
+        for pane in self.panes():
+            if pane.id in AGENT_PANE_NAMES:
+                pane.post_message(ViewChanged())
+        for frame in self.query(PaneFrame):
+            if frame.id in AS_OF_FRAME_IDS:
+                frame.set_class(at_ms is not None, "-as-of")
+                frame.border_subtitle = "" if at_ms is None else \
+                    f"{whose}as of {format_ms(at_ms)}"
+        self._show_header()
 
     def help_sections(self) -> list[tuple[str, list[tuple[list[Binding], str]]]]:
         """Every described binding: the app's, then each pane's."""

@@ -21,3 +21,8 @@ class StoreChanged(Message):
     def __init__(self, event: ChangeEvent) -> None:
         super().__init__()
         self.event = event
+
+
+class ViewChanged(Message):
+    """The panes now show memory as of another instant (the timeline moved), or live
+    again: read everything anew from the session's view."""

@@ -41,6 +41,7 @@ class Session:
         self._faults = faults
         self._actor = actor
         self._store: Store | None = None
+        self._as_of: Store | None = None  # the read-only view the panes show, if any
         self._ready = asyncio.Event()
         self._resources = AsyncExitStack()
         self._wall_ms = _wall_ms()
@@ -58,10 +59,38 @@ class Session:
     def is_ready(self) -> bool:
         return self._ready.is_set()
 
+    @property
+    def view(self) -> Store:
+        """What the panes show: the store, or its read-only view as of a past instant."""
+        return self._as_of or self.store
+
     async def ready(self) -> Store:
-        """The store, once it is open and filled (waits until then)."""
+        """What the panes show (`view`), once the store is open and filled (waits until
+        then). In as-of mode its writes raise ReadOnlyError."""
+        await self._ready.wait()
+        return self.view
+
+    async def ready_live(self) -> Store:
+        """The live store, once open, even in as-of mode (history is read there)."""
         await self._ready.wait()
         return self.store
+
+    # As of: the panes show memory as it stood at one instant, read-only
+
+    @property
+    def as_of_ms(self) -> int | None:
+        """The instant the panes show (store-clock ms), or None when they show live memory."""
+        return None if self._as_of is None else self._as_of.clock.now_ms()
+
+    def show_as_of(self, at_ms: int | None, source: Store | None = None) -> None:
+        """From now on the panes read memory as of `at_ms` (None: live again), of the store
+        (or of `source`: the Simulation's scratch agent, to step through a workload)."""
+        self._as_of = None if at_ms is None else (source or self.store).as_of(at_ms)
+
+    @property
+    def shown_agent(self) -> str:
+        """Whose memory the panes show (the scratch agent while stepping a workload)."""
+        return self.view.agent
 
     async def open(self, fill: Fill | None = None) -> Store:
         """Open the store, `fill` it (the demo dataset, a test's rows), then say it is ready.
@@ -83,6 +112,7 @@ class Session:
         """From now on, `agent`'s memory: the same open store, seen as that agent (raises
         UmiError for a bad name)."""
         self._store = self.store.for_agent(agent)
+        self._as_of = None
         self.agent = agent
         return self._store
 

@@ -15,6 +15,7 @@ from typing import Protocol, TypeVar
 
 from ..models import (AgentSummary, BlockType, ChangeEvent, Entity, EntityType, HistoryRecord,
                       MemoryBlock, Tier, WorkingEntry)
+from .shortcuts import Shortcut
 
 
 T = TypeVar("T")
@@ -113,6 +114,11 @@ class Backend(Protocol):
         publish its `set` event if, with it, the agent's stored keys stay within both
         limits; the version recorded, or 0 when they would not fit (nothing changed); None
         when this backend has no shortcut (the tier then runs its full rule as a body)."""
+
+    async def shortcut(self, agent: str, request: Shortcut[T]) -> T | None:
+        """The request's write whole, in one round trip, with its history record and
+        event; None when this backend has none or the case needs the full rule (nothing
+        changed then: the tier runs its body). See umi_store.backends.shortcuts."""
 
 
 def completed(awaitable: Awaitable[T]) -> T:

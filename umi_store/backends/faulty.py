@@ -38,6 +38,7 @@ from ..dst.faults import FaultInjector, FaultType, OpKind
 from ..errors import StorageError
 from ..models import AgentSummary, HistoryRecord, Tier, WorkingEntry
 from .base import Backend, Tx
+from .shortcuts import Shortcut
 
 T = TypeVar("T")
 
@@ -250,6 +251,9 @@ class FaultyBackend:
     async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
                                   entries_max: int, record: HistoryRecord,
                                   history_limits: tuple[int, int, int]) -> int | None:
+        return None  # faults are decided call by call: always the full rule
+
+    async def shortcut(self, agent: str, request: Shortcut[T]) -> T | None:
         return None  # faults are decided call by call: always the full rule
 
     async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:

@@ -34,12 +34,16 @@ def columns(names: Sequence[str], table: str | None = None) -> str:
     return ", ".join(f"{table}.{name}" if table else name for name in names)
 
 
-def upsert_sql(table: str, key: str, names: Sequence[str], placeholder: Placeholder) -> str:
-    """INSERT of (agent, *names) that replaces the row with the same (agent, `key`)."""
+def upsert_sql(table: str, key: str, names: Sequence[str], placeholder: Placeholder,
+               rows_count: int = 1) -> str:
+    """INSERT of `rows_count` rows of (agent, *names), each replacing the row with the same
+    (agent, `key`), one after the other (a later row of the same key replaces an earlier)."""
     every = ("agent", *names)
-    values = ", ".join(placeholder(i + 1) for i in range(len(every)))
+    values = ", ".join(
+        "(" + ", ".join(placeholder(row * len(every) + i + 1) for i in range(len(every))) + ")"
+        for row in range(rows_count))
     updates = ", ".join(f"{name} = excluded.{name}" for name in names if name != key)
-    return (f"INSERT INTO {table} ({', '.join(every)}) VALUES ({values}) "
+    return (f"INSERT INTO {table} ({', '.join(every)}) VALUES {values} "
             f"ON CONFLICT (agent, {key}) DO UPDATE SET {updates}")
 
 

@@ -13,6 +13,7 @@ from ..integrity import damaged_bytes, damaged_text, checksum, verified, verifie
 from ..models import (AgentSummary, BlockType, ChangeEvent, Entity, EntityType, HistoryRecord,
                       MemoryBlock, Tier, WorkingEntry)
 from .base import ChangeHub, Tx
+from .shortcuts import Shortcut
 
 T = TypeVar("T")
 
@@ -381,6 +382,9 @@ class SimBackend:
     async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
                                   entries_max: int, record: HistoryRecord,
                                   history_limits: tuple[int, int, int]) -> int | None:
+        return None  # a body costs no round trips here
+
+    async def shortcut(self, agent: str, request: Shortcut[T]) -> T | None:
         return None  # a body costs no round trips here
 
     async def agent_summaries(self, now_ms: int) -> list[AgentSummary]:

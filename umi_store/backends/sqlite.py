@@ -12,6 +12,7 @@ when another connection commits) and publishes the log rows of other origins.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import sqlite3
@@ -29,12 +30,17 @@ from ..models import (AgentSummary, BlockType, ChangeEvent, ChangeKind, Entity, 
 from . import rows
 from .agents import agent_tier_sql, summaries_from_tiers
 from .base import ChangeHub, Tx, completed, stop_background_task
+from .shortcuts import Shortcut
+from .sim import entity_sort_key
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 4
-# Search reads the folded text of this many newest entities before it asks the trigram
-# index: a word common enough to fill a page of results there never reaches the index.
+SCHEMA_VERSION = 7
+# A search first counts the trigram index's candidates, up to this many: so few are read
+# and sorted at once; more mean a common word, looked for in the newest entities first.
+SEARCH_INDEX_CANDIDATES_COUNT_MAX = 1_000
+# How many of the newest entities a search reads the folded text of, for a common word or
+# a query too short for trigrams, before it reads every candidate (or every entity).
 SEARCH_RECENT_SCAN_ROWS_MAX = 1_000
 _log = logging.getLogger("umi_store.sqlite")
 
@@ -176,6 +182,18 @@ _MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE change_log ADD COLUMN actor TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE change_log ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
     ],
+    # The trigram index without positions (detail=none) or per-row column sizes
+    # (columnsize=0): a search re-checks every candidate with instr(), so the index only has
+    # to name the rows holding every trigram of the query, and nothing ranks. A fifth of the
+    # size; writing it costs about two thirds. The triggers of migration 1 keep feeding it.
+    7: [
+        "DROP TABLE entities_fts",
+        """CREATE VIRTUAL TABLE entities_fts USING fts5(
+            name_folded, content_folded, content='entities', content_rowid='rid',
+            tokenize="trigram case_sensitive 1", detail=none, columnsize=0
+        )""",
+        "INSERT INTO entities_fts (entities_fts) VALUES ('rebuild')",
+    ],
 }
 _CHANGE_LOG_INSERT = ("INSERT INTO change_log (origin, agent, tier, kind, key, at_ms, actor, "
                       "version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
@@ -193,6 +211,23 @@ _CORE_PUT = rows.upsert_sql("core_blocks", "block_type", rows.CORE_COLUMNS, lamb
 _WORKING_PUT = rows.upsert_sql("working", "key", rows.WORKING_PUT_COLUMNS, lambda _: "?")
 _ENTITY_PUT = rows.upsert_sql("entities", "id", rows.ENTITY_PUT_COLUMNS, lambda _: "?")
 _SQLITE_PARAMS_MAX = 32_766  # host parameters per statement (SQLite ≥ 3.32)
+# Entities per INSERT of many: as many as the parameters allow. Each statement is one
+# savepoint, and at every savepoint FTS5 writes the index terms it holds in memory to disk
+# (fts5SavepointMethod), so a statement per row costs the index a flush and merge per row.
+_ENTITY_PUT_ROWS_MAX = _SQLITE_PARAMS_MAX // (1 + len(rows.ENTITY_PUT_COLUMNS))
+
+
+@functools.lru_cache(maxsize=4)
+def _entity_put_rows_sql(rows_count: int) -> str:
+    return rows.upsert_sql("entities", "id", rows.ENTITY_PUT_COLUMNS, lambda _: "?",
+                           rows_count)
+
+
+def _trigram_query(folded_query: str) -> str:
+    """An FTS5 query for the rows holding every distinct trigram of `folded_query` (at least
+    3 characters): each a quoted string, so no character of it is query syntax."""
+    trigrams = dict.fromkeys(folded_query[i:i + 3] for i in range(len(folded_query) - 2))
+    return " ".join('"' + trigram.replace('"', '""') + '"' for trigram in trigrams)
 
 
 def _storage_error(exc: BaseException) -> StorageError:
@@ -348,8 +383,10 @@ class SqliteTx:
         self._execute(_ENTITY_PUT, rows.entity_params(self.agent, entity, embedding_as_json=True))
 
     async def entity_put_many(self, entities: list[Entity]) -> None:
-        self._executemany(_ENTITY_PUT, [rows.entity_params(self.agent, e, embedding_as_json=True)
-                                        for e in entities])
+        params = [rows.entity_params(self.agent, e, embedding_as_json=True) for e in entities]
+        for chunk in _chunks(params, _ENTITY_PUT_ROWS_MAX):
+            self._execute(_entity_put_rows_sql(len(chunk)),
+                          tuple(value for row in chunk for value in row))
 
     async def entity_delete(self, entity_id: str) -> bool:
         return self._execute("DELETE FROM entities WHERE agent = ? AND id = ?",
@@ -381,31 +418,34 @@ class SqliteTx:
         exact = "(instr(e.name_folded, ?) > 0 OR instr(e.content_folded, ?) > 0)"
         newest_first = "ORDER BY e.updated_at DESC, e.id ASC"
         literal = (folded_query, folded_query)
-        # The newest rows first, reading only the folded text: if they hold `limit` matches,
-        # those are the answer (every other match is older), and a common word never makes
-        # the index collect every hit.
-        found = self._fetchall(
-            f"SELECT e.rid FROM (SELECT e.rid, e.name_folded, e.content_folded FROM entities "
-            f"AS e WHERE {scoped} {newest_first} LIMIT ?) AS e WHERE {exact} LIMIT ?",
-            (*scope, SEARCH_RECENT_SCAN_ROWS_MAX, *literal, limit))
-        if len(found) < limit and len(folded_query) < 3:  # too short for trigrams: scan
-            found = self._fetchall(
-                f"SELECT e.rid FROM entities AS e WHERE {scoped} AND {exact} {newest_first} "
-                "LIMIT ?", (*scope, *literal, limit))
-        elif len(found) < limit:  # a rarer match: the trigram index finds the candidates
-            phrase = '"' + folded_query.replace('"', '""') + '"'
-            # CROSS JOIN keeps the index's candidates the outer loop: the planner would
-            # otherwise walk every row of the agent in date order to skip the sort.
-            found = self._fetchall(
-                "SELECT e.rid FROM (SELECT rowid AS rid FROM entities_fts WHERE entities_fts "
-                f"MATCH ?) AS m CROSS JOIN entities AS e ON e.rid = m.rid WHERE {scoped} AND "
-                f"{exact} {newest_first} LIMIT ?", (phrase, *scope, *literal, limit))
-        if not found:
-            return []
-        hits = self._fetchall(
-            f"{_ENTITY_SELECT} WHERE e.rid IN ({', '.join('?' * len(found))}) {newest_first}",
-            tuple(rid for rid, in found))
-        return [rows.entity_from_row(r) for r in hits]
+        # The newest rows, reading their folded text: if they hold `limit` matches, those are
+        # the answer (every other match is older). Sorted again in Python: an ORDER BY here
+        # would read all the newest rows before it stops at `limit` matches.
+        recent = (f"SELECT {rows.columns(rows.ENTITY_COLUMNS, 'e')} FROM (SELECT * FROM "
+                  f"entities AS e WHERE {scoped} {newest_first} LIMIT ?) AS e WHERE {exact} "
+                  "LIMIT ?", (*scope, SEARCH_RECENT_SCAN_ROWS_MAX, *literal, limit))
+        if len(folded_query) < 3:  # too short for trigrams: the newest rows, then every row
+            found = self._fetchall(*recent)
+            if len(found) < limit:
+                found = self._fetchall(f"{_ENTITY_SELECT} WHERE {scoped} AND {exact} "
+                                       f"{newest_first} LIMIT ?", (*scope, *literal, limit))
+            return sorted((rows.entity_from_row(r) for r in found), key=entity_sort_key)
+        trigrams = _trigram_query(folded_query)
+        # CROSS JOIN keeps the index's candidates the outer loop: the planner would
+        # otherwise walk every row of the agent in date order to skip the sort.
+        indexed = (f"SELECT {rows.columns(rows.ENTITY_COLUMNS, 'e')} FROM (SELECT rowid AS rid "
+                   "FROM entities_fts WHERE entities_fts MATCH ?) AS m CROSS JOIN entities AS e "
+                   f"ON e.rid = m.rid WHERE {scoped} AND {exact} {newest_first} LIMIT ?",
+                   (trigrams, *scope, *literal, limit))
+        candidates = self._fetchone(
+            "SELECT COUNT(*) FROM (SELECT rowid FROM entities_fts WHERE entities_fts MATCH ? "
+            "LIMIT ?)", (trigrams, SEARCH_INDEX_CANDIDATES_COUNT_MAX + 1))[0]
+        found = []
+        if candidates > SEARCH_INDEX_CANDIDATES_COUNT_MAX:  # a common word: newest rows first
+            found = self._fetchall(*recent)
+        if candidates and len(found) < limit:
+            found = self._fetchall(*indexed)
+        return sorted((rows.entity_from_row(r) for r in found), key=entity_sort_key)
 
     # history
     async def history_append(self, record: HistoryRecord, versions_max: int, bytes_max: int,
@@ -697,6 +737,9 @@ class SqliteBackend:
     async def working_put_if_room(self, agent: str, entry: WorkingEntry, size_bytes_max: int,
                                   entries_max: int, record: HistoryRecord,
                                   history_limits: tuple[int, int, int]) -> int | None:
+        return None  # a body is one hop already
+
+    async def shortcut(self, agent: str, request: Shortcut[T]) -> T | None:
         return None  # a body is one hop already
 
     @asynccontextmanager

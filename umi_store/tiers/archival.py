@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from ..backends.base import Tx
+from ..backends.shortcuts import EntityForget, EntityPut, EntityPutMany
 from ..constants import (EMBEDDING_DIMENSIONS_COUNT, ENTITY_CONTENT_BYTES_MAX,
                          ENTITY_LIST_COUNT_MAX, ENTITY_NAME_BYTES_MAX,
                          ENTITY_NAME_DERIVED_CHARS_MAX, SEARCH_QUERY_BYTES_MAX,
@@ -18,7 +19,7 @@ from ..validation import (entity_argument, metadata_argument, optional_text_argu
                           optional_whole_number_argument, text_argument,
                           whole_number_argument)
 from .context import TierContext
-from .history import entity_from_record, record_change, record_entity, restorable
+from .history import entity_from_record, record_change, record_entity, restorable, stamp
 
 ENTITY_ID_NAMESPACE = uuid.UUID("6f1d2a3e-4b5c-5d6e-8f70-8192a3b4c5d6")
 
@@ -133,7 +134,8 @@ class ArchivalMemory:
             for entity in stored:
                 await record_entity(tx, ctx, entity)
             return stored
-        return await ctx.write(body)
+        return await ctx.write(body, lambda backend: backend.shortcut(
+            ctx.agent, EntityPutMany(**stamp(ctx), entities=drafts)))
 
     async def store(self, entity: Entity) -> Entity:
         """Upsert by id; an entity without an id gets its deterministic one."""
@@ -159,7 +161,8 @@ class ArchivalMemory:
             await tx.entity_put(stored)
             await record_entity(tx, ctx, stored)
             return stored
-        return await ctx.write(body)
+        return await ctx.write(body, lambda backend: backend.shortcut(ctx.agent, EntityPut(
+            **stamp(ctx), entity=entity, must_exist=must_exist, keep_metadata=keep_metadata)))
 
     async def get(self, entity_id: str) -> Entity | None:
         entity_id = _checked_id(entity_id)
@@ -180,7 +183,8 @@ class ArchivalMemory:
                 await record_change(tx, ctx, Tier.ARCHIVAL, ChangeKind.DELETE, entity_id,
                                     ctx.clock.now_ms(), None, named)
             return existed
-        return await ctx.write(body)
+        return await ctx.write(body, lambda backend: backend.shortcut(
+            ctx.agent, EntityForget(**stamp(ctx), entity_id=entity_id)))
 
     async def restore(self, entity_id: str, version: int, *,
                       if_version: int | None = None) -> Entity:

@@ -6,6 +6,7 @@ import math
 from dataclasses import replace
 
 from ..backends.base import Tx
+from ..backends.shortcuts import CoreDelete, CorePut, CoreSetImportance
 from ..constants import (CORE_MEMORY_BLOCK_LABEL_BYTES_MAX, CORE_MEMORY_BLOCK_SIZE_BYTES_MAX,
                          CORE_MEMORY_IMPORTANCE_DEFAULT)
 from ..errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
@@ -15,7 +16,7 @@ from ..validation import (number_argument, optional_text_argument,
                           optional_whole_number_argument, text_argument,
                           whole_number_argument)
 from .context import TierContext
-from .history import block_from_record, record_block, record_change, restorable
+from .history import block_from_record, record_block, record_change, restorable, stamp
 
 # Render order: the order BlockType declares its members in (SPEC §2.1).
 RENDER_ORDER: dict[BlockType, int] = {block_type: i for i, block_type in enumerate(BlockType)}
@@ -56,8 +57,13 @@ class CoreMemory:
                                      f"{CORE_MEMORY_BLOCK_LABEL_BYTES_MAX}")
         if importance is not None:
             importance = _checked_importance(importance)
-        return await self._context.write(
-            lambda tx: self._put(tx, block_type, content, label, importance, if_version))
+        ctx = self._context
+        return await ctx.write(
+            lambda tx: self._put(tx, block_type, content, label, importance, if_version),
+            lambda backend: backend.shortcut(ctx.agent, CorePut(
+                **stamp(ctx), block_type=block_type, content=content, label=label,
+                importance=importance, if_version=if_version,
+                core_size_bytes_max=ctx.core_size_bytes_max)))
 
     async def _put(self, tx: Tx, block_type: BlockType, content: str, label: str | None,
                    importance: float | None, if_version: int | None) -> MemoryBlock:
@@ -120,7 +126,8 @@ class CoreMemory:
                 await record_change(tx, ctx, Tier.CORE, ChangeKind.DELETE, block_type.value,
                                     ctx.clock.now_ms())
             return existed
-        return await ctx.write(body)
+        return await ctx.write(body, lambda backend: backend.shortcut(
+            ctx.agent, CoreDelete(**stamp(ctx), block_type=block_type)))
 
     async def set_importance(self, block_type: BlockType | str, importance: float) -> MemoryBlock:
         block_type = parse_enum(BlockType, block_type, "block type")
@@ -137,7 +144,8 @@ class CoreMemory:
             await tx.core_put(block)
             await record_block(tx, ctx, block)
             return block
-        return await ctx.write(body)
+        return await ctx.write(body, lambda backend: backend.shortcut(ctx.agent, CoreSetImportance(
+            **stamp(ctx), block_type=block_type, importance=importance)))
 
     async def blocks(self) -> list[MemoryBlock]:
         """Every block, in render order."""

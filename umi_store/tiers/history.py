@@ -36,6 +36,12 @@ HISTORY_LIMITS = (HISTORY_KEY_VERSIONS_COUNT_MAX, HISTORY_AGENT_SIZE_BYTES_MAX,
                   HISTORY_AGENT_SIZE_BYTES_PRUNED)
 
 
+def stamp(ctx: TierContext) -> dict[str, Any]:
+    """What every backend shortcut (umi_store.backends.shortcuts) takes: the actor, the
+    time of the change and the history limits in force."""
+    return {"actor": ctx.actor, "now_ms": ctx.clock.now_ms(), "history_limits": HISTORY_LIMITS}
+
+
 async def record_change(tx: Tx, ctx: TierContext, tier: Tier, kind: ChangeKind, key: str,
                         at_ms: int, value: bytes | None = None,
                         metadata: Mapping[str, Any] | None = None) -> ChangeEvent:

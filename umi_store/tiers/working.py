@@ -11,6 +11,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 
 from ..backends.base import Backend, Tx
+from ..backends.shortcuts import WorkingDelete, WorkingPutMany, WorkingRemove, WorkingRenew
 from ..constants import (WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_ENTRY_SIZE_BYTES_MAX,
                          WORKING_MEMORY_KEY_BYTES_MAX, WORKING_MEMORY_SIZE_BYTES_MAX,
                          WORKING_MEMORY_TTL_SECS_DEFAULT, WORKING_MEMORY_TTL_SECS_MAX)
@@ -18,7 +19,8 @@ from ..errors import InvalidInputError, LimitExceededError
 from ..models import ChangeKind, Tier, WorkingEntry, checked_text
 from ..validation import bytes_argument, text_argument, whole_number_argument
 from .context import TierContext
-from .history import HISTORY_LIMITS, entry_record, record_change, record_entry
+from .history import (EXPIRY_ACTOR, HISTORY_LIMITS, entry_record, record_change, record_entry,
+                      stamp)
 
 WORKING_MEMORY_TTL_MS_DEFAULT = WORKING_MEMORY_TTL_SECS_DEFAULT * 1000
 WORKING_MEMORY_TTL_MS_MAX = WORKING_MEMORY_TTL_SECS_MAX * 1000
@@ -163,7 +165,16 @@ class WorkingMemory:
             for entry in entries:
                 await record_entry(tx, self._context, entry)
             return entries
-        return await self._context.write(body)
+
+        async def shortcut(backend: Backend) -> list[WorkingEntry] | None:
+            basis = stamp(self._context)
+            now = basis["now_ms"]
+            return await backend.shortcut(self._context.agent, WorkingPutMany(
+                **basis, entries=[WorkingEntry(key, value, ttl_ms, now + ttl_ms, now)
+                                  for key, value in checked],
+                size_bytes_max=WORKING_MEMORY_SIZE_BYTES_MAX,
+                entries_max=WORKING_MEMORY_ENTRIES_COUNT_MAX))
+        return await self._context.write(body, shortcut)
 
     async def get(self, key: str) -> bytes | None:
         entry = await self.entry(key)
@@ -198,7 +209,9 @@ class WorkingMemory:
                 await record_change(tx, self._context, Tier.WORKING,
                                     ChangeKind.DELETE if live else ChangeKind.EXPIRED, key, now)
             return live is not None
-        return await self._context.write(body)
+        ctx = self._context
+        return await ctx.write(body, lambda backend: backend.shortcut(ctx.agent, WorkingDelete(
+            **stamp(ctx), key=key, expiry_actor=EXPIRY_ACTOR)))
 
     async def expire(self, key: str, ttl_ms: int) -> bool:
         """Give a live key a new TTL; zero or less deletes it at once. Whether it was live."""
@@ -217,7 +230,7 @@ class WorkingMemory:
                 await tx.working_put(renewed)
                 await record_entry(tx, self._context, renewed)
             return True
-        return await self._context.write(body)
+        return await self._context.write(body, self._renewal(key, ttl_ms))
 
     async def touch(self, key: str) -> bool:
         """Restart a live key's TTL from now; whether it was live."""
@@ -232,7 +245,14 @@ class WorkingMemory:
             await tx.working_put(touched)
             await record_entry(tx, self._context, touched)
             return True
-        return await self._context.write(body)
+        return await self._context.write(body, self._renewal(key, None))
+
+    def _renewal(self, key: str, ttl_ms: int | None) -> Callable[[Backend],
+                                                                 Awaitable[bool | None]]:
+        """expire's and touch's shortcut: the key's new TTL (None: its own again)."""
+        ctx = self._context
+        return lambda backend: backend.shortcut(ctx.agent, WorkingRenew(
+            **stamp(ctx), key=key, ttl_ms=ttl_ms))
 
     async def incr(self, key: str, delta: int = 1) -> int:
         """Add `delta` to a decimal integer value (a missing key counts as 0); keeps the TTL."""
@@ -292,7 +312,7 @@ class WorkingMemory:
             for key in keys:
                 await record_change(tx, self._context, Tier.WORKING, ChangeKind.EXPIRED, key, now)
             return len(keys)
-        return await self._context.write(body)
+        return await self._context.write(body, self._removal(expired_only=True, limit=limit))
 
     async def used_bytes(self) -> int:
         return (await self.usage())[0]
@@ -313,4 +333,16 @@ class WorkingMemory:
             for key in keys:
                 await record_change(tx, self._context, Tier.WORKING, ChangeKind.DELETE, key, now)
             return len(keys)
-        return await self._context.write(body)
+        return await self._context.write(body, self._removal(expired_only=False, limit=None))
+
+    def _removal(self, *, expired_only: bool, limit: int | None) -> Callable[
+            [Backend], Awaitable[int | None]]:
+        """cleanup_expired's and clear's shortcut."""
+        ctx = self._context
+
+        def request() -> WorkingRemove:
+            basis = stamp(ctx)  # at each attempt: a retry happens later on the clock
+            if expired_only:  # every record is an expiry, attributed to the clock
+                basis["actor"] = EXPIRY_ACTOR
+            return WorkingRemove(**basis, expired_only=expired_only, limit=limit)
+        return lambda backend: backend.shortcut(ctx.agent, request())

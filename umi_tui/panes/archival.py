@@ -23,11 +23,12 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Select, Static
 
-from umi_store import Entity, EntityType, Tier, UmiError
-from umi_store.constants import SEARCH_RESULTS_COUNT_MAX
+from umi_store import Entity, EntityType, HistoryRecord, Tier, UmiError
+from umi_store.constants import ENTITY_LIST_COUNT_MAX, SEARCH_RESULTS_COUNT_MAX
 
-from ..feedback import report_error
-from ..messages import StoreChanged
+from ..feedback import refused_as_of, report_error
+from ..formatting import format_ms
+from ..messages import StoreChanged, ViewChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.entity_detail import EntityDetailScreen
 from ..screens.entity_edit import EntityEditScreen
@@ -44,6 +45,17 @@ ARCHIVAL_PANE_PAGE_ROWS = 50
 ARCHIVAL_CHANGES_DEBOUNCE_SECS = 0.25
 COLUMN_TYPE_WIDTH = 12
 COLUMNS_TEXT_WIDTH_MIN = 24  # name + content; narrower than this with a type column, it goes
+FORGOTTEN = "forgotten"  # the type filter's last choice: entities forgotten, to restore
+
+
+def forgotten_row(record: HistoryRecord) -> Entity:
+    """A forgotten entity's row: its name and type then, and when and by whom it went."""
+    meta = record.metadata
+    kind = str(meta.get("entity_type", ""))
+    return Entity(EntityType(kind) if kind in set(EntityType) else EntityType.NOTE,
+                  str(meta.get("name") or record.key),
+                  f"forgotten {format_ms(record.at_ms)} UTC by {record.actor} · u restores",
+                  id=record.key, updated_at=record.at_ms)
 
 
 class ArchivalPane(Widget):
@@ -66,6 +78,8 @@ class ArchivalPane(Widget):
         Binding("c", "create_entity", "Create entity"),
         Binding("e", "edit_entity", "Edit entity"),
         Binding("d", "forget_entity", "Forget entity"),
+        Binding("h", "entity_history", "Entity history"),
+        Binding("u", "restore_entity", "Restore forgotten entity"),
         Binding("n", "page(1)", "Next page"),
         Binding("p", "page(-1)", "Previous page"),
     ]
@@ -79,6 +93,7 @@ class ArchivalPane(Widget):
         self._sequence = 0
         self._query = ""
         self._entity_type: EntityType | None = None
+        self._forgotten: dict[str, HistoryRecord] | None = None  # the Forgotten filter's rows
         self._page = 0
         self._results: list[Entity] = []  # search: every hit; browsing: the current page
         self._total = 0
@@ -94,8 +109,8 @@ class ArchivalPane(Widget):
         with Horizontal(id="archival-bar"):
             yield PaneInput(placeholder="search names and content  ( / )", id="archival-query",
                             leave_to=lambda: self.table)
-            yield Select([(t.value, t) for t in EntityType], prompt="all types",
-                         id="archival-type", compact=True)
+            yield Select([*((t.value, t) for t in EntityType), ("forgotten", FORGOTTEN)],
+                         prompt="all types", id="archival-type", compact=True)
         yield DataTable(id="archival-table", cursor_type="row",
                         cursor_background_priority="css")  # the cursor row: matches in bold
         yield Static("loading…", id="archival-status", markup=False)
@@ -131,6 +146,7 @@ class ArchivalPane(Widget):
     @on(Select.Changed, "#archival-type")
     def _type_changed(self, event: Select.Changed) -> None:
         self._entity_type = event.value if isinstance(event.value, EntityType) else None
+        self._forgotten = {} if event.value == FORGOTTEN else None
         self._page = 0
         self._counted = None
         self._ask()
@@ -138,7 +154,10 @@ class ArchivalPane(Widget):
     def _ask(self) -> None:
         """Ask for the current query, type and page; only the newest answer is shown."""
         self._sequence += 1
-        self._fetch(self._sequence, self._query, self._entity_type, self._page)
+        if self._forgotten is not None:
+            self._fetch_forgotten(self._sequence, self._query)
+        else:
+            self._fetch(self._sequence, self._query, self._entity_type, self._page)
 
     @work(exclusive=True, group="archival-search")
     async def _fetch(self, sequence: int, query: str, entity_type: EntityType | None,
@@ -166,6 +185,30 @@ class ArchivalPane(Widget):
         self._results, self._total = results, total
         self._elapsed_ms = (self.perf_counter() - started) * 1000
         self._show_page()
+
+    @work(exclusive=True, group="archival-search")
+    async def _fetch_forgotten(self, sequence: int, query: str) -> None:
+        """Forgotten entities (as of now: only the live store can restore), names matching
+        `query`; shown like a search's results."""
+        started = self.perf_counter()
+        try:
+            store = await self.session.ready_live()
+            records = await store.archival.forgotten(limit=ENTITY_LIST_COUNT_MAX)
+        except UmiError as error:
+            report_error(self, "list forgotten entities", error)
+            return
+        if sequence != self._sequence or self._forgotten is None:
+            return
+        wanted = query.casefold()
+        rows = [forgotten_row(r) for r in records]
+        self._forgotten = {r.key: r for r in records}
+        self._results = [row for row in rows if wanted in row.name.casefold()]
+        self._total = len(self._results)
+        self._elapsed_ms = (self.perf_counter() - started) * 1000
+        self._show_page()
+
+    def on_view_changed(self, message: ViewChanged) -> None:
+        self._after_change()
 
     def on_store_changed(self, message: StoreChanged) -> None:
         if message.event.tier != Tier.ARCHIVAL:
@@ -210,7 +253,7 @@ class ArchivalPane(Widget):
         return True
 
     def _page_entities(self) -> list[Entity]:
-        if not self._query:
+        if not self._query and self._forgotten is None:
             return self._results
         start = self._page * ARCHIVAL_PANE_PAGE_ROWS
         return self._results[start:start + ARCHIVAL_PANE_PAGE_ROWS]
@@ -256,6 +299,8 @@ class ArchivalPane(Widget):
         return cells
 
     def _status_line(self) -> str:
+        if self._forgotten is not None:
+            return self._forgotten_status()
         if self._query and not self._results:
             return f"no matches for {self._query!r} · {self._elapsed_ms:.1f} ms"
         if not self._results:
@@ -272,6 +317,16 @@ class ArchivalPane(Widget):
             found = f"{self._total:,} entities, newest first"
         pages = " (n/p)" if self._total > ARCHIVAL_PANE_PAGE_ROWS else ""
         return f"{found} · {shown}{pages} · {self._elapsed_ms:.1f} ms"
+
+    def _forgotten_status(self) -> str:
+        if not self._results:
+            return (f"no forgotten entity named like {self._query!r}" if self._query else
+                    "no forgotten entities: d forgets one, u here brings it back")
+        start = self._page * ARCHIVAL_PANE_PAGE_ROWS
+        pages = " (n/p)" if self._total > ARCHIVAL_PANE_PAGE_ROWS else ""
+        return (f"{counted(self._total, 'forgotten entity', 'forgotten entities')}, latest "
+                f"first · {start + 1:,}–{start + len(self._shown):,}{pages} · u restores · "
+                "h history")
 
     def _set_status(self, line: str) -> None:
         self.query_one("#archival-status", Static).update(line)
@@ -294,7 +349,7 @@ class ArchivalPane(Widget):
         if page == self._page:
             return
         self._page = page
-        if self._query:
+        if self._query or self._forgotten is not None:
             self._show_page()
         else:
             self._ask()
@@ -306,8 +361,52 @@ class ArchivalPane(Widget):
 
     def action_open_entity(self) -> None:
         entity = self.selected_entity
-        if entity is not None:
+        if entity is None:
+            return
+        if self._forgotten is not None:  # gone: what is left of it is its history
+            self.action_entity_history()
+        else:
             self._open(entity.id)
+
+    def action_entity_history(self) -> None:
+        entity = self.selected_entity
+        if entity is None:
+            self.notify("Select an entity first.", severity="warning")
+            return
+        self._show_history(entity)
+
+    def _show_history(self, entity: Entity) -> None:
+        self.app.push_screen(HistoryScreen(self.session, Tier.ARCHIVAL, entity.id,
+                                           f"entity {entity.name!r}"), self._after_change)
+
+    def action_restore_entity(self) -> None:
+        entity = self.selected_entity
+        if self._forgotten is None or entity is None:
+            self.notify("u restores a forgotten entity: choose 'forgotten' in the type filter. "
+                        "h shows this entity's versions (u there restores one).",
+                        severity="warning", timeout=6)
+            return
+        if refused_as_of(self, self.session):
+            return
+        record = self._forgotten[entity.id]
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._restore(record)
+        self.app.push_screen(ConfirmScreen(f"Restore {entity.name}, as it was before it was "
+                                           "forgotten?"), confirmed)
+
+    @work(group="archival-action")
+    async def _restore(self, forgotten: HistoryRecord) -> None:
+        """Store the version before the delete again, unless it changed meanwhile."""
+        try:
+            await (await self.session.ready()).archival.restore(
+                forgotten.key, forgotten.version - 1, if_version=forgotten.version)
+        except UmiError as error:
+            report_error(self, "restore entity", error)
+        else:
+            self.notify(f"Restored {forgotten.metadata.get('name') or forgotten.key}.")
+        self._after_change()
 
     @work(group="archival-action")
     async def _open(self, entity_id: str) -> None:
@@ -326,24 +425,33 @@ class ArchivalPane(Widget):
             elif choice == "forget":
                 self._confirm_forget(entity)
             elif choice == "history":
-                self.app.push_screen(HistoryScreen(self.session, Tier.ARCHIVAL, entity.id,
-                                                   f"entity {entity.name!r}"),
-                                     self._after_change)
+                self._show_history(entity)
         self.app.push_screen(EntityDetailScreen(entity), chosen)
 
     def action_create_entity(self) -> None:
+        if refused_as_of(self, self.session):
+            return
         async def save(entity_type: EntityType, name: str, content: str,
                        metadata: dict[str, str]) -> Entity:
             return await (await self.session.ready()).archival.remember(content, entity_type,
                                                          name=name or None, metadata=metadata)
         self.app.push_screen(EntityEditScreen(save), self._after_change)
 
+    def _refused_forgotten(self) -> bool:
+        """True, after saying so, when the rows are forgotten entities (nothing to edit)."""
+        if self._forgotten is not None and self.selected_entity is not None:
+            self.notify("This entity is forgotten: u restores it first.", severity="warning")
+            return True
+        return False
+
     def action_edit_entity(self) -> None:
         entity = self.selected_entity
-        if entity is not None:
+        if entity is not None and not self._refused_forgotten():
             self._edit(entity)
 
     def _edit(self, entity: Entity) -> None:
+        if refused_as_of(self, self.session):
+            return
         async def save(entity_type: EntityType, name: str, content: str,
                        metadata: dict[str, str]) -> Entity:
             return await (await self.session.ready()).archival.update(
@@ -353,10 +461,12 @@ class ArchivalPane(Widget):
 
     def action_forget_entity(self) -> None:
         entity = self.selected_entity
-        if entity is not None:
+        if entity is not None and not self._refused_forgotten():
             self._confirm_forget(entity)
 
     def _confirm_forget(self, entity: Entity) -> None:
+        if refused_as_of(self, self.session):
+            return
         def confirmed(yes: bool | None) -> None:
             if yes:
                 self._forget(entity.id)

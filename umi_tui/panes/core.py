@@ -14,9 +14,9 @@ from textual.widgets import Label, Static
 from umi_store import BlockType, MemoryBlock, Tier, UmiError
 from umi_store.constants import CORE_MEMORY_BLOCK_SIZE_BYTES_MAX
 
-from ..feedback import report_error
+from ..feedback import refused_as_of, report_error
 from ..formatting import format_ms
-from ..messages import ClockMoved, StoreChanged
+from ..messages import ClockMoved, StoreChanged, ViewChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.edit_block import EditBlockScreen
 from ..screens.history import HistoryScreen
@@ -173,6 +173,9 @@ class CorePane(Widget):
         if message.event.tier == Tier.CORE:
             self.reload_block(BlockType(message.event.key))
 
+    def on_view_changed(self, message: ViewChanged) -> None:
+        self.load()
+
     def on_clock_moved(self, message: ClockMoved) -> None:
         """Core blocks do not expire: nothing to do per tick."""
 
@@ -219,11 +222,15 @@ class CorePane(Widget):
         self.load()
 
     def action_edit(self) -> None:
+        if refused_as_of(self, self.session):
+            return
         block_type = self.selected
         self.app.push_screen(EditBlockScreen(self.session, block_type, self.row(block_type).block),
                              lambda saved: self._reload_if(saved, block_type))
 
     def action_delete(self) -> None:
+        if refused_as_of(self, self.session):
+            return
         block_type = self.selected
         if self.row(block_type).block is None:
             self.notify(f"There is no {block_type} block to delete.", severity="warning")
@@ -251,6 +258,8 @@ class CorePane(Widget):
         self.reload_block(block_type)
 
     def action_set_importance(self) -> None:
+        if refused_as_of(self, self.session):
+            return
         block_type = self.selected
         block = self.row(block_type).block
         if block is None:
@@ -267,6 +276,8 @@ class CorePane(Widget):
             lambda applied: self._reload_if(applied, block_type))
 
     def action_set_label(self) -> None:
+        if refused_as_of(self, self.session):
+            return
         block_type = self.selected
         block = self.row(block_type).block
 

@@ -19,7 +19,7 @@ from textual.widgets import (Button, DataTable, Input, Label, OptionList, Progre
                              Static, TabbedContent, TabPane)
 from textual.widgets.option_list import Option
 
-from umi_store import InvalidInputError, SimClock, UmiError, url_without_password
+from umi_store import InvalidInputError, SimClock, Store, UmiError, url_without_password
 from umi_store.constants import DST_SIMULATION_STEPS_MAX, DST_TIME_ADVANCE_MS_MAX
 from umi_store.dst.config import SIM_SEED_MAX
 from umi_store.dst.faults import FaultConfig, FaultType
@@ -131,6 +131,7 @@ class SimulationPane(Widget, can_focus=True):
         self.lines: deque[str] = deque(maxlen=SIM_LOG_KEPT_COUNT_MAX)
         self.ops_per_sec: float | None = None
         self.buckets: dict[int, list[int]] = {}  # simulated minute: [ops, faults]
+        self.step_times: list[int] = []  # the scratch store's clock after each step run
         self.faults_changed_mid_run = False
         self._pending: list[str] = []
         self._faults_total = 0
@@ -516,7 +517,14 @@ class SimulationPane(Widget, can_focus=True):
         self.ops_per_sec = steps_per_sec
         self._show_status()
 
+    def workload(self) -> tuple[Store, list[int]] | None:
+        """The scratch store of the steps run so far, and its clock after each step (for
+        the timeline to step through), or None before any step ran."""
+        store = self.simulation.store if self.simulation else None
+        return (store, self.step_times) if store is not None and self.step_times else None
+
     def _count_step(self, simulation: Simulation) -> None:
+        self.step_times.append(simulation.clock.now_ms())
         minute = simulation.clock.now_ms() // SPARK_BUCKET_MS
         fired = sum(simulation.result.faults.values())
         bucket = self.buckets.setdefault(minute, [0, fired])
@@ -604,7 +612,7 @@ class SimulationPane(Widget, can_focus=True):
         await self._close()
         self.seed = seed
         self.lines.clear()
-        self._pending, self.buckets = [], {}
+        self._pending, self.buckets, self.step_times = [], {}, []
         self._faults_total = 0
         self.ops_per_sec = None
         self.faults_changed_mid_run = False

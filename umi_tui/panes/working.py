@@ -27,8 +27,8 @@ from textual.widgets import DataTable, Input, Static
 from umi_store import InvalidInputError, Tier, UmiError, WorkingEntry
 from umi_store.constants import WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_SIZE_BYTES_MAX
 
-from ..feedback import report_error
-from ..messages import ClockMoved, StoreChanged
+from ..feedback import refused_as_of, report_error
+from ..messages import ClockMoved, StoreChanged, ViewChanged
 from ..screens.confirm import ConfirmScreen
 from ..screens.expire_key import ExpireKeyScreen
 from ..screens.history import HistoryScreen
@@ -148,6 +148,15 @@ class WorkingPane(Widget):
         if message.event.tier == Tier.WORKING:
             self._mark_dirty({message.event.key})
 
+    def on_view_changed(self, message: ViewChanged) -> None:
+        """Another instant (or live again): forget every key and its countdown, read anew."""
+        self.workers.cancel_group(self, "working-sync")
+        self._syncing, self._dirty, self._now_ms = False, set(), 0
+        for key in list(self._entries):
+            self._untrack(key)
+        self._due.clear()
+        self._reload()
+
     # ---- countdowns ----------------------------------------------------------------------
 
     def _advance(self) -> None:
@@ -218,8 +227,9 @@ class WorkingPane(Widget):
     @work(group="working-sync")
     async def _sync(self) -> None:
         """Fetch what changed until nothing is pending: a few keys one by one, else all."""
-        working = (await self.session.ready()).working
-        self._now_ms = max(self._now_ms, self.session.clock.now_ms())
+        store = await self.session.ready()
+        working = store.working
+        self._now_ms = max(self._now_ms, store.clock.now_ms())  # as of an instant: then
         try:
             while self._reload_wanted or self._dirty:
                 prefix = self._prefix
@@ -400,6 +410,8 @@ class WorkingPane(Widget):
             self.table.move_cursor(row=0, animate=False)
 
     def action_set_key(self) -> None:
+        if refused_as_of(self, self.session):
+            return
         async def save(key: str, value: bytes, ttl_ms: int | None) -> WorkingEntry:
             return await (await self.session.ready()).working.set(key, value, ttl_ms)
 
@@ -411,6 +423,8 @@ class WorkingPane(Widget):
         self.app.push_screen(SetKeyScreen(save), done)
 
     def action_edit_key(self) -> None:
+        if refused_as_of(self, self.session):
+            return
         key = self.selected_key
         if key is None:
             return
@@ -431,6 +445,8 @@ class WorkingPane(Widget):
         self.action_edit_key()
 
     def action_delete_key(self) -> None:
+        if refused_as_of(self, self.session):
+            return
         key = self.selected_key
         if key is None:
             return
@@ -450,6 +466,8 @@ class WorkingPane(Widget):
         self._after_change(key)
 
     def action_expire_key(self) -> None:
+        if refused_as_of(self, self.session):
+            return
         key = self.selected_key
         if key is None:
             return
@@ -465,6 +483,8 @@ class WorkingPane(Widget):
         self.app.push_screen(ExpireKeyScreen(key, expire, ttl=ttl), done)
 
     def action_touch_key(self) -> None:
+        if refused_as_of(self, self.session):
+            return
         key = self.selected_key
         if key is not None:
             self._touch(key)

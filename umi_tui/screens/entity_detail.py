@@ -65,6 +65,7 @@ class EntityDetailScreen(DialogScreen[str | None]):
             with Horizontal(classes="dialog--buttons"):
                 yield Button("Forget", id="forget", variant="error", compact=True)
                 yield Button("Edit", id="edit", compact=True)
+                yield Button("History", id="history", compact=True)
                 yield Button("Close", id="close", variant="primary", compact=True)
 
     def on_mount(self) -> None:
@@ -73,6 +74,7 @@ class EntityDetailScreen(DialogScreen[str | None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
+        event.prevent_default()  # the dialog's own handler would dismiss a second time
         self.dismiss(None if event.button.id == "close" else event.button.id)
 
     def action_choose(self, choice: str) -> None:

@@ -5,7 +5,6 @@ blocks and entities, `u` to restore the selected version after asking."""
 from __future__ import annotations
 
 import difflib
-from datetime import UTC, datetime
 from typing import ClassVar
 
 from rich.text import Text
@@ -18,30 +17,56 @@ from textual.widgets import DataTable, Static
 
 from umi_store import ChangeKind, HistoryRecord, Tier, UmiError
 
-from ..feedback import report_error
+from ..feedback import refused_as_of, report_error
+from ..formatting import format_ms
 from ..session import Session
+from ..widgets.ttl import spelled_ttl
 from .confirm import ConfirmScreen
 
 HISTORY_VIEW_VERSIONS_COUNT_MAX = 200  # versions the view lists, newest first
 HISTORY_DIFF_CONTEXT_LINES = 3
 
 
-def format_ms(at_ms: int) -> str:
-    return datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+def state_lines(record: HistoryRecord) -> list[str]:
+    """What a version held besides its content, one "· name: value" line each: a block's
+    label and importance, a key's TTL and deadline, an entity's name, type and metadata."""
+    meta = record.metadata
+    if record.tier is Tier.CORE:
+        state = {"label": meta.get("label") or "(none)",
+                 "importance": f"{meta.get('importance', 0):.2f}"}
+    elif record.tier is Tier.WORKING:
+        state = {"ttl": spelled_ttl(int(meta.get("ttl_ms", 0))),
+                 "expires": f"{format_ms(int(meta.get('expires_at_ms', 0)))} UTC"}
+    else:
+        state = {"name": str(meta.get("name", "")), "type": str(meta.get("entity_type", "")),
+                 **{f"metadata {key}": str(value)
+                    for key, value in sorted(dict(meta.get("metadata") or {}).items())}}
+    return [f"· {name}: {value}" for name, value in state.items()]
 
 
 def record_text(record: HistoryRecord | None) -> str:
-    """What a version held, as text (a working value shown as text where it decodes)."""
+    """What a version held, as text (a working value shown as text where it decodes), then
+    the rest of its state (state_lines), so a diff shows a TTL or label change too."""
     if record is None or record.value is None:
         return ""
-    return record.value.decode("utf-8", "replace")
+    content = record.value.decode("utf-8", "replace")
+    return "\n".join([*content.splitlines(), "", *state_lines(record)])
 
 
 def size_change(record: HistoryRecord, before: HistoryRecord | None) -> str:
+    """What the version changed, in a few words: the size change, else the TTL or state."""
     if record.kind is not ChangeKind.SET:
         return str(record.kind)
-    change = len(record.value or b"") - len((before.value if before else None) or b"")
-    return f"{change:+d} B"
+    if before is None or before.kind is not ChangeKind.SET:
+        return f"set, {len(record.value or b''):,} B"
+    if record.value != before.value:
+        return f"{len(record.value or b'') - len(before.value or b''):+d} B"
+    if record.tier is Tier.WORKING:
+        ttl_ms = int(record.metadata.get("ttl_ms", 0))
+        if ttl_ms != before.metadata.get("ttl_ms"):
+            return f"ttl → {spelled_ttl(ttl_ms)}"
+        return "touched (ttl renewed)"
+    return "same content"
 
 
 def unified_diff(before: HistoryRecord | None, after: HistoryRecord) -> Text:
@@ -101,7 +126,7 @@ class HistoryScreen(ModalScreen[bool]):
     @work(exclusive=True, group="history-load")
     async def load(self) -> None:
         try:
-            store = await self.session.ready()
+            store = await self.session.ready_live()  # all of it, in as-of mode too
             self.records = await store.history(self.tier, self.key,
                                                     limit=HISTORY_VIEW_VERSIONS_COUNT_MAX)
         except UmiError as error:
@@ -132,7 +157,11 @@ class HistoryScreen(ModalScreen[bool]):
             self._show_diff(event.cursor_row)
 
     def action_restore(self) -> None:
-        if not self.restorable or not self.records:
+        if not self.restorable:
+            self.notify("A working key has no restore: set it again (s) to bring a value back.",
+                        severity="warning")
+            return
+        if not self.records or refused_as_of(self, self.session):
             return
         record = self.records[self.query_one(DataTable).cursor_row]
         if record.kind is not ChangeKind.SET:
