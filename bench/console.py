@@ -14,6 +14,8 @@ import asyncio
 import sys
 import time
 
+from textual.pilot import Pilot
+
 from umi_store import SimClock
 from umi_store.dst import Simulation
 from umi_store.dst.faults import FaultType
@@ -41,15 +43,24 @@ async def until_idle(app: UmiApp) -> None:
         await asyncio.sleep(0)
 
 
+def bench_app() -> UmiApp:
+    return UmiApp(Settings(url=f"sim://?seed={BENCH_SEED}", demo=True, seed=BENCH_SEED),
+                  clock=SimClock(), follow_wall_clock=False)
+
+
+async def opened_console(app: UmiApp, pilot: Pilot[None], probability: float) -> SimulationPane:
+    """The Simulation pane shown, idle, its faults on."""
+    await until_idle(app)
+    await pilot.press("4")
+    await until_idle(app)
+    return faulted_pane(app, probability)
+
+
 async def console_secs(steps: int, probability: float) -> tuple[float, float]:
     """(wall, CPU) seconds of the pane's run of `steps` steps, from key to final redraw."""
-    app = UmiApp(Settings(url=f"sim://?seed={BENCH_SEED}", demo=True, seed=BENCH_SEED),
-                 clock=SimClock(), follow_wall_clock=False)
+    app = bench_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await until_idle(app)
-        await pilot.press("4")
-        await until_idle(app)
-        pane = faulted_pane(app, probability)
+        pane = await opened_console(app, pilot, probability)
         wall, cpu = time.perf_counter(), time.process_time()
         pane.run_workload(steps)
         await until_idle(app)
@@ -61,13 +72,9 @@ async def console_secs(steps: int, probability: float) -> tuple[float, float]:
 
 async def engine_secs(steps: int, probability: float) -> tuple[float, float]:
     """(wall, CPU) seconds of the same simulation on the engine alone: no UI."""
-    app = UmiApp(Settings(url=f"sim://?seed={BENCH_SEED}", demo=True, seed=BENCH_SEED),
-                 clock=SimClock(), follow_wall_clock=False)
+    app = bench_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await until_idle(app)
-        await pilot.press("4")
-        await until_idle(app)
-        config = faulted_pane(app, probability)._config()
+        config = (await opened_console(app, pilot, probability))._config()
     simulation = Simulation(config, log=lambda line: None)
     wall, cpu = time.perf_counter(), time.process_time()
     async with simulation.opened():
