@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -30,7 +30,7 @@ from .base import ChangeHub, Tx
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 POSTGRES_POOL_CONNECTIONS_MAX = 8
 POSTGRES_CONNECT_TIMEOUT_SECS = 10
 POSTGRES_COMMAND_TIMEOUT_SECS = 60
@@ -239,6 +239,30 @@ _MIGRATIONS: dict[int, list[str]] = {
                 p_history_bytes_max, p_history_bytes_pruned);
         END $$""",
     ],
+    # Similarity (umi_store.similarity): each embedding's sketch, and a per-agent version
+    # of the embeddings, moved by a trigger, that the cached sketches are checked against.
+    5: [
+        "ALTER TABLE entities ADD COLUMN IF NOT EXISTS embedding_sketch BYTEA",
+        """CREATE TABLE IF NOT EXISTS entity_vectors_versions (
+            agent TEXT PRIMARY KEY,
+            version BIGINT NOT NULL
+        )""",
+        """CREATE OR REPLACE FUNCTION umi_entity_vectors_changed() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO entity_vectors_versions AS v (agent, version)
+            VALUES (CASE WHEN TG_OP = 'DELETE' THEN OLD.agent ELSE NEW.agent END, 1)
+            ON CONFLICT (agent) DO UPDATE SET version = v.version + 1;
+            RETURN NULL;
+        END $$""",
+        *(f"CREATE OR REPLACE TRIGGER entity_vectors_{name} AFTER {event} ON entities "
+          f"FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION umi_entity_vectors_changed()"
+          for name, event, changed in (
+              ("ai", "INSERT", "NEW.embedding IS NOT NULL"),
+              ("au", "UPDATE", "OLD.embedding IS DISTINCT FROM NEW.embedding OR "
+               "(NEW.embedding IS NOT NULL AND OLD.entity_type IS DISTINCT FROM NEW.entity_type)"),
+              ("ad", "DELETE", "OLD.embedding IS NOT NULL"))),
+    ],
 }
 TABLES = ("core_blocks", "working", "entities")
 
@@ -248,6 +272,8 @@ def _dollar(number: int) -> str:
 
 
 ENTITY_COLUMNS = rows.columns(rows.ENTITY_COLUMNS)
+_ENTITY_SKETCHES = rows.ENTITY_SKETCH_SQL.format(agent="$1")
+_ENTITY_VECTORS_VERSION = rows.ENTITY_VECTORS_VERSION_SQL.format(agent="$1")
 ENTITY_PUT_SQL = rows.upsert_sql("entities", "id", rows.ENTITY_PUT_COLUMNS, _dollar)
 ENTITY_SEARCH_SQL = (
     f"SELECT {ENTITY_COLUMNS} FROM entities WHERE agent = $1 "
@@ -463,6 +489,13 @@ class PostgresTx:
         found = await self._fetch(ENTITY_SEARCH_SQL, self.agent, _type_value(entity_type),
                                   like_literal(folded_query), max(0, limit))
         return [rows.entity_from_row(r) for r in found]
+
+    async def entity_vectors_version(self) -> int:
+        row = await self._fetchrow(_ENTITY_VECTORS_VERSION, self.agent)
+        return 0 if row is None else int(row[0])
+
+    async def entity_sketches(self) -> list[tuple[str, str, bytes | None, Sequence[float] | None]]:
+        return [tuple(row) for row in await self._fetch(_ENTITY_SKETCHES, self.agent)]
 
     # history
     async def history_append(self, record: HistoryRecord, versions_max: int, bytes_max: int,

@@ -12,11 +12,12 @@ when another connection commits) and publishes the log rows of other origins.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
 
@@ -32,7 +33,7 @@ from .base import ChangeHub, Tx, completed, stop_background_task
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Search reads the folded text of this many newest entities before it asks the trigram
 # index: a word common enough to fill a page of results there never reaches the index.
 SEARCH_RECENT_SCAN_ROWS_MAX = 1_000
@@ -176,6 +177,24 @@ _MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE change_log ADD COLUMN actor TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE change_log ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
     ],
+    # Similarity (umi_store.similarity): each embedding's sketch, and a per-agent version
+    # of the embeddings, moved by triggers, that the cached sketches are checked against.
+    5: [
+        "ALTER TABLE entities ADD COLUMN embedding_sketch BLOB",
+        """CREATE TABLE IF NOT EXISTS entity_vectors_versions (
+            agent TEXT PRIMARY KEY,
+            version INTEGER NOT NULL
+        )""",
+        *(f"""CREATE TRIGGER IF NOT EXISTS entity_vectors_{name} AFTER {event} ON entities
+        WHEN {changed} BEGIN
+            INSERT INTO entity_vectors_versions (agent, version) VALUES ({row}.agent, 1)
+            ON CONFLICT (agent) DO UPDATE SET version = version + 1;
+        END""" for name, event, changed, row in (
+            ("ai", "INSERT", "new.embedding IS NOT NULL", "new"),
+            ("au", "UPDATE", "old.embedding IS NOT new.embedding OR (new.embedding IS NOT NULL "
+             "AND old.entity_type IS NOT new.entity_type)", "new"),
+            ("ad", "DELETE", "old.embedding IS NOT NULL", "old"))),
+    ],
 }
 _CHANGE_LOG_INSERT = ("INSERT INTO change_log (origin, agent, tier, kind, key, at_ms, actor, "
                       "version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
@@ -192,6 +211,8 @@ _ENTITY_SELECT = f"SELECT {rows.columns(rows.ENTITY_COLUMNS, 'e')} FROM entities
 _CORE_PUT = rows.upsert_sql("core_blocks", "block_type", rows.CORE_COLUMNS, lambda _: "?")
 _WORKING_PUT = rows.upsert_sql("working", "key", rows.WORKING_PUT_COLUMNS, lambda _: "?")
 _ENTITY_PUT = rows.upsert_sql("entities", "id", rows.ENTITY_PUT_COLUMNS, lambda _: "?")
+_ENTITY_SKETCHES = rows.ENTITY_SKETCH_SQL.format(agent="?")
+_ENTITY_VECTORS_VERSION = rows.ENTITY_VECTORS_VERSION_SQL.format(agent="?")
 _SQLITE_PARAMS_MAX = 32_766  # host parameters per statement (SQLite ≥ 3.32)
 
 
@@ -406,6 +427,16 @@ class SqliteTx:
             f"{_ENTITY_SELECT} WHERE e.rid IN ({', '.join('?' * len(found))}) {newest_first}",
             tuple(rid for rid, in found))
         return [rows.entity_from_row(r) for r in hits]
+
+    async def entity_vectors_version(self) -> int:
+        row = self._fetchone(_ENTITY_VECTORS_VERSION, (self.agent,))
+        return 0 if row is None else int(row[0])
+
+    async def entity_sketches(self) -> list[tuple[str, str, bytes | None, Sequence[float] | None]]:
+        return [(entity_id, entity_type, sketch, None if embedding is None
+                 else json.loads(embedding))
+                for entity_id, entity_type, sketch, embedding
+                in self._fetchall(_ENTITY_SKETCHES, (self.agent,))]
 
     # history
     async def history_append(self, record: HistoryRecord, versions_max: int, bytes_max: int,
