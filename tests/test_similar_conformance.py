@@ -151,9 +151,11 @@ async def test_a_batch_sees_its_own_embeddings_and_a_rollback_leaves_none(store)
     assert [e.name for e, _ in await store.archival.similar(query, k=5)] == ["kept"]
 
 
-async def test_rows_stored_without_a_sketch_are_sketched_when_read(store, monkeypatch):
-    with monkeypatch.context() as patched:
-        patched.setattr(similarity, "sketch", lambda embedding: None)  # as without numpy
+async def test_rows_of_schema_4_without_sketch_or_exact_bytes_are_read_right(store,
+                                                                             monkeypatch):
+    with monkeypatch.context() as patched:  # rows as an older Umi (or one without numpy) left
+        patched.setattr(similarity, "sketch", lambda embedding: None)
+        patched.setattr(similarity, "exact_bytes", lambda embedding: None)
         entities = await _fill(store, vectors(12))
     query = vectors(1, seed=11)[0]
     _assert_matches(ids_and_scores(await store.archival.similar(list(query), k=5)),

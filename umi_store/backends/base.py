@@ -68,6 +68,9 @@ class Tx(Protocol):
     async def entity_sketches(self) -> list[tuple[str, str, bytes | None, Sequence[float] | None]]:
         """(id, entity type, sketch, embedding) of every entity with an embedding; the
         embedding only where no sketch is stored."""
+    async def entity_embeddings(self, entity_ids: Iterable[str]) -> dict[str, bytes | Sequence[float]]:
+        """The embedding of each of `entity_ids` that has one: its exact float64 bytes
+        (umi_store.similarity.exact_bytes) where stored, else the numbers."""
 
     async def history_append(self, record: HistoryRecord, versions_max: int, bytes_max: int,
                              bytes_pruned: int) -> int:

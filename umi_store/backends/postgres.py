@@ -243,6 +243,7 @@ _MIGRATIONS: dict[int, list[str]] = {
     # of the embeddings, moved by a trigger, that the cached sketches are checked against.
     5: [
         "ALTER TABLE entities ADD COLUMN IF NOT EXISTS embedding_sketch BYTEA",
+        "ALTER TABLE entities ADD COLUMN IF NOT EXISTS embedding_exact BYTEA",
         """CREATE TABLE IF NOT EXISTS entity_vectors_versions (
             agent TEXT PRIMARY KEY,
             version BIGINT NOT NULL
@@ -274,6 +275,8 @@ def _dollar(number: int) -> str:
 ENTITY_COLUMNS = rows.columns(rows.ENTITY_COLUMNS)
 _ENTITY_SKETCHES = rows.ENTITY_SKETCH_SQL.format(agent="$1")
 _ENTITY_VECTORS_VERSION = rows.ENTITY_VECTORS_VERSION_SQL.format(agent="$1")
+_ENTITY_EXACT = rows.ENTITY_EXACT_SQL.replace("IN ({ids})", "= ANY({ids})").format(
+    agent="$1", ids="$2::text[]")
 ENTITY_PUT_SQL = rows.upsert_sql("entities", "id", rows.ENTITY_PUT_COLUMNS, _dollar)
 ENTITY_SEARCH_SQL = (
     f"SELECT {ENTITY_COLUMNS} FROM entities WHERE agent = $1 "
@@ -489,6 +492,11 @@ class PostgresTx:
         found = await self._fetch(ENTITY_SEARCH_SQL, self.agent, _type_value(entity_type),
                                   like_literal(folded_query), max(0, limit))
         return [rows.entity_from_row(r) for r in found]
+
+    async def entity_embeddings(self, entity_ids: Iterable[str]) -> dict[str, bytes | Sequence[float]]:
+        found = await self._fetch(_ENTITY_EXACT, self.agent, list(entity_ids))
+        return {entity_id: exact if exact is not None else embedding
+                for entity_id, exact, embedding in found}
 
     async def entity_vectors_version(self) -> int:
         row = await self._fetchrow(_ENTITY_VECTORS_VERSION, self.agent)

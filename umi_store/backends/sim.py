@@ -201,6 +201,12 @@ class SimTx:
             version = self._rows.vectors_version.get("version", 0)
             self._set(self._rows.vectors_version, "version", version + 1)
 
+    async def entity_embeddings(self, entity_ids: Iterable[str]) -> dict[str, bytes | Sequence[float]]:
+        found = {i: self._rows.entities[i].entity.embedding for i in entity_ids
+                 if i in self._rows.entities}
+        return {entity_id: embedding for entity_id, embedding in found.items()
+                if embedding is not None}
+
     async def entity_vectors_version(self) -> int:
         return self._rows.vectors_version.get("version", 0)
 

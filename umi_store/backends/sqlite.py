@@ -181,6 +181,7 @@ _MIGRATIONS: dict[int, list[str]] = {
     # of the embeddings, moved by triggers, that the cached sketches are checked against.
     5: [
         "ALTER TABLE entities ADD COLUMN embedding_sketch BLOB",
+        "ALTER TABLE entities ADD COLUMN embedding_exact BLOB",
         """CREATE TABLE IF NOT EXISTS entity_vectors_versions (
             agent TEXT PRIMARY KEY,
             version INTEGER NOT NULL
@@ -427,6 +428,14 @@ class SqliteTx:
             f"{_ENTITY_SELECT} WHERE e.rid IN ({', '.join('?' * len(found))}) {newest_first}",
             tuple(rid for rid, in found))
         return [rows.entity_from_row(r) for r in hits]
+
+    async def entity_embeddings(self, entity_ids: Iterable[str]) -> dict[str, bytes | Sequence[float]]:
+        found: dict[str, bytes | Sequence[float]] = {}
+        for chunk in _chunks(list(entity_ids), _SQLITE_PARAMS_MAX - 1):
+            for entity_id, exact, embedding in self._fetchall(rows.ENTITY_EXACT_SQL.format(
+                    agent="?", ids=", ".join("?" * len(chunk))), (self.agent, *chunk)):
+                found[entity_id] = exact if exact is not None else json.loads(embedding)
+        return found
 
     async def entity_vectors_version(self) -> int:
         row = self._fetchone(_ENTITY_VECTORS_VERSION, (self.agent,))

@@ -314,9 +314,11 @@ class ArchivalMemory:
                        entity_type: EntityType | None,
                        exclude_id: str | None) -> builtins.list[tuple[Entity, float]]:
         index = await self._sketch_index(tx)
-        found = await tx.entity_get_many(index.candidates(
-            unit, k, None if entity_type is None else entity_type.value, exclude_id))
-        return similarity.ranked(unit, found.values(), k)
+        candidates = index.candidates(unit, k, None if entity_type is None else
+                                      entity_type.value, exclude_id)
+        scored = similarity.best(unit, await tx.entity_embeddings(candidates), k)
+        found = await tx.entity_get_many(entity_id for entity_id, _ in scored)
+        return [(found[entity_id], score) for entity_id, score in scored]
 
     async def _sketch_index(self, tx: Tx) -> similarity.SketchIndex:
         """The agent's sketches: the cached index while the embeddings are unchanged. Not
