@@ -46,7 +46,11 @@ METHODS = {
     "working.cleanup_expired": ({}, {"limit": NOT_WHOLE_NUMBER}),
     "archival.remember": ({"content": "Ada", "entity_type": "person"}, {
         "content": NOT_TEXT, "entity_type": NOT_A_TYPE, "name": [5, b"n", ["n"]],
-        "metadata": [5, "k=v", {"k": 1}, {1: "v"}, [("k", "v")]]}),
+        "metadata": [5, "k=v", {"k": 1}, {1: "v"}, [("k", "v")]],
+        "embedding": [5, "0.1", [None], ["x"], [0.5] * 3]}),
+    "archival.similar": ({"vector_or_entity_id": [0.5] * 1536}, {
+        "vector_or_entity_id": [None, 5, b"v", [None] * 1536, ["x"] * 1536, [0.5] * 3],
+        "k": NOT_WHOLE_NUMBER, "entity_type": [5, b"note"]}),
     "archival.remember_many": ({"items": [("Ada", "person")]}, {
         "items": [None, "text", 5, ["not a tuple"], [("only content",)]]}),
     **{f"archival.{name}": ({"entity": entity()}, {
@@ -61,7 +65,8 @@ METHODS = {
                            "offset": NOT_WHOLE_NUMBER}),
     "archival.count": ({}, {"entity_type": [5, b"note"]}),
     "archival.search": ({"query": "Ada"}, {
-        "query": NOT_TEXT, "entity_type": [5, b"note"], "limit": NOT_WHOLE_NUMBER}),
+        "query": NOT_TEXT, "entity_type": [5, b"note"], "limit": NOT_WHOLE_NUMBER,
+        "vector": [5, b"v", [None] * 1536, [0.5] * 3]}),
     "for_agent": ({"agent": "other"}, {"agent": NOT_TEXT}),
     "core.restore": ({"block_type": "human", "version": 1}, {
         "block_type": NOT_A_TYPE, "version": NOT_WHOLE_NUMBER, "if_version": ["1", True, 1.0]}),

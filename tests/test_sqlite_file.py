@@ -173,12 +173,12 @@ async def test_sigkill_mid_write_with_two_stores_open_in_this_process(tmp_path):
     assert journal_mode(path) == "wal"
 
 
-async def test_a_file_of_schema_version_4_migrates_and_finds_what_it_held(tmp_path, monkeypatch):
+async def test_a_file_from_before_migration_7_migrates_and_finds_what_it_held(tmp_path, monkeypatch):
     """A file written before the trigram index lost its positions (migration 7) is
     re-indexed as it opens: every entity it held is found, and new ones too."""
     from umi_store.backends import sqlite as sqlite_backend
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    old = {v: s for v, s in sqlite_backend._MIGRATIONS.items() if v <= 4}
+    old = {v: s for v, s in sqlite_backend._MIGRATIONS.items() if v < 7}
     with monkeypatch.context() as patch:
         patch.setattr(sqlite_backend, "_MIGRATIONS", old)
         async with open_store(url, agent="a", clock=SimClock()) as store:

@@ -21,6 +21,10 @@ EMBEDDING_DIMENSIONS_COUNT = 1536
 
 SEARCH_RESULTS_COUNT_MAX = 100
 SEARCH_QUERY_BYTES_MAX = 10_000
+SIMILAR_RESULTS_COUNT_MAX = 100  # archival.similar's k
+# Reciprocal rank fusion (archival.search with a vector): a hit at rank r (1-based) in one
+# list scores 1 / (SEARCH_FUSION_RANK_OFFSET + r); the usual constant of Cormack et al.
+SEARCH_FUSION_RANK_OFFSET = 60
 
 STORAGE_RETRY_COUNT_MAX = 3
 STORAGE_RETRY_DELAY_MS_BASE = 100

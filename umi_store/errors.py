@@ -45,3 +45,8 @@ class CorruptionError(StorageError):
 
 class StoreUnavailableError(StorageError):
     """The store cannot be opened or reached. The message masks any password."""
+
+
+class MissingDependencyError(UmiError):
+    """An optional dependency the operation needs is not installed; the message names the
+    extra that brings it (e.g. `pip install 'umi[similarity]'`)."""

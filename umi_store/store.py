@@ -23,7 +23,7 @@ from .errors import InvalidInputError, StorageError
 from .models import (AgentSummary, BlockType, ChangeEvent, HistoryRecord, Tier, checked_text,
                      parse_enum)
 from .tiers import ArchivalMemory, CoreMemory, WorkingMemory
-from .tiers.context import OpenBatch, TierContext
+from .tiers.context import EmbedHook, OpenBatch, TierContext
 from .validation import text_argument, whole_number_argument
 
 AGENT_NAME_BYTES_MAX = 64
@@ -70,7 +70,7 @@ class Store:
     def __init__(self, backend: Backend, agent: str, clock: Clock, seed: int | None,
                  core_size_bytes_max: int,
                  sweepers: set[asyncio.Task[None]] | None = None,
-                 actor: str | None = None) -> None:
+                 actor: str | None = None, embed: EmbedHook | None = None) -> None:
         self.backend = backend
         self._sweepers = set() if sweepers is None else sweepers  # shared by for_agent views
         self.agent = agent
@@ -79,7 +79,8 @@ class Store:
         self.url = backend.url
         self._actor = actor
         self.actor = default_actor(agent) if actor is None else actor
-        self._context = TierContext(backend, agent, clock, core_size_bytes_max, self.actor)
+        self._context = TierContext(backend, agent, clock, core_size_bytes_max, self.actor,
+                                    embed=embed)
         self.core = CoreMemory(self._context)
         self.working = WorkingMemory(self._context)
         self.archival = ArchivalMemory(self._context)
@@ -119,13 +120,15 @@ class Store:
         """The same storage, seen as another agent (writing as the same actor, or as that
         agent when the actor was the default)."""
         return Store(self.backend, _checked_agent(agent), self.clock, self.seed,
-                     self._context.core_size_bytes_max, self._sweepers, self._actor)
+                     self._context.core_size_bytes_max, self._sweepers, self._actor,
+                     self._context.embed)
 
     def as_actor(self, actor: str) -> Store:
         """The same store, its writes attributed to `actor` in history and change events
         (e.g. "person:ada", "tool:importer")."""
         return Store(self.backend, self.agent, self.clock, self.seed,
-                     self._context.core_size_bytes_max, self._sweepers, _checked_actor(actor))
+                     self._context.core_size_bytes_max, self._sweepers, _checked_actor(actor),
+                     self._context.embed)
 
     async def history(self, tier: Tier | str, key: str,
                       limit: int = HISTORY_RECORDS_COUNT_MAX) -> list[HistoryRecord]:
@@ -254,10 +257,13 @@ def _backend_for(url: str) -> tuple[Backend, int | None]:
 async def open_store(url: str, *, agent: str = "default", clock: Clock | None = None,
                      core_memory_size_bytes_max: int = CORE_MEMORY_SIZE_BYTES_MAX,
                      faults: FaultInjector | None = None,
-                     actor: str | None = None) -> AsyncIterator[Store]:
+                     actor: str | None = None,
+                     embed: EmbedHook | None = None) -> AsyncIterator[Store]:
     """Open the store at `url` for `agent`; closed when the block ends.
 
-    Writes are attributed to `actor` in history (default: "agent:<agent>").
+    Writes are attributed to `actor` in history (default: "agent:<agent>"). `embed`, a
+    function of text (plain or async) that returns EMBEDDING_DIMENSIONS_COUNT numbers, is
+    called with the content of every entity written without an embedding.
 
     The clock defaults to a SimClock for sim:// and the system clock otherwise; with
     `faults`, every storage operation first asks the injector what fires.
@@ -269,6 +275,8 @@ async def open_store(url: str, *, agent: str = "default", clock: Clock | None = 
                                 f"got {type(clock).__name__}")
     if faults is not None and not isinstance(faults, FaultInjector):
         raise InvalidInputError(f"faults must be a FaultInjector, got {type(faults).__name__}")
+    if embed is not None and not callable(embed):
+        raise InvalidInputError(f"embed must be a function of text, got {type(embed).__name__}")
     whole_number_argument(core_memory_size_bytes_max, "core_memory_size_bytes_max")
     if not CORE_MEMORY_SIZE_BYTES_MIN <= core_memory_size_bytes_max <= CORE_MEMORY_SIZE_BYTES_MAX:
         raise InvalidInputError(
@@ -281,7 +289,8 @@ async def open_store(url: str, *, agent: str = "default", clock: Clock | None = 
         from .backends.faulty import FaultyBackend
         backend = FaultyBackend(backend, faults, clock)
     await backend.open()
-    store = Store(backend, agent, clock, seed, core_memory_size_bytes_max, actor=actor)
+    store = Store(backend, agent, clock, seed, core_memory_size_bytes_max, actor=actor,
+                  embed=embed)
     try:
         yield store
     finally:

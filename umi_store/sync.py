@@ -227,12 +227,13 @@ open_store.__signature__ = inspect.signature(open_async_store)  # type: ignore[a
 # sync API is typed with the async methods' own signatures. A test checks it is current;
 # regenerate with `python -m umi_store.sync > umi_store/sync.pyi`.
 _STUB_IMPORTS = {
-    "collections.abc": ("Iterable", "Iterator", "Mapping"),
+    "collections.abc": ("Iterable", "Iterator", "Mapping", "Sequence"),
     "contextlib": ("AbstractContextManager",),
     ".dst.clock": ("Clock",),
     ".dst.faults": ("FaultInjector",),
     ".models": ("AgentSummary", "BlockType", "ChangeEvent", "Entity", "EntityType",
                 "HistoryRecord", "MemoryBlock", "Tier", "WorkingEntry"),
+    ".tiers.context": ("EmbedHook",),
 }
 
 

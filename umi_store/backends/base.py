@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol, TypeVar
 
@@ -63,6 +63,15 @@ class Tx(Protocol):
                             limit: int) -> list[Entity]:
         """Entities whose casefolded name or content contains `folded_query` literally,
         ordered by updated_at descending, then id."""
+    async def entity_vectors_version(self) -> int:
+        """A number that changes whenever an entity with an embedding is stored, changed
+        or removed (umi_store.similarity caches the sketches against it)."""
+    async def entity_sketches(self) -> list[tuple[str, str, bytes | None, Sequence[float] | None]]:
+        """(id, entity type, sketch, embedding) of every entity with an embedding; the
+        embedding only where no sketch is stored."""
+    async def entity_embeddings(self, entity_ids: Iterable[str]) -> dict[str, bytes | Sequence[float]]:
+        """The embedding of each of `entity_ids` that has one: its exact float64 bytes
+        (umi_store.similarity.exact_bytes) where stored, else the numbers."""
 
     async def history_append(self, record: HistoryRecord, versions_max: int, bytes_max: int,
                              bytes_pruned: int) -> int:

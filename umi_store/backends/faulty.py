@@ -50,7 +50,8 @@ TIME_CLOCK_SKEW_MS_MAX = 30_000
 _OP_KINDS: dict[str, OpKind] = {
     **dict.fromkeys(["core_get", "core_list", "working_get", "working_list", "working_usage",
                      "working_sizes", "entity_get", "entity_get_many", "entity_list",
-                     "entity_count", "entity_search"], OpKind.READ),
+                     "entity_count", "entity_search", "entity_vectors_version",
+                     "entity_sketches", "entity_embeddings"], OpKind.READ),
     **dict.fromkeys(["core_put", "working_put", "working_put_many", "entity_put",
                      "entity_put_many"], OpKind.WRITE),
     **dict.fromkeys(["core_delete", "working_delete", "working_delete_expired", "working_clear",

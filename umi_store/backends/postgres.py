@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -244,6 +244,31 @@ _MIGRATIONS: dict[int, list[str]] = {
                 p_actor, p_value, p_metadata, p_record_bytes, p_versions_max,
                 p_history_bytes_max, p_history_bytes_pruned);
         END $$""",
+    ],
+    # Similarity (umi_store.similarity): each embedding's sketch, and a per-agent version
+    # of the embeddings, moved by a trigger, that the cached sketches are checked against.
+    5: [
+        "ALTER TABLE entities ADD COLUMN IF NOT EXISTS embedding_sketch BYTEA",
+        "ALTER TABLE entities ADD COLUMN IF NOT EXISTS embedding_exact BYTEA",
+        """CREATE TABLE IF NOT EXISTS entity_vectors_versions (
+            agent TEXT PRIMARY KEY,
+            version BIGINT NOT NULL
+        )""",
+        """CREATE OR REPLACE FUNCTION umi_entity_vectors_changed() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO entity_vectors_versions AS v (agent, version)
+            VALUES (CASE WHEN TG_OP = 'DELETE' THEN OLD.agent ELSE NEW.agent END, 1)
+            ON CONFLICT (agent) DO UPDATE SET version = v.version + 1;
+            RETURN NULL;
+        END $$""",
+        *(f"CREATE OR REPLACE TRIGGER entity_vectors_{name} AFTER {event} ON entities "
+          f"FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION umi_entity_vectors_changed()"
+          for name, event, changed in (
+              ("ai", "INSERT", "NEW.embedding IS NOT NULL"),
+              ("au", "UPDATE", "OLD.embedding IS DISTINCT FROM NEW.embedding OR "
+               "(NEW.embedding IS NOT NULL AND OLD.entity_type IS DISTINCT FROM NEW.entity_type)"),
+              ("ad", "DELETE", "OLD.embedding IS NOT NULL"))),
     ],
     # One round trip for the common writes (umi_store.backends.shortcuts): each function
     # takes the agent's lock, checks the case it serves (no row found for it: the caller
@@ -735,6 +760,10 @@ def _dollar(number: int) -> str:
 
 
 ENTITY_COLUMNS = rows.columns(rows.ENTITY_COLUMNS)
+_ENTITY_SKETCHES = rows.ENTITY_SKETCH_SQL.format(agent="$1")
+_ENTITY_VECTORS_VERSION = rows.ENTITY_VECTORS_VERSION_SQL.format(agent="$1")
+_ENTITY_EXACT = rows.ENTITY_EXACT_SQL.replace("IN ({ids})", "= ANY({ids})").format(
+    agent="$1", ids="$2::text[]")
 ENTITY_PUT_SQL = rows.upsert_sql("entities", "id", rows.ENTITY_PUT_COLUMNS, _dollar)
 ENTITY_SEARCH_SQL = (
     f"SELECT {ENTITY_COLUMNS} FROM entities WHERE agent = $1 "
@@ -956,6 +985,18 @@ class PostgresTx:
         found = await self._fetch(ENTITY_SEARCH_SQL, self.agent, _type_value(entity_type),
                                   like_literal(folded_query), max(0, limit))
         return [rows.entity_from_row(r) for r in found]
+
+    async def entity_embeddings(self, entity_ids: Iterable[str]) -> dict[str, bytes | Sequence[float]]:
+        found = await self._fetch(_ENTITY_EXACT, self.agent, list(entity_ids))
+        return {entity_id: exact if exact is not None else embedding
+                for entity_id, exact, embedding in found}
+
+    async def entity_vectors_version(self) -> int:
+        row = await self._fetchrow(_ENTITY_VECTORS_VERSION, self.agent)
+        return 0 if row is None else int(row[0])
+
+    async def entity_sketches(self) -> list[tuple[str, str, bytes | None, Sequence[float] | None]]:
+        return [tuple(row) for row in await self._fetch(_ENTITY_SKETCHES, self.agent)]
 
     # history
     async def history_append(self, record: HistoryRecord, versions_max: int, bytes_max: int,
@@ -1325,8 +1366,10 @@ class PostgresBackend:
 
     async def _entity_put(self, agent: str, request: EntityPut) -> Entity | None:
         entity = request.entity
+        if entity.embedding is not None:
+            return None  # its similarity sketch is written by the body
         (_, entity_id, entity_type, name, content, metadata, embedding, _, _, sum_,
-         name_folded, content_folded) = entity_row(agent, entity)
+         name_folded, content_folded, _, _) = entity_row(agent, entity)
         row = await self._call(agent, request, "umi_entity_put", entity_id, entity_type, name,
                                content, metadata, embedding, sum_, name_folded,
                                content_folded, request.must_exist, request.keep_metadata)

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .. import similarity
 from ..integrity import checksum, damaged_bytes, damaged_text, verified, verified_text
 from ..models import (BlockType, ChangeKind, Entity, EntityType, HistoryRecord, MemoryBlock,
                       StoredMetadata, Tier, WorkingEntry, metadata_json)
@@ -24,7 +25,16 @@ ENTITY_COLUMNS = ("id", "entity_type", "name", "content", "metadata", "embedding
 HISTORY_COLUMNS = ("tier", "key", "version", "kind", "at_ms", "actor", "value", "metadata")
 # What a put writes beyond the columns a read returns.
 WORKING_PUT_COLUMNS = WORKING_COLUMNS + ("size_bytes",)
-ENTITY_PUT_COLUMNS = ENTITY_COLUMNS + ("name_folded", "content_folded")
+ENTITY_PUT_COLUMNS = ENTITY_COLUMNS + ("name_folded", "content_folded", "embedding_sketch",
+                                       "embedding_exact")
+# Schema 5: what archival.similar reads (umi_store.similarity), and the per-agent version
+# of the embeddings its cache is checked against, kept by triggers.
+ENTITY_SKETCH_SQL = ("SELECT id, entity_type, embedding_sketch, CASE WHEN embedding_sketch "
+                     "IS NULL THEN embedding END FROM entities WHERE agent = {agent} "
+                     "AND embedding IS NOT NULL")
+ENTITY_EXACT_SQL = ("SELECT id, embedding_exact, CASE WHEN embedding_exact IS NULL THEN "
+                    "embedding END FROM entities WHERE agent = {agent} AND id IN ({ids})")
+ENTITY_VECTORS_VERSION_SQL = "SELECT version FROM entity_vectors_versions WHERE agent = {agent}"
 
 Placeholder = Callable[[int], str]  # 1-based parameter number → its SQL placeholder
 
@@ -69,7 +79,8 @@ def entity_params(agent: str, entity: Entity, *, embedding_as_json: bool) -> tup
     return (agent, entity.id, EntityType(entity.entity_type).value, entity.name, entity.content,
             json.dumps(dict(entity.metadata), sort_keys=True, ensure_ascii=False), embedding,
             entity.created_at, entity.updated_at, checksum(entity.content.encode()),
-            entity.name.casefold(), entity.content.casefold())
+            entity.name.casefold(), entity.content.casefold(), similarity.sketch(entity.embedding),
+            similarity.exact_bytes(entity.embedding))
 
 
 def block_from_row(row: Sequence[Any]) -> MemoryBlock:

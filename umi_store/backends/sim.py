@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from .. import similarity
 from ..integrity import damaged_bytes, damaged_text, checksum, verified, verified_text
 from ..models import (AgentSummary, BlockType, ChangeEvent, Entity, EntityType, HistoryRecord,
                       MemoryBlock, Tier, WorkingEntry)
@@ -28,6 +29,7 @@ class _StoredEntity:
     entity: Entity
     written: str
     folded: tuple[str, str] | None = None  # (name, content) casefolded
+    sketch: bytes | None = None  # umi_store.similarity
 
     def folded_text(self) -> tuple[str, str]:
         if self.folded is None:
@@ -52,6 +54,7 @@ class _AgentRows:
     history_sizes: dict[int, int] = field(default_factory=dict)  # each record's size_bytes
     history_keys: dict[tuple[Tier, str], tuple[int, ...]] = field(default_factory=dict)
     history_bytes: dict[str, int] = field(default_factory=dict)  # "total": the agent's sum
+    vectors_version: dict[str, int] = field(default_factory=dict)  # "version": embeddings
 
 
 def entity_sort_key(entity: Entity) -> tuple[int, str]:
@@ -184,13 +187,35 @@ class SimTx:
             await self.entity_put(entity)
 
     async def entity_put(self, entity: Entity) -> None:
-        self._set(self._rows.entities, entity.id, _StoredEntity(entity, entity.content))
+        stored = _StoredEntity(entity, entity.content, sketch=similarity.sketch(entity.embedding))
+        self._vectors_changed(self._rows.entities.get(entity.id), stored)
+        self._set(self._rows.entities, entity.id, stored)
 
     async def entity_delete(self, entity_id: str) -> bool:
         if entity_id not in self._rows.entities:
             return False
+        self._vectors_changed(self._rows.entities[entity_id], None)
         self._set(self._rows.entities, entity_id, _MISSING)
         return True
+
+    def _vectors_changed(self, old: _StoredEntity | None, new: _StoredEntity | None) -> None:
+        if any(s is not None and s.entity.embedding is not None for s in (old, new)):
+            version = self._rows.vectors_version.get("version", 0)
+            self._set(self._rows.vectors_version, "version", version + 1)
+
+    async def entity_embeddings(self, entity_ids: Iterable[str]) -> dict[str, bytes | Sequence[float]]:
+        found = {i: self._rows.entities[i].entity.embedding for i in entity_ids
+                 if i in self._rows.entities}
+        return {entity_id: embedding for entity_id, embedding in found.items()
+                if embedding is not None}
+
+    async def entity_vectors_version(self) -> int:
+        return self._rows.vectors_version.get("version", 0)
+
+    async def entity_sketches(self) -> list[tuple[str, str, bytes | None, Sequence[float] | None]]:
+        return [(s.entity.id, s.entity.entity_type, s.sketch,
+                 None if s.sketch is not None else s.entity.embedding)
+                for s in self._rows.entities.values() if s.entity.embedding is not None]
 
     def _matching(self, entity_type: EntityType | None, query: str | None) -> list[_StoredEntity]:
         rows = [s for s in self._rows.entities.values()

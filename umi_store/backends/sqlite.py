@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
 
@@ -182,6 +183,25 @@ _MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE change_log ADD COLUMN actor TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE change_log ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
     ],
+    # Similarity (umi_store.similarity): each embedding's sketch, and a per-agent version
+    # of the embeddings, moved by triggers, that the cached sketches are checked against.
+    5: [
+        "ALTER TABLE entities ADD COLUMN embedding_sketch BLOB",
+        "ALTER TABLE entities ADD COLUMN embedding_exact BLOB",
+        """CREATE TABLE IF NOT EXISTS entity_vectors_versions (
+            agent TEXT PRIMARY KEY,
+            version INTEGER NOT NULL
+        )""",
+        *(f"""CREATE TRIGGER IF NOT EXISTS entity_vectors_{name} AFTER {event} ON entities
+        WHEN {changed} BEGIN
+            INSERT INTO entity_vectors_versions (agent, version) VALUES ({row}.agent, 1)
+            ON CONFLICT (agent) DO UPDATE SET version = version + 1;
+        END""" for name, event, changed, row in (
+            ("ai", "INSERT", "new.embedding IS NOT NULL", "new"),
+            ("au", "UPDATE", "old.embedding IS NOT new.embedding OR (new.embedding IS NOT NULL "
+             "AND old.entity_type IS NOT new.entity_type)", "new"),
+            ("ad", "DELETE", "old.embedding IS NOT NULL", "old"))),
+    ],
     # The trigram index without positions (detail=none) or per-row column sizes
     # (columnsize=0): a search re-checks every candidate with instr(), so the index only has
     # to name the rows holding every trigram of the query, and nothing ranks. A fifth of the
@@ -210,6 +230,8 @@ _ENTITY_SELECT = f"SELECT {rows.columns(rows.ENTITY_COLUMNS, 'e')} FROM entities
 _CORE_PUT = rows.upsert_sql("core_blocks", "block_type", rows.CORE_COLUMNS, lambda _: "?")
 _WORKING_PUT = rows.upsert_sql("working", "key", rows.WORKING_PUT_COLUMNS, lambda _: "?")
 _ENTITY_PUT = rows.upsert_sql("entities", "id", rows.ENTITY_PUT_COLUMNS, lambda _: "?")
+_ENTITY_SKETCHES = rows.ENTITY_SKETCH_SQL.format(agent="?")
+_ENTITY_VECTORS_VERSION = rows.ENTITY_VECTORS_VERSION_SQL.format(agent="?")
 _SQLITE_PARAMS_MAX = 32_766  # host parameters per statement (SQLite ≥ 3.32)
 # Entities per INSERT of many: as many as the parameters allow. Each statement is one
 # savepoint, and at every savepoint FTS5 writes the index terms it holds in memory to disk
@@ -446,6 +468,24 @@ class SqliteTx:
         if candidates and len(found) < limit:
             found = self._fetchall(*indexed)
         return sorted((rows.entity_from_row(r) for r in found), key=entity_sort_key)
+
+    async def entity_embeddings(self, entity_ids: Iterable[str]) -> dict[str, bytes | Sequence[float]]:
+        found: dict[str, bytes | Sequence[float]] = {}
+        for chunk in _chunks(list(entity_ids), _SQLITE_PARAMS_MAX - 1):
+            for entity_id, exact, embedding in self._fetchall(rows.ENTITY_EXACT_SQL.format(
+                    agent="?", ids=", ".join("?" * len(chunk))), (self.agent, *chunk)):
+                found[entity_id] = exact if exact is not None else json.loads(embedding)
+        return found
+
+    async def entity_vectors_version(self) -> int:
+        row = self._fetchone(_ENTITY_VECTORS_VERSION, (self.agent,))
+        return 0 if row is None else int(row[0])
+
+    async def entity_sketches(self) -> list[tuple[str, str, bytes | None, Sequence[float] | None]]:
+        return [(entity_id, entity_type, sketch, None if embedding is None
+                 else json.loads(embedding))
+                for entity_id, entity_type, sketch, embedding
+                in self._fetchall(_ENTITY_SKETCHES, (self.agent,))]
 
     # history
     async def history_append(self, record: HistoryRecord, versions_max: int, bytes_max: int,

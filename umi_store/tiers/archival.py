@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import builtins
+import inspect
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any, cast
 
 from ..backends.base import Tx
+from .. import similarity
 from ..backends.shortcuts import EntityForget, EntityPut, EntityPutMany
-from ..constants import (EMBEDDING_DIMENSIONS_COUNT, ENTITY_CONTENT_BYTES_MAX,
+from ..constants import (ENTITY_CONTENT_BYTES_MAX,
                          ENTITY_LIST_COUNT_MAX, ENTITY_NAME_BYTES_MAX,
                          ENTITY_NAME_DERIVED_CHARS_MAX, SEARCH_QUERY_BYTES_MAX,
-                         SEARCH_RESULTS_COUNT_MAX)
+                         SEARCH_RESULTS_COUNT_MAX, SIMILAR_RESULTS_COUNT_MAX)
 from ..errors import InvalidInputError, LimitExceededError, NotFoundError
 from ..models import ChangeKind, HistoryRecord, Entity, EntityType, Tier, checked_text, parse_enum
 from ..validation import (entity_argument, metadata_argument, optional_text_argument,
@@ -65,9 +68,8 @@ def _checked(entity: Entity) -> Entity:
     checked_text(entity.content, "entity content")
     for key, value in entity.metadata.items():
         checked_text(key + value, f"metadata {key!r}")
-    if entity.embedding is not None and len(entity.embedding) != EMBEDDING_DIMENSIONS_COUNT:
-        raise InvalidInputError(f"an embedding has {EMBEDDING_DIMENSIONS_COUNT} dimensions, "
-                                f"got {len(entity.embedding)}")
+    if entity.embedding is not None:
+        similarity.checked_embedding(entity.embedding, "an embedding")
     return replace(entity, entity_type=entity_type)
 
 
@@ -86,7 +88,8 @@ class ArchivalMemory:
         self._context = context
 
     def _draft(self, content: str, entity_type: EntityType | str, name: str | None,
-               metadata: Mapping[str, str] | None) -> Entity:
+               metadata: Mapping[str, str] | None,
+               embedding: Sequence[float] | None = None) -> Entity:
         entity_type = parse_enum(EntityType, entity_type, "entity type")
         content = text_argument(content, "content")
         name = optional_text_argument(name, "name")
@@ -95,13 +98,15 @@ class ArchivalMemory:
         if not name.strip():
             raise InvalidInputError("nothing to remember: the content and the name are empty")
         return Entity(entity_type, name, content, entity_id(self._context.agent, entity_type, name),
-                      metadata or {})
+                      metadata or {}, cast(Any, embedding))  # Entity checks the numbers
 
     async def remember(self, content: str, entity_type: EntityType | str,
                        name: str | None = None,
-                       metadata: Mapping[str, str] | None = None) -> Entity:
-        """Store `content`; the same (type, name) updates the entity it named before."""
-        draft = self._draft(content, entity_type, name, metadata)
+                       metadata: Mapping[str, str] | None = None,
+                       embedding: Sequence[float] | None = None) -> Entity:
+        """Store `content`; the same (type, name) updates the entity it named before.
+        `embedding` (EMBEDDING_DIMENSIONS_COUNT numbers) is what `similar` compares."""
+        draft = self._draft(content, entity_type, name, metadata, embedding)
         return await self._upsert(draft, must_exist=False, keep_metadata=metadata is None)
 
     async def remember_many(self, items: Iterable[tuple]) -> list[Entity]:
@@ -121,6 +126,7 @@ class ArchivalMemory:
         if not drafts:
             return []
         ctx = self._context
+        drafts = [(await self._embedded(draft), keep) for draft, keep in drafts]
 
         async def body(tx: Tx) -> list[Entity]:
             existing = await tx.entity_get_many({draft.id for draft, _ in drafts})
@@ -147,8 +153,18 @@ class ArchivalMemory:
         entity = entity_argument(entity, "entity")
         return await self._upsert(entity, must_exist=True, keep_metadata=False)
 
+    async def _embedded(self, entity: Entity) -> Entity:
+        """`entity` with the open_store `embed` hook's embedding when it has none."""
+        embed = self._context.embed
+        if embed is None or entity.embedding is not None:
+            return entity
+        embedding = embed(entity.content)
+        if inspect.isawaitable(embedding):
+            embedding = await embedding
+        return _checked(replace(entity, embedding=cast(Any, embedding)))
+
     async def _upsert(self, entity: Entity, *, must_exist: bool, keep_metadata: bool) -> Entity:
-        entity = _checked(entity)
+        entity = await self._embedded(_checked(entity))
         ctx = self._context
         if not entity.id:
             entity = replace(entity, id=entity_id(ctx.agent, entity.entity_type, entity.name))
@@ -238,8 +254,14 @@ class ArchivalMemory:
         return await self._context.read(lambda tx: tx.entity_count(entity_type))
 
     async def search(self, query: str, entity_type: EntityType | str | None = None,
-                     limit: int = SEARCH_RESULTS_COUNT_MAX) -> builtins.list[Entity]:
-        """Case-insensitive literal substring search of name and content, newest first."""
+                     limit: int = SEARCH_RESULTS_COUNT_MAX,
+                     vector: Sequence[float] | None = None) -> builtins.list[Entity]:
+        """Case-insensitive literal substring search of name and content, newest first.
+
+        With `vector`, the text hits and the `limit` entities most similar to it are
+        fused by reciprocal rank: each scores Σ 1/(SEARCH_FUSION_RANK_OFFSET + rank) over
+        the two lists it is in (rank 1-based); best first, ties by id. An empty query
+        then ranks by the vector alone."""
         query = text_argument(query, "query")
         if len(query.encode()) > SEARCH_QUERY_BYTES_MAX:
             raise InvalidInputError(f"query is {len(query.encode())} bytes; the limit is "
@@ -248,9 +270,70 @@ class ArchivalMemory:
             raise InvalidInputError(f"limit must be 1–{SEARCH_RESULTS_COUNT_MAX}, got {limit!r}")
         entity_type = None if entity_type is None else parse_enum(EntityType, entity_type,
                                                                   "entity type")
+        unit = None if vector is None else similarity.unit_query(vector, "vector")
+        hits = await self._text_hits(query, entity_type, limit)
+        if unit is None:
+            return hits
+        near = await self._context.read(lambda tx: self._similar(tx, unit, limit,
+                                                                  entity_type, None))
+        return similarity.fused([hits, [entity for entity, _ in near]], limit)
+
+    async def _text_hits(self, query: str, entity_type: EntityType | None,
+                         limit: int) -> builtins.list[Entity]:
         if not query or "\x00" in query:
             return []  # nothing stored holds NUL
         folded = query.casefold()
         hits = await self._context.read(lambda tx: tx.entity_search(folded, entity_type, limit))
         assert len(hits) <= limit, "never more hits than asked for"
         return hits
+
+    async def similar(self, vector_or_entity_id: Sequence[float] | str, k: int = 10,
+                      entity_type: EntityType | str | None = None,
+                      ) -> builtins.list[tuple[Entity, float]]:
+        """The k entities whose embeddings are most similar to a vector, or to the embedding
+        of the entity with that id (which is left out of its own answer): (entity, cosine)
+        pairs, best first, ties by id. Exact, on every backend (umi_store.similarity).
+        Needs numpy (the `similarity` extra)."""
+        if not 1 <= whole_number_argument(k, "k") <= SIMILAR_RESULTS_COUNT_MAX:
+            raise InvalidInputError(f"k must be 1–{SIMILAR_RESULTS_COUNT_MAX}, got {k!r}")
+        entity_type = None if entity_type is None else parse_enum(EntityType, entity_type,
+                                                                  "entity type")
+        similarity.numpy_or_error()
+        if isinstance(vector_or_entity_id, str):
+            entity_id = _checked_id(vector_or_entity_id)
+
+            async def by_entity(tx: Tx) -> builtins.list[tuple[Entity, float]]:
+                entity = await tx.entity_get(entity_id)
+                if entity is None:
+                    raise NotFoundError(f"no entity with id {entity_id}")
+                if entity.embedding is None:
+                    raise InvalidInputError(f"entity {entity.name!r} has no embedding to "
+                                            "compare")
+                return await self._similar(tx, similarity.unit_query(
+                    entity.embedding, "the entity's embedding"), k, entity_type, entity_id)
+            return await self._context.read(by_entity)
+        unit = similarity.unit_query(vector_or_entity_id, "vector_or_entity_id")
+        return await self._context.read(lambda tx: self._similar(tx, unit, k, entity_type, None))
+
+    async def _similar(self, tx: Tx, unit: similarity.Vector, k: int,
+                       entity_type: EntityType | None,
+                       exclude_id: str | None) -> builtins.list[tuple[Entity, float]]:
+        index = await self._sketch_index(tx)
+        candidates = index.candidates(unit, k, None if entity_type is None else
+                                      entity_type.value, exclude_id)
+        scored = similarity.best(unit, await tx.entity_embeddings(candidates), k)
+        found = await tx.entity_get_many(entity_id for entity_id, _ in scored)
+        return [(found[entity_id], score) for entity_id, score in scored]
+
+    async def _sketch_index(self, tx: Tx) -> similarity.SketchIndex:
+        """The agent's sketches: the cached index while the embeddings are unchanged. Not
+        cached inside a batch, whose writes may yet roll back."""
+        ctx = self._context
+        version = await tx.entity_vectors_version()  # before the rows: never older than them
+        cached = similarity.cached_index(ctx.backend, ctx.agent)
+        if cached is not None and cached.version == version:
+            return cached
+        index = similarity.SketchIndex.build(version, await tx.entity_sketches())
+        if ctx.batch is None:
+            similarity.cache_index(ctx.backend, ctx.agent, index)
+        return index

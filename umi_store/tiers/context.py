@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -12,6 +12,8 @@ from ..dst.clock import Clock
 from ..errors import InvalidInputError, StorageError
 
 T = TypeVar("T")
+# Text → embedding (EMBEDDING_DIMENSIONS_COUNT numbers), plain or awaitable.
+EmbedHook = Callable[[str], "Sequence[float] | Awaitable[Sequence[float]]"]
 
 
 def retry_delay_ms(retry: int) -> int:
@@ -49,6 +51,7 @@ class TierContext:
     core_size_bytes_max: int
     actor: str  # who this context's writes are attributed to in history
     batch: OpenBatch | None = None  # inside store.batch(): the transaction every body joins
+    embed: EmbedHook | None = None  # open_store(embed=): the embedding of an entity without one
 
     async def read(self, body: Callable[[Tx], Awaitable[T]]) -> T:
         """Run `body` in a read transaction, retried whole on a transient storage error."""
