@@ -124,6 +124,7 @@ class UmiApp(App[None]):
         self._last_focus: dict[str | None, Widget] = {}
         self._theme_names: list[str] = []
         self._panes: list[Widget] = []
+        self._timeline: Timeline | None = None
         self._theme_problems = self._register_themes()  # before the CSS is first built
         self.open_error: UmiError | None = None  # why the store could not be opened
         self._workload: Store | None = None  # the timeline steps the Simulation's scratch store
@@ -149,6 +150,7 @@ class UmiApp(App[None]):
         yield KeyFooter()
 
     def on_mount(self) -> None:
+        self._timeline = self.query_one(Timeline)  # kept: a tick may come as the app closes
         for problem in self._theme_problems:
             self.notify(problem, title="Theme", severity="warning")
         for spec in PANES:
@@ -349,7 +351,8 @@ class UmiApp(App[None]):
 
     @property
     def timeline(self) -> Timeline:
-        return self.screen_stack[0].query_one(Timeline)  # also under a dialog
+        assert self._timeline is not None, "the timeline is composed before any tick"
+        return self._timeline
 
     def action_timeline(self) -> None:
         """Show the timeline (and focus it); when shown, close it and go live."""

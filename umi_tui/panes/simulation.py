@@ -38,7 +38,7 @@ CLOCK_SPEEDS = (1, 10, 60, 600)
 CLOCK_STEP_MS_MAX = 365 * 86_400_000  # a custom step may jump a year, in day-long advances
 SIM_STEPS_DEFAULT = 100
 SIM_FAULT_PROBABILITY_DEFAULT = 0.01
-SIM_RUN_SLICE_SECS = 0.1  # a run hands the loop back this often: the bar moves, keys answer
+SIM_RUN_SLICE_SECS = 0.05  # a run hands the loop back this often: the bar moves, keys answer
 # ...for this long: a key takes several loop turns to reach its action, and one is too few.
 SIM_RUN_YIELD_SECS = 0.002
 SIM_RUN_LOG_REFRESH_SECS = 1.0  # and the log catches up this often during a run
