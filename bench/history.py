@@ -4,20 +4,22 @@
 
 Baseline, measured in the same run: the same store and operations with the backend's
 history_append replaced by a no-op (the write path as it was before history; on Postgres
-working.set's one-round-trip function is then the one without history). Each figure is
-the best of `--rounds` rounds (a shared machine only ever slows a run down). Then
-history() of a key with 1 000 versions (HISTORY_KEY_VERSIONS_COUNT_MAX), p50 and p95 ms.
+working.set's one-round-trip function is then the one without history). The two sides
+run on two stores in alternating slices of a few calls, so a change in the machine's load
+falls on both alike; each figure is the best of `--rounds` rounds (a shared machine only
+ever slows a run down). Then history() of a key with 1 000 versions
+(HISTORY_KEY_VERSIONS_COUNT_MAX), p50 and p95 ms.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
@@ -27,6 +29,7 @@ from umi_store.backends import postgres, sqlite
 from umi_store.constants import HISTORY_KEY_VERSIONS_COUNT_MAX
 
 HISTORY_READS_COUNT = 200
+INTERLEAVE_OPS_COUNT = 50  # calls per slice when the sides alternate
 Operation = Callable[[Store, int], Awaitable[Any]]
 OPERATIONS: dict[str, Operation] = {
     "working.set": lambda s, i: s.working.set(f"k{i % 500}", b"v" * 100),
@@ -36,7 +39,7 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 
-@contextmanager
+@contextlib.contextmanager
 def history_off() -> Iterator[None]:
     """The write path without history: appends do nothing, working.set's Postgres
     function is the one from before history."""
@@ -67,11 +70,17 @@ def history_off() -> Iterator[None]:
          postgres.PostgresBackend.working_put_if_room) = saved
 
 
-async def rate(store: Store, operation: Operation, ops: int) -> float:
-    started = time.perf_counter()
-    for i in range(ops):
-        await operation(store, i)
-    return ops / (time.perf_counter() - started)
+async def rates(stores: dict[bool, Store], operation: Operation, ops: int) -> dict[bool, float]:
+    """Writes per second with history (True) and without (False), in alternating slices."""
+    spent = {True: 0.0, False: 0.0}
+    for start in range(0, ops, INTERLEAVE_OPS_COUNT):
+        for recorded, store in stores.items():
+            with contextlib.nullcontext() if recorded else history_off():
+                started = time.perf_counter()
+                for i in range(start, min(start + INTERLEAVE_OPS_COUNT, ops)):
+                    await operation(store, i)
+                spent[recorded] += time.perf_counter() - started
+    return {recorded: ops / seconds for recorded, seconds in spent.items()}
 
 
 async def wipe_postgres(url: str) -> None:
@@ -83,22 +92,25 @@ async def wipe_postgres(url: str) -> None:
         await conn.close()
 
 
-async def bench_writes(url: str, ops: int, rounds: int) -> None:
-    print(f"\n{url.split(':')[0]}: writes per second, best of {rounds} rounds of {ops}")
+async def bench_writes(urls: dict[bool, str], ops: int, rounds: int) -> None:
+    """`urls`: where the writes with history (True) and without (False) go; on Postgres,
+    one database under two agents."""
+    print(f"\n{urls[True].split(':')[0]}: writes per second, best of {rounds} rounds of {ops}")
     print(f"  {'operation':<20}{'with history':>14}{'without':>10}{'cost ×':>8}")
     for name, operation in OPERATIONS.items():
         best = {True: 0.0, False: 0.0}
         for _ in range(rounds):
-            for recorded in (True, False):
-                if url.startswith("postgres"):
-                    await wipe_postgres(url)
-                async with open_store(url, agent="bench", clock=SimClock()) as store:
-                    await operation(store, -1)  # warm: schema, first row, prepared statements
-                    if recorded:
-                        best[True] = max(best[True], await rate(store, operation, ops))
-                    else:
-                        with history_off():
-                            best[False] = max(best[False], await rate(store, operation, ops))
+            if urls[True].startswith("postgres"):
+                await wipe_postgres(urls[True])
+            async with contextlib.AsyncExitStack() as opened:
+                stores = {recorded: await opened.enter_async_context(
+                    open_store(url, agent=f"bench-{recorded}", clock=SimClock()))
+                    for recorded, url in urls.items()}
+                for recorded, store in stores.items():
+                    with contextlib.nullcontext() if recorded else history_off():
+                        await operation(store, -1)  # warm: schema, first row, statements
+                for recorded, rate in (await rates(stores, operation, ops)).items():
+                    best[recorded] = max(best[recorded], rate)
         print(f"  {name:<20}{best[True]:>14.0f}{best[False]:>10.0f}"
               f"{best[False] / best[True]:>8.2f}")
 
@@ -145,10 +157,12 @@ async def main() -> None:
     parser.add_argument("--postgres", default=None, help="a database the bench may wipe")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        await bench_writes(f"sqlite:///{directory}/bench.db", args.ops, args.rounds)
+        await bench_writes({recorded: f"sqlite:///{directory}/bench-{recorded}.db"
+                            for recorded in (True, False)}, args.ops, args.rounds)
         await bench_history_read(f"sqlite:///{directory}/read.db")
     if args.postgres:
-        await bench_writes(args.postgres, args.ops // 4, args.rounds)
+        await bench_writes(dict.fromkeys((True, False), args.postgres), args.ops // 4,
+                           args.rounds)
         await wipe_postgres(args.postgres)
         await bench_history_read(args.postgres)
 
