@@ -3,10 +3,14 @@
 Same semantics as the simulator (umi_store.backends.sim): checksums beside stored values,
 archival order updated_at descending then id, literal substring search on casefolded text.
 
-Change feed: every write transaction also appends its events to `change_log`, tagged
-with this backend's origin. Events reach this process's subscribers directly after the
-commit; while anyone subscribes, a poller checks `PRAGMA data_version` (which moves only
-when another connection commits) and publishes the log rows of other origins.
+Change feed: events reach this process's subscribers directly after the commit. For
+other processes, a backend with subscribers registers its origin in `change_watchers` and
+polls: when `PRAGMA data_version` moves (only another connection's commit moves it), it
+publishes the `change_log` rows of other origins. A write transaction appends its events to
+`change_log` only while another origin is registered: no watcher, no log row.
+
+What a connection knows between transactions (the watchers, each agent's history bytes) is
+kept in memory and dropped as soon as `PRAGMA data_version` shows another connection wrote.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from .base import ChangeHub, Tx, completed, stop_background_task
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 # Search reads the folded text of this many newest entities before it asks the trigram
 # index: a word common enough to fill a page of results there never reaches the index.
 SEARCH_RECENT_SCAN_ROWS_MAX = 1_000
@@ -176,15 +180,47 @@ _MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE change_log ADD COLUMN actor TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE change_log ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
     ],
+    # Writes that touch fewer pages. History becomes one b-tree keyed for history() plus one
+    # index in append order per agent (history_since, pruning, the byte total); `seq`
+    # counts per agent. The byte totals row and its triggers go: each connection sums an
+    # agent's bytes once and keeps them current. The change log is written only while
+    # another process watches (`change_watchers`).
+    6: [
+        """CREATE TABLE history_v6 (
+            agent TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            key TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            at_ms INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            value BLOB,
+            metadata TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            PRIMARY KEY (agent, tier, key, version)
+        ) WITHOUT ROWID""",
+        "INSERT INTO history_v6 (agent, tier, key, version, seq, kind, at_ms, actor, value, "
+        "metadata, size_bytes) SELECT agent, tier, key, version, seq, kind, at_ms, actor, "
+        "value, metadata, size_bytes FROM history",
+        "DROP TABLE history",
+        "DROP TABLE history_totals",
+        "ALTER TABLE history_v6 RENAME TO history",
+        "CREATE UNIQUE INDEX history_appended ON history (agent, seq, at_ms, size_bytes)",
+        "CREATE TABLE change_watchers (origin TEXT PRIMARY KEY)",
+    ],
 }
 _CHANGE_LOG_INSERT = ("INSERT INTO change_log (origin, agent, tier, kind, key, at_ms, actor, "
                       "version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 _HISTORY_APPEND = (
-    "INSERT INTO history (agent, tier, key, version, kind, at_ms, actor, value, metadata, "
-    "size_bytes) SELECT ?1, ?2, ?3, COALESCE(MAX(version), 0) + 1, ?4, ?5, ?6, ?7, ?8, ?9 "
-    "FROM history WHERE agent = ?1 AND tier = ?2 AND key = ?3 RETURNING version")
+    "INSERT INTO history (agent, tier, key, version, seq, kind, at_ms, actor, value, "
+    "metadata, size_bytes) VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(version), 0) + 1 FROM "
+    "history WHERE agent = ?1 AND tier = ?2 AND key = ?3), (SELECT COALESCE(MAX(seq), 0) + 1 "
+    "FROM history WHERE agent = ?1), ?4, ?5, ?6, ?7, ?8, ?9) RETURNING version")
+_HISTORY_TRIM_VERSIONS = ("DELETE FROM history WHERE agent = ? AND tier = ? AND key = ? "
+                          "AND version <= ? RETURNING size_bytes")
 _HISTORY_SELECT = f"SELECT {rows.columns(rows.HISTORY_COLUMNS)} FROM history WHERE agent = ?"
-_HISTORY_PRUNE = rows.history_prune_sql(lambda _: "?")
+_HISTORY_PRUNE = rows.history_prune_sql(lambda n: f"?{n}") + " RETURNING size_bytes"
 _HISTORY_NEWEST = rows.history_newest_sql(lambda n: f"?{n}")
 _CORE_SELECT = f"SELECT {rows.columns(rows.CORE_COLUMNS)} FROM core_blocks WHERE agent = ?"
 _WORKING_SELECT = f"SELECT {rows.columns(rows.WORKING_COLUMNS)} FROM working WHERE agent = ?"
@@ -207,6 +243,30 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start:start + size]
 
 
+class _ConnectionMemory:
+    """What one connection knows of the file between its transactions, true while no other
+    connection has committed: a write transaction compares `PRAGMA data_version` first
+    (`checked`) and forgets everything when it moved."""
+
+    def __init__(self) -> None:
+        self.data_version: int | None = None
+        self.watched: bool | None = None  # does another origin read the change log?
+        self.history_bytes: dict[str, int] = {}  # agent → bytes of its history
+
+    def checked(self, db: sqlite3.Connection) -> None:
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self.data_version:
+            self.data_version = version
+            self.watched = None
+            self.history_bytes.clear()
+
+    def is_watched(self, db: sqlite3.Connection, origin: str) -> bool:
+        if self.watched is None:
+            self.watched = db.execute("SELECT EXISTS (SELECT 1 FROM change_watchers "
+                                      "WHERE origin != ?)", (origin,)).fetchone()[0] == 1
+        return self.watched
+
+
 class SqliteTx:
     """One transaction on the connection, bound to one agent.
 
@@ -215,10 +275,17 @@ class SqliteTx:
     call hops alone (_HoppingTx, what `transaction()` hands out).
     """
 
-    def __init__(self, db: sqlite3.Connection, agent: str) -> None:
+    def __init__(self, db: sqlite3.Connection, agent: str, memory: _ConnectionMemory, *,
+                 write: bool) -> None:
         self.agent = agent
         self._db = db
+        self._memory = memory
+        self._write = write
         self.events: list[ChangeEvent] = []
+        self.history_bytes: int | None = None  # the agent's, once this transaction knows it
+        # A write transaction reads the rows of every block at its first core read
+        # (set_block reads one block, then all of them) and keeps them until it changes one.
+        self._block_rows: list[Any] | None = None
 
     def emit(self, event: ChangeEvent) -> None:
         self.events.append(event)
@@ -253,17 +320,30 @@ class SqliteTx:
 
     # core
     async def core_get(self, block_type: BlockType) -> MemoryBlock | None:
-        row = self._fetchone(f"{_CORE_SELECT} AND block_type = ?",
-                             (self.agent, BlockType(block_type).value))
+        block_type = BlockType(block_type)
+        if self._write:
+            row = next((r for r in self._every_block_row() if r[0] == block_type.value), None)
+        else:
+            row = self._fetchone(f"{_CORE_SELECT} AND block_type = ?",
+                                 (self.agent, block_type.value))
         return None if row is None else rows.block_from_row(row)
 
     async def core_list(self) -> list[MemoryBlock]:
-        return [rows.block_from_row(r) for r in self._fetchall(_CORE_SELECT, (self.agent,))]
+        return [rows.block_from_row(r) for r in self._every_block_row()]
+
+    def _every_block_row(self) -> list[Any]:
+        found = self._block_rows
+        if found is None:
+            found = self._fetchall(_CORE_SELECT, (self.agent,))
+            self._block_rows = found if self._write else None
+        return found
 
     async def core_put(self, block: MemoryBlock) -> None:
+        self._block_rows = None
         self._execute(_CORE_PUT, rows.block_params(self.agent, block))
 
     async def core_delete(self, block_type: BlockType) -> bool:
+        self._block_rows = None
         return self._execute("DELETE FROM core_blocks WHERE agent = ? AND block_type = ?",
                              (self.agent, BlockType(block_type).value)) > 0
 
@@ -411,15 +491,28 @@ class SqliteTx:
     async def history_append(self, record: HistoryRecord, versions_max: int, bytes_max: int,
                              bytes_pruned: int) -> int:
         params = rows.history_params(self.agent, record)
+        total = self._history_bytes()
         version = int(self._fetchone(_HISTORY_APPEND, params)[0])
+        total += params[-1]  # the record's size_bytes
         if version > versions_max:
-            self._execute("DELETE FROM history WHERE agent = ? AND tier = ? AND key = ? "
-                          "AND version <= ?", (*params[:3], version - versions_max))
-        total = self._fetchone("SELECT size_bytes FROM history_totals WHERE agent = ?",
-                               (self.agent,))
-        if total is not None and total[0] > bytes_max:
-            self._execute(_HISTORY_PRUNE, (self.agent, total[0] - bytes_pruned))
+            total -= self._removed_bytes(_HISTORY_TRIM_VERSIONS,
+                                         (*params[:3], version - versions_max))
+        if total > bytes_max:
+            total -= self._removed_bytes(_HISTORY_PRUNE, (self.agent, total - bytes_pruned))
+        self.history_bytes = total
         return version
+
+    def _history_bytes(self) -> int:
+        """The agent's history bytes: known to this transaction or connection, or summed."""
+        if self.history_bytes is None:
+            known = self._memory.history_bytes.get(self.agent)
+            self.history_bytes = known if known is not None else int(self._fetchone(
+                "SELECT COALESCE(SUM(size_bytes), 0) FROM history WHERE agent = ?",
+                (self.agent,))[0])
+        return self.history_bytes
+
+    def _removed_bytes(self, delete: str, params: tuple) -> int:
+        return sum(size for size, in self._fetchall(delete, params))
 
     async def history_list(self, tier: Tier, key: str, limit: int) -> list[HistoryRecord]:
         found = self._fetchall(f"{_HISTORY_SELECT} AND tier = ? AND key = ? "
@@ -444,6 +537,7 @@ class SqliteTx:
 
     # fault injection
     async def corrupt(self, tier: Tier, key: str) -> bool:
+        self._block_rows = None
         select, update, key = rows.corruption_sql(tier, key, lambda _: "?")
         row = self._fetchone(select, (self.agent, key))
         if row is not None:
@@ -472,21 +566,26 @@ class _HoppingTx:
         return call
 
 
-def _begin(db: sqlite3.Connection, write: bool) -> None:
+def _begin(db: sqlite3.Connection, memory: _ConnectionMemory, write: bool) -> None:
     if write:
         try:
             db.execute("BEGIN IMMEDIATE")
+            memory.checked(db)
         except sqlite3.Error as exc:
+            with suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
             raise _storage_error(exc) from exc
 
 
 def _commit(db: sqlite3.Connection, tx: SqliteTx, origin: str, write: bool) -> None:
-    """Log the transaction's events for other processes and commit; roll back on failure."""
+    """Log the transaction's events if another process watches, and commit; roll back on
+    failure. What the transaction learnt, the connection keeps once it committed."""
     assert write or not tx.events, "only a write transaction changes anything"
     if not write:
         return
+    memory = tx._memory
     try:
-        if tx.events:
+        if tx.events and memory.is_watched(db, origin):
             db.executemany(_CHANGE_LOG_INSERT, [  # the StrEnum members bind as their text
                 (origin, tx.agent, e.tier, e.kind, e.key, e.at_ms, e.actor, e.version)
                 for e in tx.events])
@@ -494,6 +593,8 @@ def _commit(db: sqlite3.Connection, tx: SqliteTx, origin: str, write: bool) -> N
     except sqlite3.Error as exc:
         _rollback(db, tx, write)
         raise _storage_error(exc) from exc
+    if tx.history_bytes is not None:
+        memory.history_bytes[tx.agent] = tx.history_bytes
 
 
 def _rollback(db: sqlite3.Connection, tx: SqliteTx, write: bool) -> None:
@@ -506,7 +607,7 @@ def _rollback(db: sqlite3.Connection, tx: SqliteTx, write: bool) -> None:
 def _run_whole(db: sqlite3.Connection, tx: SqliteTx, body: Callable[[Tx], Awaitable[T]],
                origin: str, write: bool) -> T:
     """Begin, run `body`, log its events and commit: on the connection's thread, at once."""
-    _begin(db, write)
+    _begin(db, tx._memory, write)
     try:
         result = completed(body(tx))
     except BaseException:
@@ -514,6 +615,25 @@ def _run_whole(db: sqlite3.Connection, tx: SqliteTx, body: Callable[[Tx], Awaita
         raise
     _commit(db, tx, origin, write)
     return result
+
+
+def _register_watcher(db: sqlite3.Connection, origin: str) -> int:
+    """Register `origin` as a reader of the change log; the newest log row's seq then.
+
+    One write transaction: a writer decides whether to log while it holds the write lock,
+    so every commit after this one is logged for `origin`."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("INSERT OR IGNORE INTO change_watchers (origin) VALUES (?)", (origin,))
+            newest = int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM change_log").fetchone()[0])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        raise _storage_error(exc) from exc
+    return newest
 
 
 def _unopenable_reason(path: str) -> str | None:
@@ -574,6 +694,7 @@ class SqliteBackend:
         self._poller: asyncio.Task[None] | None = None
         self._data_version: int | None = None
         self._seen_seq = 0
+        self._memory = _ConnectionMemory()
 
     async def open(self) -> None:
         if self._conn is not None:
@@ -633,10 +754,8 @@ class SqliteBackend:
         async with self._lock:
             if self._poller is not None:
                 return
-            if self._conn is None:
-                raise StoreUnavailableError(f"{self.url} is not open")
-            rows = await _fetchall(self._conn, "SELECT COALESCE(MAX(seq), 0) FROM change_log")
-            self._seen_seq = int(rows[0][0])
+            conn = self._open_connection()
+            self._seen_seq = await conn._execute(_register_watcher, conn._conn, self.origin)
             self._poller = asyncio.create_task(self._poll_other_processes())
 
     async def _poll_other_processes(self) -> None:
@@ -671,6 +790,10 @@ class SqliteBackend:
         poller, self._poller = self._poller, None
         if poller is not None:
             await stop_background_task(poller)
+            if self._conn is not None:
+                async with self._lock:
+                    await _fetchall(self._conn, "DELETE FROM change_watchers WHERE origin = ?",
+                                    (self.origin,))
         conn, self._conn = self._conn, None
         if conn is not None:
             async with self._lock:
@@ -687,7 +810,7 @@ class SqliteBackend:
     async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
         async with self._lock:
             conn = self._open_connection()
-            tx = SqliteTx(conn._conn, agent)
+            tx = SqliteTx(conn._conn, agent, self._memory, write=write)
             result = await conn._execute(_run_whole, conn._conn, tx, body, self.origin, write)
             events = list(tx.events)
         if events:
@@ -704,8 +827,8 @@ class SqliteBackend:
         async with self._lock:
             conn = self._open_connection()
             db = conn._conn
-            await conn._execute(_begin, db, write)
-            tx = SqliteTx(db, agent)
+            await conn._execute(_begin, db, self._memory, write)
+            tx = SqliteTx(db, agent, self._memory, write=write)
             try:
                 yield _HoppingTx(conn, tx)
             except BaseException:
