@@ -95,10 +95,12 @@ def entity_from_row(row: Sequence[Any]) -> Entity:
                   created_at=created_at, updated_at=updated_at)
 
 
-def history_params(agent: str, record: HistoryRecord) -> tuple:
-    """(agent, tier, key, kind, at_ms, actor, value, metadata, size_bytes) of `record`."""
+def history_params(agent: str, record: HistoryRecord, metadata: str | None = None) -> tuple:
+    """(agent, tier, key, kind, at_ms, actor, value, metadata, size_bytes) of `record`;
+    `metadata`, when given, is metadata_json(record.metadata) already made."""
     value = None if record.value is None else bytes(record.value)
-    metadata = metadata_json(record.metadata)  # once: it is the slow part of a record
+    if metadata is None:
+        metadata = metadata_json(record.metadata)  # once: it is the slow part of a record
     return (agent, Tier(record.tier).value, record.key, ChangeKind(record.kind).value,
             record.at_ms, record.actor, value, metadata,
             history_size_bytes(record.key, value, metadata))

@@ -29,7 +29,7 @@ import aiosqlite
 from ..constants import CHANGE_FEED_BATCH_ROWS_MAX, CHANGE_FEED_LOG_ROWS_MAX, CHANGE_FEED_POLL_MS
 from ..errors import StorageError, StoreUnavailableError
 from ..models import (AgentSummary, BlockType, ChangeEvent, ChangeKind, Entity, EntityType,
-                      HistoryRecord, MemoryBlock, Tier, WorkingEntry)
+                      HistoryRecord, MemoryBlock, Tier, WorkingEntry, metadata_json)
 from . import rows
 from .agents import agent_tier_sql, summaries_from_tiers
 from .base import ChangeHub, Tx, completed, stop_background_task
@@ -217,6 +217,8 @@ _HISTORY_APPEND = (
     "metadata, size_bytes) VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(version), 0) + 1 FROM "
     "history WHERE agent = ?1 AND tier = ?2 AND key = ?3), (SELECT COALESCE(MAX(seq), 0) + 1 "
     "FROM history WHERE agent = ?1), ?4, ?5, ?6, ?7, ?8, ?9) RETURNING version")
+_HISTORY_INSERT = ("INSERT INTO history (agent, tier, key, kind, at_ms, actor, value, metadata, "
+                   "size_bytes, version, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _HISTORY_TRIM_VERSIONS = ("DELETE FROM history WHERE agent = ? AND tier = ? AND key = ? "
                           "AND version <= ? RETURNING size_bytes")
 _HISTORY_SELECT = f"SELECT {rows.columns(rows.HISTORY_COLUMNS)} FROM history WHERE agent = ?"
@@ -501,6 +503,59 @@ class SqliteTx:
             total -= self._removed_bytes(_HISTORY_PRUNE, (self.agent, total - bytes_pruned))
         self.history_bytes = total
         return version
+
+    async def history_append_many(self, records: list[HistoryRecord], versions_max: int,
+                                  bytes_max: int, bytes_pruned: int) -> list[int]:
+        """Versions and seqs counted here; the inserts go as one executemany, broken only
+        where a trim or prune must see the records before it (as one call each would)."""
+        total = self._history_bytes()
+        newest = self._newest_versions(records)
+        seq = int(self._fetchone("SELECT COALESCE(MAX(seq), 0) FROM history WHERE agent = ?",
+                                 (self.agent,))[0])
+        texts: dict[int, str] = {}  # metadata JSON by its mapping's id: a batch shares one
+        pending: list[tuple] = []
+        versions: list[int] = []
+        for record in records:
+            name = (Tier(record.tier).value, record.key)
+            version = newest[name] = newest.get(name, 0) + 1
+            seq += 1
+            if id(record.metadata) not in texts:
+                texts[id(record.metadata)] = metadata_json(record.metadata)
+            params = rows.history_params(self.agent, record, texts[id(record.metadata)])
+            pending.append((*params, version, seq))
+            versions.append(version)
+            total += params[-1]
+            if version > versions_max:
+                self._insert_history(pending)
+                total -= self._removed_bytes(_HISTORY_TRIM_VERSIONS,
+                                             (*params[:3], version - versions_max))
+            if total > bytes_max:
+                self._insert_history(pending)
+                total -= self._removed_bytes(_HISTORY_PRUNE, (self.agent, total - bytes_pruned))
+        self._insert_history(pending)
+        self.history_bytes = total
+        return versions
+
+    def _newest_versions(self, records: list[HistoryRecord]) -> dict[tuple[str, str], int]:
+        """(tier, key) → the newest stored version, for the keys of `records` with one."""
+        keys: dict[str, set[str]] = {}
+        for record in records:
+            keys.setdefault(Tier(record.tier).value, set()).add(record.key)
+        newest: dict[tuple[str, str], int] = {}
+        for tier, names in keys.items():
+            for chunk in _chunks(sorted(names), _SQLITE_PARAMS_MAX - 2):
+                for key, version in self._fetchall(
+                        f"SELECT key, MAX(version) FROM history WHERE agent = ? AND tier = ? "
+                        f"AND key IN ({', '.join('?' * len(chunk))}) GROUP BY key",
+                        (self.agent, tier, *chunk)):
+                    newest[tier, key] = version
+        return newest
+
+    def _insert_history(self, pending: list[tuple]) -> None:
+        """Insert the pending history rows and empty the list."""
+        if pending:
+            self._executemany(_HISTORY_INSERT, pending)
+            pending.clear()
 
     def _history_bytes(self) -> int:
         """The agent's history bytes: known to this transaction or connection, or summed."""
