@@ -42,6 +42,9 @@ SCHEMA_VERSION = 6
 SEARCH_RECENT_SCAN_ROWS_MAX = 1_000
 _log = logging.getLogger("umi_store.sqlite")
 
+# What a history record holds beside its key (agent, tier, key, version) and seq.
+_HISTORY_RECORD_COLUMNS = ("kind TEXT NOT NULL, at_ms INTEGER NOT NULL, actor TEXT NOT NULL, "
+                           "value BLOB, metadata TEXT NOT NULL, size_bytes INTEGER NOT NULL")
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
         """CREATE TABLE IF NOT EXISTS core_blocks (
@@ -150,18 +153,13 @@ _MIGRATIONS: dict[int, list[str]] = {
     # History: every committed change is a version (umi_store.tiers.history); per-agent
     # byte totals kept by triggers, for the retention limit.
     4: [
-        """CREATE TABLE IF NOT EXISTS history (
+        f"""CREATE TABLE IF NOT EXISTS history (
             seq INTEGER PRIMARY KEY,
             agent TEXT NOT NULL,
             tier TEXT NOT NULL,
             key TEXT NOT NULL,
             version INTEGER NOT NULL,
-            kind TEXT NOT NULL,
-            at_ms INTEGER NOT NULL,
-            actor TEXT NOT NULL,
-            value BLOB,
-            metadata TEXT NOT NULL,
-            size_bytes INTEGER NOT NULL,
+            {_HISTORY_RECORD_COLUMNS},
             UNIQUE (agent, tier, key, version)
         )""",
         "CREATE INDEX IF NOT EXISTS history_time ON history (agent, at_ms)",
@@ -186,18 +184,13 @@ _MIGRATIONS: dict[int, list[str]] = {
     # agent's bytes once and keeps them current. The change log is written only while
     # another process watches (`change_watchers`).
     6: [
-        """CREATE TABLE history_v6 (
+        f"""CREATE TABLE history_v6 (
             agent TEXT NOT NULL,
             tier TEXT NOT NULL,
             key TEXT NOT NULL,
             version INTEGER NOT NULL,
             seq INTEGER NOT NULL,
-            kind TEXT NOT NULL,
-            at_ms INTEGER NOT NULL,
-            actor TEXT NOT NULL,
-            value BLOB,
-            metadata TEXT NOT NULL,
-            size_bytes INTEGER NOT NULL,
+            {_HISTORY_RECORD_COLUMNS},
             PRIMARY KEY (agent, tier, key, version)
         ) WITHOUT ROWID""",
         "INSERT INTO history_v6 (agent, tier, key, version, seq, kind, at_ms, actor, value, "
