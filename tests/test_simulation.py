@@ -125,7 +125,6 @@ def _plant_crashes(monkeypatch, simulation: Simulation, every: int, *, half: boo
     from umi_store import StorageError
     from umi_store.backends.sim import SimBackend
     from umi_store.dst import FaultType
-    from umi_store.integrity import checksum
 
     real = SimBackend.transaction.__wrapped__
     writes = 0
@@ -145,12 +144,13 @@ def _plant_crashes(monkeypatch, simulation: Simulation, every: int, *, half: boo
                     table, key, _ = next(u for u in reversed(tx._undo)
                                          if u[0] is not tx._rows.history
                                          and u[0] is not tx._rows.history_keys
+                                         and u[0] is not tx._rows.history_sizes
                                          and u[0] is not tx._rows.history_bytes)
                     if half and table is tx._rows.working and len(table[key].entry.value) > 1:
                         stored = table[key]
                         value = stored.entry.value
                         cut = replace(stored.entry, value=value[: len(value) // 2])
-                        table[key] = replace(stored, entry=cut, checksum=checksum(cut.value),
+                        table[key] = replace(stored, entry=cut, written=cut.value,
                                              size_bytes=cut.size_bytes)
                     elif not half and writes % (2 * every) == 0:
                         raise StorageError("planted crash before commit", outcome_unknown=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .app_command import open_command
+from .serve_command import serve_command
 from .sim_command import sim_cli
 from .store_commands import STORE_COMMANDS
 
@@ -19,7 +20,7 @@ def cli() -> None:
     """
 
 
-for command in (open_command, sim_cli, *STORE_COMMANDS):
+for command in (open_command, serve_command, sim_cli, *STORE_COMMANDS):
     cli.add_command(command)
 
 COMMAND_NAMES = frozenset(cli.commands) | {"-h", "--help"}

@@ -21,26 +21,34 @@ _MISSING = object()
 
 @dataclass(slots=True)
 class _StoredEntity:
+    """An entity row: the content as written (what its checksum is of) and the text search
+    compares, the name and content as written casefolded (at the first search that meets
+    the row: damaged bytes are not searched, as the SQL backends' folded columns are not)."""
     entity: Entity
-    checksum: int
-    name_folded: str
-    content_folded: str
+    written: str
+    folded: tuple[str, str] | None = None  # (name, content) casefolded
+
+    def folded_text(self) -> tuple[str, str]:
+        if self.folded is None:
+            self.folded = (self.entity.name.casefold(), self.written.casefold())
+        return self.folded
 
 
 @dataclass(slots=True)
 class _StoredEntry:
     """A working row as the SQL backends keep it: the size is recorded at write."""
     entry: WorkingEntry
-    checksum: int
+    written: bytes
     size_bytes: int
 
 
 @dataclass(slots=True)
 class _AgentRows:
-    core: dict[BlockType, tuple[MemoryBlock, int]] = field(default_factory=dict)
+    core: dict[BlockType, tuple[MemoryBlock, str]] = field(default_factory=dict)  # as written
     working: dict[str, _StoredEntry] = field(default_factory=dict)
     entities: dict[str, _StoredEntity] = field(default_factory=dict)
     history: dict[int, HistoryRecord] = field(default_factory=dict)  # by append order
+    history_sizes: dict[int, int] = field(default_factory=dict)  # each record's size_bytes
     history_keys: dict[tuple[Tier, str], tuple[int, ...]] = field(default_factory=dict)
     history_bytes: dict[str, int] = field(default_factory=dict)  # "total": the agent's sum
 
@@ -59,15 +67,10 @@ def snapshot_tx(agent: str, blocks: Iterable[MemoryBlock], entries: Iterable[Wor
                 entities: Iterable[Entity]) -> SimTx:
     """A transaction over rows holding just these models (the reads of store.as_of)."""
     rows = _AgentRows()
-    rows.core = {b.block_type: (b, checksum(b.content.encode())) for b in blocks}
-    rows.working = {e.key: _StoredEntry(e, checksum(e.value), e.size_bytes) for e in entries}
-    rows.entities = {e.id: _StoredEntity(e, _entity_checksum(e), e.name.casefold(),
-                                         e.content.casefold()) for e in entities}
+    rows.core = {b.block_type: (b, b.content) for b in blocks}
+    rows.working = {e.key: _StoredEntry(e, e.value, e.size_bytes) for e in entries}
+    rows.entities = {e.id: _StoredEntity(e, e.content) for e in entities}
     return SimTx(rows, agent)
-
-
-def _entity_checksum(entity: Entity) -> int:
-    return checksum(entity.content.encode())
 
 
 class SimTx:
@@ -111,7 +114,7 @@ class SimTx:
         return [_verified_block(*stored) for stored in self._rows.core.values()]
 
     async def core_put(self, block: MemoryBlock) -> None:
-        self._set(self._rows.core, block.block_type, (block, checksum(block.content.encode())))
+        self._set(self._rows.core, block.block_type, (block, block.content))
 
     async def core_delete(self, block_type: BlockType) -> bool:
         if block_type not in self._rows.core:
@@ -125,8 +128,7 @@ class SimTx:
         return None if stored is None else _verified_entry(stored)
 
     async def working_put(self, entry: WorkingEntry) -> None:
-        self._set(self._rows.working, entry.key,
-                  _StoredEntry(entry, checksum(entry.value), entry.size_bytes))
+        self._set(self._rows.working, entry.key, _StoredEntry(entry, entry.value, entry.size_bytes))
 
     async def working_put_many(self, entries: list[WorkingEntry]) -> None:
         for entry in entries:
@@ -181,9 +183,7 @@ class SimTx:
             await self.entity_put(entity)
 
     async def entity_put(self, entity: Entity) -> None:
-        stored = _StoredEntity(entity, _entity_checksum(entity), entity.name.casefold(),
-                               entity.content.casefold())
-        self._set(self._rows.entities, entity.id, stored)
+        self._set(self._rows.entities, entity.id, _StoredEntity(entity, entity.content))
 
     async def entity_delete(self, entity_id: str) -> bool:
         if entity_id not in self._rows.entities:
@@ -192,9 +192,11 @@ class SimTx:
         return True
 
     def _matching(self, entity_type: EntityType | None, query: str | None) -> list[_StoredEntity]:
-        return [s for s in self._rows.entities.values()
-                if (entity_type is None or s.entity.entity_type == entity_type)
-                and (query is None or query in s.name_folded or query in s.content_folded)]
+        rows = [s for s in self._rows.entities.values()
+                if entity_type is None or s.entity.entity_type == entity_type]
+        if query is None:
+            return rows
+        return [s for s in rows if query in (folded := s.folded_text())[0] or query in folded[1]]
 
     async def entity_list(self, entity_type: EntityType | None, limit: int,
                           offset: int) -> list[Entity]:
@@ -221,11 +223,12 @@ class SimTx:
         seq = self._sequence[0]
         self._set(rows.history, seq, record._replace(
             version=version, metadata=MappingProxyType(dict(record.metadata))))
+        size = record.size_bytes  # measured once: its metadata's JSON is the costly part
+        self._set(rows.history_sizes, seq, size)
         seqs = seqs + (seq,)
-        total = rows.history_bytes.get("total", 0) + record.size_bytes
+        total = rows.history_bytes.get("total", 0) + size
         for old in seqs[:max(0, len(seqs) - versions_max)]:
-            total -= rows.history[old].size_bytes
-            self._set(rows.history, old, _MISSING)
+            total -= self._drop_record(old)
         self._set(rows.history_keys, name, seqs[-versions_max:])
         if total > bytes_max:
             total = self._prune_history(total, bytes_pruned)
@@ -247,18 +250,24 @@ class SimTx:
         for _, seq in oldest_first:
             if total <= bytes_pruned:
                 break
-            total -= rows.history[seq].size_bytes
+            total -= self._drop_record(seq)
             dropped.add(seq)
-            self._set(rows.history, seq, _MISSING)
         for name, seqs in list(rows.history_keys.items()):
             if dropped.intersection(seqs):
                 self._set(rows.history_keys, name, tuple(s for s in seqs if s not in dropped))
         return total
 
+    def _drop_record(self, seq: int) -> int:
+        """Remove one history record; its size."""
+        size = self._rows.history_sizes[seq]
+        self._set(self._rows.history, seq, _MISSING)
+        self._set(self._rows.history_sizes, seq, _MISSING)
+        return size
+
     async def history_list(self, tier: Tier, key: str, limit: int) -> list[HistoryRecord]:
         seqs = self._rows.history_keys.get((Tier(tier), key), ())
-        newest = seqs[::-1][:max(0, limit)]
-        return [self._rows.history[seq] for seq in newest]
+        newest = seqs[-limit:] if limit > 0 else ()  # not the whole tuple reversed
+        return [self._rows.history[seq] for seq in reversed(newest)]
 
     async def history_get(self, tier: Tier, key: str, version: int) -> HistoryRecord | None:
         for seq in self._rows.history_keys.get((Tier(tier), key), ()):
@@ -286,9 +295,9 @@ class SimTx:
             stored = self._rows.core.get(BlockType(key))
             if stored is None:
                 return False
-            block, sum_ = stored
+            block, written = stored
             self._set(self._rows.core, block.block_type,
-                      (replace(block, content=damaged_text(block.content)), sum_))
+                      (replace(block, content=damaged_text(block.content)), written))
         elif tier is Tier.WORKING:
             stored_entry = self._rows.working.get(key)
             if stored_entry is None:
@@ -305,19 +314,31 @@ class SimTx:
         return True
 
 
-def _verified_block(block: MemoryBlock, sum_: int) -> MemoryBlock:
-    verified_text(block.content, sum_, f"core block {block.block_type}")
+def _verified_block(block: MemoryBlock, written: str) -> MemoryBlock:
+    _verified(block.content, written, f"core block {block.block_type}")
     return block
 
 
 def _verified_entry(stored: _StoredEntry) -> WorkingEntry:
-    verified(stored.entry.value, stored.checksum, f"working key {stored.entry.key!r}")
+    _verified(stored.entry.value, stored.written, f"working key {stored.entry.key!r}")
     return stored.entry
 
 
 def _verified_entity(stored: _StoredEntity) -> Entity:
-    verified_text(stored.entity.content, stored.checksum, f"entity {stored.entity.id}")
+    _verified(stored.entity.content, stored.written, f"entity {stored.entity.id}")
     return stored.entity
+
+
+def _verified(data: str | bytes, written: str | bytes, what: str) -> None:
+    """Check `data` against the checksum of what was written. The checksum is taken only
+    when the stored object is no longer the one written (values are immutable: the same
+    object holds the same bytes), so an undamaged row costs no pass over its bytes."""
+    if data is not written:
+        expected = checksum(written if isinstance(written, bytes) else written.encode())
+        if isinstance(data, bytes):
+            verified(data, expected, what)
+        else:
+            verified_text(data, expected, what)
 
 
 class SimBackend:

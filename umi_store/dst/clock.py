@@ -92,6 +92,9 @@ class SimClock:
         await waiter
 
     async def elapse(self, ms: int) -> None:
-        """Advance by `ms` (a simulation never waits on the wall clock), then yield."""
+        """Advance by `ms` (a simulation never waits on the wall clock), then, if that woke a
+        sleeper, yield so it runs first (with none woken, a yield would change nothing)."""
+        woke = bool(self._sleepers) and self._sleepers[0][0] <= self._now_ms + ms
         self.advance(ms)
-        await asyncio.sleep(0)
+        if woke:
+            await asyncio.sleep(0)

@@ -35,24 +35,63 @@ Row = tuple[Tier, str]
 _ENTITY_TYPE_SET = frozenset(EntityType)
 
 
+# The tier each operation may change; the others (reads, the clock) change nothing.
+TIER_CHANGED_BY: dict[str, Tier] = {
+    **dict.fromkeys(["working.set", "working.delete", "working.expire", "working.touch",
+                     "working.incr", "working.append", "working.cleanup_expired",
+                     "working.clear"], Tier.WORKING),
+    **dict.fromkeys(["core.set_block", "core.delete_block", "core.set_importance"], Tier.CORE),
+    **dict.fromkeys(["archival.remember", "archival.store", "archival.update",
+                     "archival.forget"], Tier.ARCHIVAL),
+}
+_NO_DEADLINE_MS = float("inf")
+
+
 @dataclass(slots=True)
 class ModelState:
     """What the store should hold for one agent. Working entries are kept until removed,
-    live or not; `corrupted` names rows whose stored bytes were damaged."""
+    live or not; `corrupted` names rows whose stored bytes were damaged.
+
+    A state is never changed once an operation's outcome is made: states share the dicts
+    of tiers an operation left alone (copy on write, per tier)."""
 
     core: dict[BlockType, MemoryBlock] = field(default_factory=dict)
     working: dict[str, WorkingEntry] = field(default_factory=dict)
     entities: dict[str, Entity] = field(default_factory=dict)
     corrupted: set[Row] = field(default_factory=set)
+    # the earliest deadline not yet zeroed (found at first need; the working dict decides it)
+    soonest_deadline_ms: float | None = field(default=None, compare=False, repr=False)
 
     def copy(self) -> ModelState:
         return ModelState(dict(self.core), dict(self.working), dict(self.entities),
                           set(self.corrupted))
 
+    def to_change(self, tier: Tier) -> ModelState:
+        """A state an operation on `tier` may change in place: that tier's rows and the
+        damage marks are its own, the other tiers' dicts are shared with this one."""
+        if tier is Tier.WORKING:
+            return ModelState(self.core, dict(self.working), self.entities, set(self.corrupted))
+        if tier is Tier.CORE:
+            return ModelState(dict(self.core), self.working, self.entities, set(self.corrupted),
+                              self.soonest_deadline_ms)
+        return ModelState(self.core, self.working, dict(self.entities), set(self.corrupted),
+                          self.soonest_deadline_ms)
+
+    def lapsed(self, now_ms: int) -> list[WorkingEntry]:
+        """The entries whose deadline passed by `now_ms` and is not zeroed yet."""
+        soonest = self.soonest_deadline_ms
+        if soonest is None:
+            soonest = self.soonest_deadline_ms = min(
+                (e.expires_at_ms for e in self.working.values() if e.expires_at_ms > 0),
+                default=_NO_DEADLINE_MS)
+        if now_ms < soonest:
+            return []
+        return [e for e in self.working.values() if 0 < e.expires_at_ms <= now_ms]
+
     def without_dead_deadlines(self, now_ms: int) -> ModelState:
         """This state with expired entries' times zeroed: time only moves forward, so all
         that still matters of them is that they are stored, their bytes, and damage."""
-        lapsed = [e for e in self.working.values() if 0 < e.expires_at_ms <= now_ms]
+        lapsed = self.lapsed(now_ms)
         if not lapsed:
             return self  # states are never changed in place, so this one can be shared
         working = dict(self.working)
@@ -126,11 +165,13 @@ class ReferenceModel:
         self._handlers: dict[str, Callable[..., list[Alternative]]] = {}
 
     def alternatives(self, state: ModelState, op: Op, now_ms: int) -> list[Alternative]:
-        """Every outcome SPEC §2 allows for `op` at `now_ms`; `state` is left unchanged."""
+        """Every outcome SPEC §2 allows for `op` at `now_ms`; `state` is left unchanged (a
+        read's outcomes hold `state` itself, a change's a state of its own)."""
         handler = self._handlers.get(op.name)
         if handler is None:
             handler = self._handlers[op.name] = getattr(self, "_" + op.name.replace(".", "_"))
-        return handler(state.copy(), now_ms, **op.kwargs)
+        tier = TIER_CHANGED_BY.get(op.name)
+        return handler(state if tier is None else state.to_change(tier), now_ms, **op.kwargs)
 
     # ---- helpers
     @staticmethod

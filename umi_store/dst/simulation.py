@@ -17,27 +17,32 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from ..constants import (CORE_MEMORY_BLOCK_SIZE_BYTES_MAX, CORE_MEMORY_SIZE_BYTES_MAX,
                          CORE_MEMORY_SIZE_BYTES_MIN, DST_FULL_CHECK_INTERVAL_STEPS,
                          DST_SIMULATION_STEPS_MAX, ENTITY_LIST_COUNT_MAX,
+                         HISTORY_RECORDS_COUNT_MAX,
                          WORKING_MEMORY_ENTRIES_COUNT_MAX, WORKING_MEMORY_SIZE_BYTES_MAX)
 from ..errors import CorruptionError, InvalidInputError, StorageError, UmiError
 from ..models import (BlockType, ChangeEvent, ChangeKind, Entity, MemoryBlock, Tier,
                       WorkingEntry)
-from ..store import Store, open_store, url_without_password
+from ..store import Batch, Store, open_store, url_without_password
+from ..backends.base import Tx
+from ..tiers.context import OpenBatch, TierContext
 from .clock import SimClock
 from .config import SIM_SEED_MAX
 from .faults import FaultConfig, FaultInjector, FaultType
-from .model import Alternative, ModelState, ReferenceModel, Refused, Row
+from .model import TIER_CHANGED_BY, Alternative, ModelState, ReferenceModel, Refused, Row
 from .rng import DeterministicRng
 from .history_check import history_problem
 from .workload import WORKING_KEYS, Op, Workload
+
+T = TypeVar("T")
 
 SWARM_FAULT_CHANCE = 0.35  # each fault type is on in a seed's swarm mix with this chance
 SWARM_FAULT_PROBABILITIES = (0.001, 0.01, 0.03, 0.1)
@@ -49,15 +54,6 @@ _NOTHING_FIRED: Counter[str] = Counter()  # never changed: the faults of a quiet
 _WORKING_KEY_SET = frozenset(WORKING_KEYS)
 _BLOCK_TYPES = tuple(BlockType)  # iterating the enum itself costs a generator each time
 _BLOCK_TYPE_SET = frozenset(BlockType)
-# The tier each model operation may change; the others (reads, the clock) change nothing.
-_TIER_CHANGED_BY: dict[str, Tier] = {
-    **dict.fromkeys(["working.set", "working.delete", "working.expire", "working.touch",
-                     "working.incr", "working.append", "working.cleanup_expired",
-                     "working.clear"], Tier.WORKING),
-    **dict.fromkeys(["core.set_block", "core.delete_block", "core.set_importance"], Tier.CORE),
-    **dict.fromkeys(["archival.remember", "archival.store", "archival.update",
-                     "archival.forget"], Tier.ARCHIVAL),
-}
 _Candidate = tuple[ModelState, ModelState, bool]  # (the state before, after, applied)
 
 
@@ -191,6 +187,42 @@ async def _history_problem(store, view: _View, since_ms: int, now_ms: int) -> st
         keys, since_ms, now_ms, lambda row: row is DAMAGED)
 
 
+class _OneRead(OpenBatch):
+    """The transaction a check's reads share. A read that refuses (a damaged row) leaves
+    the others be: nothing is written, so there is nothing to roll back."""
+
+    async def run(self, body: Callable[[Any], Awaitable[Any]]) -> Any:
+        return await self.tx.run(body)
+
+
+class _Reader(Batch):
+    """The store's tiers and history as one read transaction sees them: what a check reads
+    back costs one transaction (one lock on sim://, one trip to SQLite's thread, one pooled
+    connection on Postgres), not one per row. Made once per run, bound to each read."""
+
+    def __init__(self, store: Store) -> None:
+        self._one_read = _OneRead(cast(Tx, None))  # bound to each read's transaction
+        super().__init__(TierContext(store.backend, store.agent, store.clock,
+                                     store.core_size_bytes_max, store.actor, self._one_read))
+        self.actor = store.actor
+        self._backend, self._agent = store.backend, store.agent
+
+    async def read(self, reads: Callable[[_Reader], Awaitable[T]]) -> T:
+        """`reads` over this reader, run as one read transaction's body."""
+        return await self._backend.run(self._agent, lambda tx: self._bound(tx, reads),
+                                       write=False)
+
+    def _bound(self, tx: Tx, reads: Callable[[_Reader], Awaitable[T]]) -> Awaitable[T]:
+        self._one_read.tx = tx
+        return reads(self)
+
+    async def history(self, tier: Tier, key: str, limit: int) -> list:
+        return await self._one_read.tx.history_list(tier, key, limit)
+
+    async def history_since(self, at_ms: int) -> list:
+        return await self._one_read.tx.history_since(at_ms, HISTORY_RECORDS_COUNT_MAX)
+
+
 def _summary(value: object) -> str:
     """A short, backend-independent description of a returned value."""
     if isinstance(value, bytes):
@@ -246,6 +278,7 @@ class Simulation:
         self._model = ReferenceModel(config.agent, self._core_size_bytes_max)
         self._states = [ModelState()]  # more than one while an ambiguous outcome is unresolved
         self._store: Store | None = None
+        self._reader: _Reader | None = None  # the open store's, for every check
         self._events: asyncio.Queue[ChangeEvent] | None = None
         self._fully_checked_steps = 0  # steps_run when the whole agent last read back clean
         self._last_op: Op | None = None
@@ -283,11 +316,11 @@ class Simulation:
             with self.injector.muted():
                 await self._reset(store)
             async with store.backend.changes.subscribe(config.agent) as events:
-                self._store, self._events = store, events
+                self._store, self._events, self._reader = store, events, _Reader(store)
                 try:
                     yield self
                 finally:
-                    self._store, self._events = None, None
+                    self._store, self._events, self._reader = None, None, None
 
     async def step(self, op: Op) -> Violation | None:
         """Run one operation and check the store; the violation, if any, is also recorded."""
@@ -308,13 +341,14 @@ class Simulation:
     async def check_all(self) -> Violation | None:
         """Read the whole agent back and compare it with the model, as every
         `full_check_every`-th step does; the violation (at the last step) is recorded."""
-        assert self._store is not None, "check_all() runs inside opened()"
+        assert self._store is not None and self._reader is not None, \
+            "check_all() runs inside opened()"
         if self._fully_checked_steps == self.result.steps_run or self._last_op is None:
             return None
         step, op = self.result.steps_run - 1, self._last_op
         with self.injector.muted():
             try:
-                view = await _read_back(self._store, self.workload)
+                view = await self._reader.read(lambda reader: _read_back(reader, self.workload))
             except UmiError as raised:
                 return self._recorded(self._violation(
                     step, op, "the store reads back at the end",
@@ -401,18 +435,22 @@ class Simulation:
             self._log_step(step, clock_before, op, outcome, fired)
             return self._violation(step, op, problem(), outcome())
         now = clock.now_ms()
-        tier = _TIER_CHANGED_BY.get(op.name)
+        tier = TIER_CHANGED_BY.get(op.name)
         changes = [_changed_rows(tier, origin, state) if tier is not None else {}
                    for origin, state, _ in candidates]
         named = _named_rows(op, tier, alternatives)
         scope = None if full else _scope(changes, named, self._states, now)
         differences: list[str | None] = [None] * len(candidates)
-        view: _View | None = None
+        history: str | None = None
         if scope is None or scope.core or scope.working or scope.entities:
+            async def read(reader: _Reader) -> tuple[_View, str | None]:
+                view = await _read_back(reader, self.workload) if scope is None else \
+                    await _read_rows(reader, scope)
+                return view, await _history_problem(reader, view, clock_before, now)
             with injector.muted():
                 try:
-                    view = await _read_back(store, self.workload) if scope is None else \
-                        await _read_rows(store, scope)
+                    assert self._reader is not None, "a step runs inside opened()"
+                    view, history = await self._reader.read(read)
                 except UmiError as raised:
                     self._log_step(step, clock_before, op, outcome, fired)
                     return self._violation(step, op, "the store reads back after the step",
@@ -435,10 +473,6 @@ class Simulation:
         if not matching:
             return self._violation(step, op, "the store to hold what the model holds",
                                    "; or ".join(dict.fromkeys(differences)))  # type: ignore[arg-type]
-        history = None
-        if view is not None:
-            with injector.muted():
-                history = await _history_problem(store, view, clock_before, now)
         if history is not None:
             return self._violation(step, op, "history to hold each change as the store holds it",
                                    history)
@@ -540,6 +574,8 @@ def _changed_rows(tier: Tier, before: ModelState, after: ModelState) -> dict[Row
         old, new = before.working, after.working  # type: ignore[assignment]
     else:
         old, new = before.entities, after.entities  # type: ignore[assignment]
+    if old is new:  # the outcome shares the tier's rows: it changed none of them
+        return {}
     return {(tier, key): key in new for key in old.keys() | new.keys()
             if old.get(key) is not new.get(key)}
 
@@ -586,9 +622,9 @@ def _scope(changes: list[dict[Row, bool]], named: set[Row], origins: list[ModelS
         rows.update(change)
     changed_working = any(tier is Tier.WORKING for change in changes for tier, _ in change)
     for origin in origins:
-        lapsed = [k for k, e in origin.working.items() if 0 < e.expires_at_ms <= now_ms]
+        lapsed = origin.lapsed(now_ms)
         if lapsed:
-            rows.update((Tier.WORKING, k) for k in lapsed)
+            rows.update((Tier.WORKING, e.key) for e in lapsed)
             changed_working = True
     if not rows:
         return _NOTHING_TO_READ
