@@ -141,3 +141,20 @@ async def test_a_bounded_sweep_removes_the_earliest_deadlines_first(store):
         assert await tx.working_get("b") is None and await tx.working_get("c") is None
     assert await store.working.cleanup_expired() == 1
     assert [e.key for e in await store.working.entries()] == ["live"]
+
+
+async def test_a_writer_logs_for_a_watcher_that_came_after_its_first_writes(backend_name,
+                                                                           tmp_path):
+    if backend_name == "sim":
+        pytest.skip("sim:// storage lives inside one store: there is no second connection")
+    url = store_url(backend_name, tmp_path)
+    async with open_store(url, agent="a", clock=SimClock()) as writer:
+        await writer.working.set("before", b"nobody watches yet")
+        for round_ in range(2):  # the second watcher comes after the first one left
+            async with open_store(url, agent="a", clock=SimClock()) as watcher, \
+                    aclosing(watcher.changes()) as feed:
+                pending = await first_event(watcher, feed)
+                await writer.working.set(f"seen{round_}", b"v")
+                event = await asyncio.wait_for(pending, CROSS_PROCESS_DELIVERY_SECS_MAX * 2)
+                assert summary(event) == ("working", "set", f"seen{round_}")
+            await writer.working.set(f"after{round_}", b"the watcher left")

@@ -163,6 +163,23 @@ async def test_an_agents_history_is_pruned_oldest_first_keeping_each_keys_newest
     assert ("a", 1) not in kept
 
 
+async def test_set_many_keeps_and_prunes_history_as_one_set_per_key_would(store, monkeypatch):
+    # Byte prunes fall inside batches, and keys pass their version limit.
+    small_limits(monkeypatch, versions=3, bytes_max=400, bytes_pruned=250)
+    batched, single = store.for_agent("batched"), store.for_agent("single")
+    for round_ in range(4):
+        items = {f"k{n}": f"{round_}-{n}" * (1 + n % 7) for n in range(5)}
+        await batched.working.set_many(items)
+        for key, value in items.items():
+            await single.working.set(key, value)
+        store.clock.advance(1)
+    kept = [(r.key, r.version, r.at_ms, r.content) for r in await batched.history_since(0)]
+    assert kept == [(r.key, r.version, r.at_ms, r.content)
+                    for r in await single.history_since(0)]
+    assert ("k0", 4) in [(key, version) for key, version, *_ in kept], "a key's newest stays"
+    assert [r.version for r in await batched.history("working", "k0")] == [4], "pruned"
+
+
 async def test_restore_writes_an_old_core_version_as_a_new_one(store):
     await store.core.set_block("human", "likes tea", label="Ada", importance=0.7)
     await store.core.set_block("human", "likes coffee", label="", importance=0.2)

@@ -11,7 +11,10 @@ import sys
 import pytest
 
 from umi_store import ConflictError, SimClock, open_store
+from umi_store.backends import sqlite as sqlite_backend
 from umi_store.dst import Simulation, SimulationConfig
+from umi_store.tiers import history as history_module
+from umi_store.tiers import working as working_module
 
 HANG_GUARD_SECS = 30.0  # only so that a stuck child fails the test instead of hanging it
 KILLED_WRITER_ACKS_COUNT = 20  # writes the child acknowledges before it is killed mid-run
@@ -195,3 +198,56 @@ async def test_a_file_from_before_migration_7_migrates_and_finds_what_it_held(tm
     versions = sqlite3.connect(tmp_path / "old.db").execute(
         "SELECT version FROM schema_version ORDER BY version").fetchall()
     assert versions[-1] == (sqlite_backend.SCHEMA_VERSION,)
+
+
+def schema_4_file(path) -> None:
+    """A file as Umi's schema 4 left it: history in one table with a global seq, two
+    indexes and a byte-totals row; versions of two agents interleaved."""
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY)")
+        for version in range(1, 5):
+            for statement in sqlite_backend._MIGRATIONS[version]:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        for step in range(6):
+            agent, version = ("a", "b")[step % 2], step // 2 + 1
+            conn.execute("INSERT INTO history (agent, tier, key, version, kind, at_ms, actor, "
+                         "value, metadata, size_bytes) VALUES (?, 'working', 'k', ?, 'set', ?, "
+                         "'old', ?, '{}', 5)", (agent, version, 1_000 + step, f"v{step}".encode()))
+
+
+async def test_a_schema_4_file_keeps_its_history_and_goes_on_from_it(tmp_path):
+    path = tmp_path / "umi.db"
+    schema_4_file(path)
+    clock = SimClock(start_ms=2_000)
+    async with open_store(f"sqlite:///{path}", agent="a", clock=clock) as store:
+        assert [(r.version, r.content) for r in await store.history("working", "k")] == \
+            [(3, "v4"), (2, "v2"), (1, "v0")]
+        await store.working.set("k", "new")
+        assert [r.version for r in await store.history("working", "k")] == [4, 3, 2, 1]
+        assert [r.content for r in await store.history_since(0)] == ["v0", "v2", "v4", "new"]
+        other = store.for_agent("b")
+        assert [r.content for r in await other.history_since(1_002)] == ["v3", "v5"]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == \
+            sqlite_backend.SCHEMA_VERSION
+
+
+async def test_two_connections_prune_history_where_one_would(tmp_path, monkeypatch):
+    # Each connection keeps the agent's history bytes; a write by the other must show.
+    limits = (100, 300, 200)
+    monkeypatch.setattr(history_module, "HISTORY_LIMITS", limits)
+    monkeypatch.setattr(working_module, "HISTORY_LIMITS", limits)
+    url = f"sqlite:///{tmp_path}/umi.db"
+    clock = SimClock()
+    async with open_store(url, agent="a", clock=clock) as one, \
+            open_store(url, agent="a", clock=clock) as two, \
+            open_store(f"sqlite:///{tmp_path}/alone.db", agent="a", clock=clock) as alone:
+        for step in range(12):
+            clock.advance(1)
+            writer = (one, two)[step % 3 == 0]
+            for store in (writer, alone):
+                await store.working.set(f"k{step % 4}", "x" * 20)
+        kept = [(r.key, r.version, r.size_bytes) for r in await one.history_since(0)]
+        assert kept == [(r.key, r.version, r.size_bytes) for r in await alone.history_since(0)]
+        assert sum(size for _, _, size in kept) <= 300

@@ -192,7 +192,12 @@ class HistoryRecord(NamedTuple):
     @property
     def size_bytes(self) -> int:
         """What the record counts against its agent's history budget."""
-        return len(self.key.encode()) + len(self.value or b"") + len(metadata_json(self.metadata))
+        return history_size_bytes(self.key, self.value, metadata_json(self.metadata))
+
+
+def history_size_bytes(key: str, value: bytes | None, metadata_text: str) -> int:
+    """What a history record counts against its agent's budget, from its stored parts."""
+    return len(key.encode()) + len(value or b"") + len(metadata_text)
 
 
 METADATA_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False)  # one, not one a call

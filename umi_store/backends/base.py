@@ -79,6 +79,10 @@ class Tx(Protocol):
         return that version. Then prune: the key keeps its newest `versions_max` versions;
         when the agent's history passes `bytes_max`, its oldest records (at_ms, tier, key,
         version order; never a key's newest) go until at most `bytes_pruned` remain."""
+    async def history_append_many(self, records: list[HistoryRecord], versions_max: int,
+                                  bytes_max: int, bytes_pruned: int) -> list[int]:
+        """history_append of each record in turn (pruning included), in one call: the
+        versions given."""
     async def history_list(self, tier: Tier, key: str, limit: int) -> list[HistoryRecord]:
         """The key's versions, newest first."""
     async def history_get(self, tier: Tier, key: str, version: int) -> HistoryRecord | None: ...

@@ -1005,6 +1005,11 @@ class PostgresTx:
                                    versions_max, bytes_max, bytes_pruned)
         return int(row[0])
 
+    async def history_append_many(self, records: list[HistoryRecord], versions_max: int,
+                                  bytes_max: int, bytes_pruned: int) -> list[int]:
+        return [await self.history_append(r, versions_max, bytes_max, bytes_pruned)
+                for r in records]
+
     async def history_list(self, tier: Tier, key: str, limit: int) -> list[HistoryRecord]:
         found = await self._fetch(f"{_HISTORY_SELECT} AND tier = $2 AND key = $3 "
                                   "ORDER BY version DESC LIMIT $4",

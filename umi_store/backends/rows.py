@@ -15,7 +15,8 @@ from typing import Any
 from .. import similarity
 from ..integrity import checksum, damaged_bytes, damaged_text, verified, verified_text
 from ..models import (BlockType, ChangeKind, Entity, EntityType, HistoryRecord, MemoryBlock,
-                      StoredMetadata, Tier, WorkingEntry, metadata_json)
+                      StoredMetadata, Tier, WorkingEntry, history_size_bytes,
+                      metadata_json)
 
 CORE_COLUMNS = ("block_type", "content", "label", "importance", "version", "created_at",
                 "updated_at", "checksum")
@@ -109,11 +110,15 @@ def entity_from_row(row: Sequence[Any]) -> Entity:
                   created_at=created_at, updated_at=updated_at)
 
 
-def history_params(agent: str, record: HistoryRecord) -> tuple:
-    """(agent, tier, key, kind, at_ms, actor, value, metadata, size_bytes) of `record`."""
+def history_params(agent: str, record: HistoryRecord, metadata: str | None = None) -> tuple:
+    """(agent, tier, key, kind, at_ms, actor, value, metadata, size_bytes) of `record`;
+    `metadata`, when given, is metadata_json(record.metadata) already made."""
+    value = None if record.value is None else bytes(record.value)
+    if metadata is None:
+        metadata = metadata_json(record.metadata)  # once: it is the slow part of a record
     return (agent, Tier(record.tier).value, record.key, ChangeKind(record.kind).value,
-            record.at_ms, record.actor, None if record.value is None else bytes(record.value),
-            metadata_json(record.metadata), record.size_bytes)
+            record.at_ms, record.actor, value, metadata,
+            history_size_bytes(record.key, value, metadata))
 
 
 _TIERS = {tier.value: tier for tier in Tier}
@@ -129,7 +134,7 @@ def history_from_row(row: Sequence[Any]) -> HistoryRecord:
 def history_prune_sql(placeholder: Placeholder) -> str:
     """DELETE of an agent's oldest records (never a key's newest), in (at_ms, tier, key,
     version) order, until the bytes removed reach the excess: (agent, excess)."""
-    return ("DELETE FROM history WHERE seq IN (SELECT seq FROM ("
+    return (f"DELETE FROM history WHERE agent = {placeholder(1)} AND seq IN (SELECT seq FROM ("
             "SELECT h.seq, h.size_bytes, SUM(h.size_bytes) OVER "
             "(ORDER BY h.at_ms, h.tier, h.key, h.version) AS running FROM history AS h "
             f"WHERE h.agent = {placeholder(1)} AND h.version < (SELECT MAX(n.version) "

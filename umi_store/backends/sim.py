@@ -261,6 +261,11 @@ class SimTx:
         self._set(rows.history_bytes, "total", total)
         return version
 
+    async def history_append_many(self, records: list[HistoryRecord], versions_max: int,
+                                  bytes_max: int, bytes_pruned: int) -> list[int]:
+        return [await self.history_append(r, versions_max, bytes_max, bytes_pruned)
+                for r in records]
+
     def _prune_history(self, total: int, bytes_pruned: int) -> int:
         """Drop the oldest records (never a key's newest) until at most `bytes_pruned` stay."""
         rows = self._rows

@@ -3,10 +3,14 @@
 Same semantics as the simulator (umi_store.backends.sim): checksums beside stored values,
 archival order updated_at descending then id, literal substring search on casefolded text.
 
-Change feed: every write transaction also appends its events to `change_log`, tagged
-with this backend's origin. Events reach this process's subscribers directly after the
-commit; while anyone subscribes, a poller checks `PRAGMA data_version` (which moves only
-when another connection commits) and publishes the log rows of other origins.
+Change feed: events reach this process's subscribers directly after the commit. For
+other processes, a backend with subscribers registers its origin in `change_watchers` and
+polls: when `PRAGMA data_version` moves (only another connection's commit moves it), it
+publishes the `change_log` rows of other origins. A write transaction appends its events to
+`change_log` only while another origin is registered: no watcher, no log row.
+
+What a connection knows between transactions (the watchers, each agent's history bytes) is
+kept in memory and dropped as soon as `PRAGMA data_version` shows another connection wrote.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import aiosqlite
 from ..constants import CHANGE_FEED_BATCH_ROWS_MAX, CHANGE_FEED_LOG_ROWS_MAX, CHANGE_FEED_POLL_MS
 from ..errors import StorageError, StoreUnavailableError
 from ..models import (AgentSummary, BlockType, ChangeEvent, ChangeKind, Entity, EntityType,
-                      HistoryRecord, MemoryBlock, Tier, WorkingEntry)
+                      HistoryRecord, MemoryBlock, Tier, WorkingEntry, metadata_json)
 from . import rows
 from .agents import agent_tier_sql, summaries_from_tiers
 from .base import ChangeHub, Tx, completed, stop_background_task
@@ -45,6 +49,9 @@ SEARCH_INDEX_CANDIDATES_COUNT_MAX = 1_000
 SEARCH_RECENT_SCAN_ROWS_MAX = 1_000
 _log = logging.getLogger("umi_store.sqlite")
 
+# What a history record holds beside its key (agent, tier, key, version) and seq.
+_HISTORY_RECORD_COLUMNS = ("kind TEXT NOT NULL, at_ms INTEGER NOT NULL, actor TEXT NOT NULL, "
+                           "value BLOB, metadata TEXT NOT NULL, size_bytes INTEGER NOT NULL")
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
         """CREATE TABLE IF NOT EXISTS core_blocks (
@@ -153,18 +160,13 @@ _MIGRATIONS: dict[int, list[str]] = {
     # History: every committed change is a version (umi_store.tiers.history); per-agent
     # byte totals kept by triggers, for the retention limit.
     4: [
-        """CREATE TABLE IF NOT EXISTS history (
+        f"""CREATE TABLE IF NOT EXISTS history (
             seq INTEGER PRIMARY KEY,
             agent TEXT NOT NULL,
             tier TEXT NOT NULL,
             key TEXT NOT NULL,
             version INTEGER NOT NULL,
-            kind TEXT NOT NULL,
-            at_ms INTEGER NOT NULL,
-            actor TEXT NOT NULL,
-            value BLOB,
-            metadata TEXT NOT NULL,
-            size_bytes INTEGER NOT NULL,
+            {_HISTORY_RECORD_COLUMNS},
             UNIQUE (agent, tier, key, version)
         )""",
         "CREATE INDEX IF NOT EXISTS history_time ON history (agent, at_ms)",
@@ -202,6 +204,30 @@ _MIGRATIONS: dict[int, list[str]] = {
              "AND old.entity_type IS NOT new.entity_type)", "new"),
             ("ad", "DELETE", "old.embedding IS NOT NULL", "old"))),
     ],
+    # Writes that touch fewer pages. History becomes one b-tree keyed for history() plus one
+    # index in append order per agent (history_since, pruning, the byte total); `seq`
+    # counts per agent. The byte totals row and its triggers go: each connection sums an
+    # agent's bytes once and keeps them current. The change log is written only while
+    # another process watches (`change_watchers`).
+    6: [
+        f"""CREATE TABLE history_v6 (
+            agent TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            key TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            {_HISTORY_RECORD_COLUMNS},
+            PRIMARY KEY (agent, tier, key, version)
+        ) WITHOUT ROWID""",
+        "INSERT INTO history_v6 (agent, tier, key, version, seq, kind, at_ms, actor, value, "
+        "metadata, size_bytes) SELECT agent, tier, key, version, seq, kind, at_ms, actor, "
+        "value, metadata, size_bytes FROM history",
+        "DROP TABLE history",
+        "DROP TABLE history_totals",
+        "ALTER TABLE history_v6 RENAME TO history",
+        "CREATE UNIQUE INDEX history_appended ON history (agent, seq, at_ms, size_bytes)",
+        "CREATE TABLE change_watchers (origin TEXT PRIMARY KEY)",
+    ],
     # The trigram index without positions (detail=none) or per-row column sizes
     # (columnsize=0): a search re-checks every candidate with instr(), so the index only has
     # to name the rows holding every trigram of the query, and nothing ranks. A fifth of the
@@ -218,11 +244,16 @@ _MIGRATIONS: dict[int, list[str]] = {
 _CHANGE_LOG_INSERT = ("INSERT INTO change_log (origin, agent, tier, kind, key, at_ms, actor, "
                       "version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 _HISTORY_APPEND = (
-    "INSERT INTO history (agent, tier, key, version, kind, at_ms, actor, value, metadata, "
-    "size_bytes) SELECT ?1, ?2, ?3, COALESCE(MAX(version), 0) + 1, ?4, ?5, ?6, ?7, ?8, ?9 "
-    "FROM history WHERE agent = ?1 AND tier = ?2 AND key = ?3 RETURNING version")
+    "INSERT INTO history (agent, tier, key, version, seq, kind, at_ms, actor, value, "
+    "metadata, size_bytes) VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(version), 0) + 1 FROM "
+    "history WHERE agent = ?1 AND tier = ?2 AND key = ?3), (SELECT COALESCE(MAX(seq), 0) + 1 "
+    "FROM history WHERE agent = ?1), ?4, ?5, ?6, ?7, ?8, ?9) RETURNING version")
+_HISTORY_INSERT = ("INSERT INTO history (agent, tier, key, kind, at_ms, actor, value, metadata, "
+                   "size_bytes, version, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_HISTORY_TRIM_VERSIONS = ("DELETE FROM history WHERE agent = ? AND tier = ? AND key = ? "
+                          "AND version <= ? RETURNING size_bytes")
 _HISTORY_SELECT = f"SELECT {rows.columns(rows.HISTORY_COLUMNS)} FROM history WHERE agent = ?"
-_HISTORY_PRUNE = rows.history_prune_sql(lambda _: "?")
+_HISTORY_PRUNE = rows.history_prune_sql(lambda n: f"?{n}") + " RETURNING size_bytes"
 _HISTORY_NEWEST = rows.history_newest_sql(lambda n: f"?{n}")
 _CORE_SELECT = f"SELECT {rows.columns(rows.CORE_COLUMNS)} FROM core_blocks WHERE agent = ?"
 _WORKING_SELECT = f"SELECT {rows.columns(rows.WORKING_COLUMNS)} FROM working WHERE agent = ?"
@@ -264,6 +295,30 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start:start + size]
 
 
+class _ConnectionMemory:
+    """What one connection knows of the file between its transactions, true while no other
+    connection has committed: a write transaction compares `PRAGMA data_version` first
+    (`checked`) and forgets everything when it moved."""
+
+    def __init__(self) -> None:
+        self.data_version: int | None = None
+        self.watched: bool | None = None  # does another origin read the change log?
+        self.history_bytes: dict[str, int] = {}  # agent → bytes of its history
+
+    def checked(self, db: sqlite3.Connection) -> None:
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self.data_version:
+            self.data_version = version
+            self.watched = None
+            self.history_bytes.clear()
+
+    def is_watched(self, db: sqlite3.Connection, origin: str) -> bool:
+        if self.watched is None:
+            self.watched = db.execute("SELECT EXISTS (SELECT 1 FROM change_watchers "
+                                      "WHERE origin != ?)", (origin,)).fetchone()[0] == 1
+        return self.watched
+
+
 class SqliteTx:
     """One transaction on the connection, bound to one agent.
 
@@ -272,10 +327,17 @@ class SqliteTx:
     call hops alone (_HoppingTx, what `transaction()` hands out).
     """
 
-    def __init__(self, db: sqlite3.Connection, agent: str) -> None:
+    def __init__(self, db: sqlite3.Connection, agent: str, memory: _ConnectionMemory, *,
+                 write: bool) -> None:
         self.agent = agent
         self._db = db
+        self._memory = memory
+        self._write = write
         self.events: list[ChangeEvent] = []
+        self.history_bytes: int | None = None  # the agent's, once this transaction knows it
+        # A write transaction reads the rows of every block at its first core read
+        # (set_block reads one block, then all of them) and keeps them until it changes one.
+        self._block_rows: list[Any] | None = None
 
     def emit(self, event: ChangeEvent) -> None:
         self.events.append(event)
@@ -310,17 +372,30 @@ class SqliteTx:
 
     # core
     async def core_get(self, block_type: BlockType) -> MemoryBlock | None:
-        row = self._fetchone(f"{_CORE_SELECT} AND block_type = ?",
-                             (self.agent, BlockType(block_type).value))
+        block_type = BlockType(block_type)
+        if self._write:
+            row = next((r for r in self._every_block_row() if r[0] == block_type.value), None)
+        else:
+            row = self._fetchone(f"{_CORE_SELECT} AND block_type = ?",
+                                 (self.agent, block_type.value))
         return None if row is None else rows.block_from_row(row)
 
     async def core_list(self) -> list[MemoryBlock]:
-        return [rows.block_from_row(r) for r in self._fetchall(_CORE_SELECT, (self.agent,))]
+        return [rows.block_from_row(r) for r in self._every_block_row()]
+
+    def _every_block_row(self) -> list[Any]:
+        found = self._block_rows
+        if found is None:
+            found = self._fetchall(_CORE_SELECT, (self.agent,))
+            self._block_rows = found if self._write else None
+        return found
 
     async def core_put(self, block: MemoryBlock) -> None:
+        self._block_rows = None
         self._execute(_CORE_PUT, rows.block_params(self.agent, block))
 
     async def core_delete(self, block_type: BlockType) -> bool:
+        self._block_rows = None
         return self._execute("DELETE FROM core_blocks WHERE agent = ? AND block_type = ?",
                              (self.agent, BlockType(block_type).value)) > 0
 
@@ -491,15 +566,81 @@ class SqliteTx:
     async def history_append(self, record: HistoryRecord, versions_max: int, bytes_max: int,
                              bytes_pruned: int) -> int:
         params = rows.history_params(self.agent, record)
+        total = self._history_bytes()
         version = int(self._fetchone(_HISTORY_APPEND, params)[0])
+        total += params[-1]  # the record's size_bytes
         if version > versions_max:
-            self._execute("DELETE FROM history WHERE agent = ? AND tier = ? AND key = ? "
-                          "AND version <= ?", (*params[:3], version - versions_max))
-        total = self._fetchone("SELECT size_bytes FROM history_totals WHERE agent = ?",
-                               (self.agent,))
-        if total is not None and total[0] > bytes_max:
-            self._execute(_HISTORY_PRUNE, (self.agent, total[0] - bytes_pruned))
+            total -= self._removed_bytes(_HISTORY_TRIM_VERSIONS,
+                                         (*params[:3], version - versions_max))
+        if total > bytes_max:
+            total -= self._removed_bytes(_HISTORY_PRUNE, (self.agent, total - bytes_pruned))
+        self.history_bytes = total
         return version
+
+    async def history_append_many(self, records: list[HistoryRecord], versions_max: int,
+                                  bytes_max: int, bytes_pruned: int) -> list[int]:
+        """Versions and seqs counted here; the inserts go as one executemany, broken only
+        where a trim or prune must see the records before it (as one call each would)."""
+        total = self._history_bytes()
+        newest = self._newest_versions(records)
+        seq = int(self._fetchone("SELECT COALESCE(MAX(seq), 0) FROM history WHERE agent = ?",
+                                 (self.agent,))[0])
+        texts: dict[int, str] = {}  # metadata JSON by its mapping's id: a batch shares one
+        pending: list[tuple] = []
+        versions: list[int] = []
+        for record in records:
+            name = (Tier(record.tier).value, record.key)
+            version = newest[name] = newest.get(name, 0) + 1
+            seq += 1
+            if id(record.metadata) not in texts:
+                texts[id(record.metadata)] = metadata_json(record.metadata)
+            params = rows.history_params(self.agent, record, texts[id(record.metadata)])
+            pending.append((*params, version, seq))
+            versions.append(version)
+            total += params[-1]
+            if version > versions_max:
+                self._insert_history(pending)
+                total -= self._removed_bytes(_HISTORY_TRIM_VERSIONS,
+                                             (*params[:3], version - versions_max))
+            if total > bytes_max:
+                self._insert_history(pending)
+                total -= self._removed_bytes(_HISTORY_PRUNE, (self.agent, total - bytes_pruned))
+        self._insert_history(pending)
+        self.history_bytes = total
+        return versions
+
+    def _newest_versions(self, records: list[HistoryRecord]) -> dict[tuple[str, str], int]:
+        """(tier, key) → the newest stored version, for the keys of `records` with one."""
+        keys: dict[str, set[str]] = {}
+        for record in records:
+            keys.setdefault(Tier(record.tier).value, set()).add(record.key)
+        newest: dict[tuple[str, str], int] = {}
+        for tier, names in keys.items():
+            for chunk in _chunks(sorted(names), _SQLITE_PARAMS_MAX - 2):
+                for key, version in self._fetchall(
+                        f"SELECT key, MAX(version) FROM history WHERE agent = ? AND tier = ? "
+                        f"AND key IN ({', '.join('?' * len(chunk))}) GROUP BY key",
+                        (self.agent, tier, *chunk)):
+                    newest[tier, key] = version
+        return newest
+
+    def _insert_history(self, pending: list[tuple]) -> None:
+        """Insert the pending history rows and empty the list."""
+        if pending:
+            self._executemany(_HISTORY_INSERT, pending)
+            pending.clear()
+
+    def _history_bytes(self) -> int:
+        """The agent's history bytes: known to this transaction or connection, or summed."""
+        if self.history_bytes is None:
+            known = self._memory.history_bytes.get(self.agent)
+            self.history_bytes = known if known is not None else int(self._fetchone(
+                "SELECT COALESCE(SUM(size_bytes), 0) FROM history WHERE agent = ?",
+                (self.agent,))[0])
+        return self.history_bytes
+
+    def _removed_bytes(self, delete: str, params: tuple) -> int:
+        return sum(size for size, in self._fetchall(delete, params))
 
     async def history_list(self, tier: Tier, key: str, limit: int) -> list[HistoryRecord]:
         found = self._fetchall(f"{_HISTORY_SELECT} AND tier = ? AND key = ? "
@@ -524,6 +665,7 @@ class SqliteTx:
 
     # fault injection
     async def corrupt(self, tier: Tier, key: str) -> bool:
+        self._block_rows = None
         select, update, key = rows.corruption_sql(tier, key, lambda _: "?")
         row = self._fetchone(select, (self.agent, key))
         if row is not None:
@@ -552,21 +694,26 @@ class _HoppingTx:
         return call
 
 
-def _begin(db: sqlite3.Connection, write: bool) -> None:
+def _begin(db: sqlite3.Connection, memory: _ConnectionMemory, write: bool) -> None:
     if write:
         try:
             db.execute("BEGIN IMMEDIATE")
+            memory.checked(db)
         except sqlite3.Error as exc:
+            with suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
             raise _storage_error(exc) from exc
 
 
 def _commit(db: sqlite3.Connection, tx: SqliteTx, origin: str, write: bool) -> None:
-    """Log the transaction's events for other processes and commit; roll back on failure."""
+    """Log the transaction's events if another process watches, and commit; roll back on
+    failure. What the transaction learnt, the connection keeps once it committed."""
     assert write or not tx.events, "only a write transaction changes anything"
     if not write:
         return
+    memory = tx._memory
     try:
-        if tx.events:
+        if tx.events and memory.is_watched(db, origin):
             db.executemany(_CHANGE_LOG_INSERT, [  # the StrEnum members bind as their text
                 (origin, tx.agent, e.tier, e.kind, e.key, e.at_ms, e.actor, e.version)
                 for e in tx.events])
@@ -574,6 +721,8 @@ def _commit(db: sqlite3.Connection, tx: SqliteTx, origin: str, write: bool) -> N
     except sqlite3.Error as exc:
         _rollback(db, tx, write)
         raise _storage_error(exc) from exc
+    if tx.history_bytes is not None:
+        memory.history_bytes[tx.agent] = tx.history_bytes
 
 
 def _rollback(db: sqlite3.Connection, tx: SqliteTx, write: bool) -> None:
@@ -586,7 +735,7 @@ def _rollback(db: sqlite3.Connection, tx: SqliteTx, write: bool) -> None:
 def _run_whole(db: sqlite3.Connection, tx: SqliteTx, body: Callable[[Tx], Awaitable[T]],
                origin: str, write: bool) -> T:
     """Begin, run `body`, log its events and commit: on the connection's thread, at once."""
-    _begin(db, write)
+    _begin(db, tx._memory, write)
     try:
         result = completed(body(tx))
     except BaseException:
@@ -594,6 +743,25 @@ def _run_whole(db: sqlite3.Connection, tx: SqliteTx, body: Callable[[Tx], Awaita
         raise
     _commit(db, tx, origin, write)
     return result
+
+
+def _register_watcher(db: sqlite3.Connection, origin: str) -> int:
+    """Register `origin` as a reader of the change log; the newest log row's seq then.
+
+    One write transaction: a writer decides whether to log while it holds the write lock,
+    so every commit after this one is logged for `origin`."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("INSERT OR IGNORE INTO change_watchers (origin) VALUES (?)", (origin,))
+            newest = int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM change_log").fetchone()[0])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        raise _storage_error(exc) from exc
+    return newest
 
 
 def _unopenable_reason(path: str) -> str | None:
@@ -654,6 +822,7 @@ class SqliteBackend:
         self._poller: asyncio.Task[None] | None = None
         self._data_version: int | None = None
         self._seen_seq = 0
+        self._memory = _ConnectionMemory()
 
     async def open(self) -> None:
         if self._conn is not None:
@@ -713,10 +882,8 @@ class SqliteBackend:
         async with self._lock:
             if self._poller is not None:
                 return
-            if self._conn is None:
-                raise StoreUnavailableError(f"{self.url} is not open")
-            rows = await _fetchall(self._conn, "SELECT COALESCE(MAX(seq), 0) FROM change_log")
-            self._seen_seq = int(rows[0][0])
+            conn = self._open_connection()
+            self._seen_seq = await conn._execute(_register_watcher, conn._conn, self.origin)
             self._poller = asyncio.create_task(self._poll_other_processes())
 
     async def _poll_other_processes(self) -> None:
@@ -751,6 +918,10 @@ class SqliteBackend:
         poller, self._poller = self._poller, None
         if poller is not None:
             await stop_background_task(poller)
+            if self._conn is not None:
+                async with self._lock:
+                    await _fetchall(self._conn, "DELETE FROM change_watchers WHERE origin = ?",
+                                    (self.origin,))
         conn, self._conn = self._conn, None
         if conn is not None:
             async with self._lock:
@@ -767,7 +938,7 @@ class SqliteBackend:
     async def run(self, agent: str, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
         async with self._lock:
             conn = self._open_connection()
-            tx = SqliteTx(conn._conn, agent)
+            tx = SqliteTx(conn._conn, agent, self._memory, write=write)
             result = await conn._execute(_run_whole, conn._conn, tx, body, self.origin, write)
             events = list(tx.events)
         if events:
@@ -787,8 +958,8 @@ class SqliteBackend:
         async with self._lock:
             conn = self._open_connection()
             db = conn._conn
-            await conn._execute(_begin, db, write)
-            tx = SqliteTx(db, agent)
+            await conn._execute(_begin, db, self._memory, write)
+            tx = SqliteTx(db, agent, self._memory, write=write)
             try:
                 yield _HoppingTx(conn, tx)
             except BaseException:

@@ -63,11 +63,26 @@ async def record_block(tx: Tx, ctx: TierContext, block: MemoryBlock) -> ChangeEv
                                 "block_version": block.version})
 
 
-def entry_record(ctx: TierContext, entry: WorkingEntry) -> HistoryRecord:
-    """The history record of setting `entry` (its version is the backend's to give)."""
+def entry_record(ctx: TierContext, entry: WorkingEntry,
+                 metadata: Mapping[str, Any] | None = None) -> HistoryRecord:
+    """The history record of setting `entry` (its version is the backend's to give);
+    `metadata`, when given, is the entry's TTL mapping already made."""
     return HistoryRecord(Tier.WORKING, entry.key, 0, ChangeKind.SET, entry.updated_at,
-                         ctx.actor, bytes(entry.value),
+                         ctx.actor, bytes(entry.value), metadata or
                          {"ttl_ms": entry.ttl_ms, "expires_at_ms": entry.expires_at_ms})
+
+
+async def record_entries(tx: Tx, ctx: TierContext, entries: list[WorkingEntry]) -> None:
+    """record_entry of each entry, in one call to the backend."""
+    shared: dict[tuple[int, int], Mapping[str, Any]] = {}  # one mapping per distinct TTL
+    drafts = [entry_record(ctx, entry, shared.setdefault(
+        (entry.ttl_ms, entry.expires_at_ms),
+        {"ttl_ms": entry.ttl_ms, "expires_at_ms": entry.expires_at_ms})) for entry in entries]
+    versions = await tx.history_append_many(drafts, *HISTORY_LIMITS)
+    assert len(versions) == len(drafts) and min(versions, default=1) >= 1, "one version each"
+    for draft, version in zip(drafts, versions):
+        tx.emit(ChangeEvent(Tier.WORKING, ChangeKind.SET, draft.key, draft.at_ms, draft.actor,
+                            version))
 
 
 async def record_entry(tx: Tx, ctx: TierContext, entry: WorkingEntry) -> ChangeEvent:

@@ -19,8 +19,8 @@ from ..errors import InvalidInputError, LimitExceededError
 from ..models import ChangeKind, Tier, WorkingEntry, checked_text
 from ..validation import bytes_argument, text_argument, whole_number_argument
 from .context import TierContext
-from .history import (EXPIRY_ACTOR, HISTORY_LIMITS, entry_record, record_change, record_entry,
-                      stamp)
+from .history import (EXPIRY_ACTOR, HISTORY_LIMITS, entry_record, record_change, record_entries,
+                      record_entry, stamp)
 
 WORKING_MEMORY_TTL_MS_DEFAULT = WORKING_MEMORY_TTL_SECS_DEFAULT * 1000
 WORKING_MEMORY_TTL_MS_MAX = WORKING_MEMORY_TTL_SECS_MAX * 1000
@@ -162,8 +162,7 @@ class WorkingMemory:
                 return _Room(used, count, await tx.working_sizes(key for key, _ in checked))
             await _make_room(tx, self._context, room, entries, now)
             await tx.working_put_many(entries)
-            for entry in entries:
-                await record_entry(tx, self._context, entry)
+            await record_entries(tx, self._context, entries)
             return entries
 
         async def shortcut(backend: Backend) -> list[WorkingEntry] | None:
