@@ -3,8 +3,9 @@
 Each stored embedding has a sketch beside it: its direction in int8 (one byte a
 dimension, a quarter of float32), 1/|x̃| and the chord error δ = |x̂ − x̃/|x̃||, where x̂
 is the unit vector and x̃ the int8 values. A query scans the sketches (float32 dot
-products, a block of rows at a time), then scores exactly, in float64, every entity that
-could be among the k best, and nothing else decides the order.
+products, a block of rows at a time, the rows shared out to one thread a core), then
+scores exactly, in float64, every entity that could be among the k best, and nothing
+else decides the order.
 
 Why that is exact: for a unit query q, the sketch score s = q·x̃/|x̃| is within
 b = δ + SKETCH_SCORE_ROUNDING_MAX of the cosine q·x̂ (Cauchy-Schwarz bounds the first
