@@ -195,11 +195,14 @@ class HistoryRecord(NamedTuple):
         return len(self.key.encode()) + len(self.value or b"") + len(metadata_json(self.metadata))
 
 
+METADATA_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False)  # one, not one a call
+
+
 def metadata_json(metadata: Mapping[str, Any]) -> str:
     """The stored form of a history record's metadata: JSON with sorted keys."""
     if isinstance(metadata, StoredMetadata):
         return metadata.text
-    return json.dumps(dict(metadata), sort_keys=True, ensure_ascii=False)
+    return METADATA_ENCODER.encode(dict(metadata))
 
 
 class StoredMetadata(Mapping[str, Any]):

@@ -38,12 +38,13 @@ CLOCK_SPEEDS = (1, 10, 60, 600)
 CLOCK_STEP_MS_MAX = 365 * 86_400_000  # a custom step may jump a year, in day-long advances
 SIM_STEPS_DEFAULT = 100
 SIM_FAULT_PROBABILITY_DEFAULT = 0.01
-SIM_RUN_SLICE_SECS = 0.05  # a run hands the loop back this often: the bar moves, keys answer
+SIM_RUN_SLICE_SECS = 0.1  # a run hands the loop back this often: the bar moves, keys answer
 # ...for this long: a key takes several loop turns to reach its action, and one is too few.
 SIM_RUN_YIELD_SECS = 0.002
 SIM_RUN_LOG_REFRESH_SECS = 1.0  # and the log catches up this often during a run
 SIM_RUN_CLOCK_READ_EVERY_STEPS = 16  # steps between looks at the wall clock within a slice
 SIM_LOG_SHOWN_COUNT_MAX = 1_000  # the log shows the last lines that match the filter
+SIM_RUN_LOG_SHOWN_COUNT_MAX = 100  # mid-run, only the newest (a screenful): cheap to redraw
 SIM_LOG_KEPT_COUNT_MAX = 100_000  # older lines are dropped (R replays to any step)
 SPARK_BUCKET_MS = 60_000  # one sparkline bar per simulated minute
 SPARK_BUCKETS_COUNT_MAX = 60
@@ -487,7 +488,7 @@ class SimulationPane(Widget, can_focus=True):
                 if done < steps and violation is None:
                     now = perf_counter()
                     if now >= log_due:  # the log costs most to redraw: less often
-                        self._flush_log()
+                        self._flush_log(SIM_RUN_LOG_SHOWN_COUNT_MAX)
                         log_due = now + SIM_RUN_LOG_REFRESH_SECS
                     self._show_progress(bar, done, done / (now - wall_started))
                     await asyncio.sleep(SIM_RUN_YIELD_SECS)  # the screen redraws, keys are handled
@@ -540,14 +541,15 @@ class SimulationPane(Widget, can_focus=True):
 
     # The event log
 
-    def _flush_log(self) -> None:
+    def _flush_log(self, shown_count_max: int = SIM_LOG_SHOWN_COUNT_MAX) -> None:
+        """The pending lines into the log, which keeps the last `shown_count_max` shown."""
         pending, self._pending = self._pending, []
         self.lines.extend(pending)
         wanted = self.query_one("#log-filter", Input).value
         log = self.query_one("#sim-log", OptionList)
         shown = [line for line in pending if self._matches(line, wanted)]
-        if log.option_count + len(shown) > SIM_LOG_SHOWN_COUNT_MAX:
-            log.set_options([self._option(line) for line in self.shown_lines()])
+        if log.option_count + len(shown) > shown_count_max:
+            log.set_options([self._option(line) for line in self.shown_lines(shown_count_max)])
         else:
             log.add_options([self._option(line) for line in shown])
         self._show_sparklines()
@@ -577,11 +579,11 @@ class SimulationPane(Widget, can_focus=True):
             return Option(f"[$warning]{text}[/]")
         return Option(text)
 
-    def shown_lines(self) -> list[str]:
-        """The log lines the filter lets through (the last SIM_LOG_SHOWN_COUNT_MAX)."""
+    def shown_lines(self, count_max: int = SIM_LOG_SHOWN_COUNT_MAX) -> list[str]:
+        """The log lines the filter lets through (the last `count_max`)."""
         wanted = self.query_one("#log-filter", Input).value
         newest = itertools.islice((line for line in reversed(self.lines)
-                                   if self._matches(line, wanted)), SIM_LOG_SHOWN_COUNT_MAX)
+                                   if self._matches(line, wanted)), count_max)
         return list(newest)[::-1]
 
     @on(Input.Changed, "#log-filter")
