@@ -17,6 +17,9 @@ comparison run in alternating slices of a few calls, so they meet the same load.
   rows in one transaction.
 - Search: p50 / p95 ms per query class at `--entities` entities, the store's indexed
   search beside a plain scan of the folded columns (instr() / position()).
+
+archival.similar (vector search) has its own bench, bench/similar.py: its data (1536
+numbers an entity) and its baselines (a float32 matrix pass, sqlite-vec) differ.
 """
 
 from __future__ import annotations
@@ -432,6 +435,7 @@ async def main(args: argparse.Namespace) -> None:
                 print(f"{side.name}: search at {args.entities:,} entities, limit "
                       f"{SEARCH_LIMIT}, {SEARCH_REPEATS} runs per query")
                 await search(side, args.entities)
+    print("archival.similar (vector search): .venv/bin/python bench/similar.py")
 
 
 if __name__ == "__main__":

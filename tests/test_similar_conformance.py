@@ -51,6 +51,19 @@ async def test_similar_to_a_vector_is_exact_cosine_best_first(store):
     _assert_matches(ids_and_scores(found), brute_force(query, entities, 10))
 
 
+async def test_a_scan_shared_out_to_threads_gives_the_same_exact_answer(store, monkeypatch):
+    # Big stores split the sketch scan into row ranges, one a thread; make this one split
+    # into ranges of a block each, so each range's rows must land in the right place.
+    monkeypatch.setattr(similarity, "SKETCH_SCAN_BLOCK_ROWS", 8)
+    monkeypatch.setattr(similarity, "SKETCH_SCAN_THREAD_ROWS_MIN", 8)
+    monkeypatch.setattr(similarity, "_scan_threads_count", lambda: 4)
+    entities = await _fill(store, vectors(61))
+    query = vectors(1, seed=99)[0]
+    for k in (1, 10):
+        found = await store.archival.similar(list(query), k=k)
+        _assert_matches(ids_and_scores(found), brute_force(query, entities, k))
+
+
 async def test_near_ties_below_the_sketch_precision_are_still_ranked_exactly(store):
     # Differences of 1e-6 are far below the int8 sketch's resolution: every one of these
     # is a candidate, and the float64 rescoring alone orders them.

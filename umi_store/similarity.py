@@ -3,8 +3,9 @@
 Each stored embedding has a sketch beside it: its direction in int8 (one byte a
 dimension, a quarter of float32), 1/|x̃| and the chord error δ = |x̂ − x̃/|x̃||, where x̂
 is the unit vector and x̃ the int8 values. A query scans the sketches (float32 dot
-products, a block of rows at a time), then scores exactly, in float64, every entity that
-could be among the k best, and nothing else decides the order.
+products, a block of rows at a time, the rows shared out to one thread a core), then
+scores exactly, in float64, every entity that could be among the k best, and nothing
+else decides the order.
 
 Why that is exact: for a unit query q, the sketch score s = q·x̃/|x̃| is within
 b = δ + SKETCH_SCORE_ROUNDING_MAX of the cosine q·x̂ (Cauchy-Schwarz bounds the first
@@ -18,9 +19,11 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import struct
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +39,8 @@ SKETCH_BYTES = EMBEDDING_DIMENSIONS_COUNT + SKETCH_TAIL.size
 SKETCH_SCORE_ROUNDING_MAX = 2 * (EMBEDDING_DIMENSIONS_COUNT + 4) * 2.0 ** -24
 SKETCH_SCAN_BLOCK_ROWS = 256  # int8 rows widened to float32 at a time: they stay in cache
 SKETCH_INT8_PEAK = 127.0
+SKETCH_SCAN_THREADS_MAX = 4  # numpy releases the GIL: the scan's row ranges run in parallel
+SKETCH_SCAN_THREAD_ROWS_MIN = 16 * SKETCH_SCAN_BLOCK_ROWS  # below this, one thread is faster
 
 # (id, entity type, stored sketch or None, the embedding when there is no sketch)
 SketchRow = tuple[str, str, "bytes | None", "Sequence[float] | None"]
@@ -44,6 +49,16 @@ Vector = Any  # a float64 numpy vector (numpy is optional, so not named in annot
 # The sketch index of each (backend, agent), kept while its embeddings stay unchanged.
 _INDEXES: weakref.WeakKeyDictionary[object, dict[str, SketchIndex]] = \
     weakref.WeakKeyDictionary()
+
+
+def _scan_threads_count() -> int:
+    """How many threads the sketch scan shares its rows out to: one a core, up to a limit."""
+    return max(1, min(os.cpu_count() or 1, SKETCH_SCAN_THREADS_MAX))
+
+
+@functools.cache
+def _scan_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(_scan_threads_count(), thread_name_prefix="umi-similarity-scan")
 
 
 @functools.cache
@@ -179,15 +194,30 @@ class SketchIndex:
         return [self.ids[row] for row in np.flatnonzero(eligible & (approx + bound >= kth_lower))]
 
     def _sketch_scores(self, query: np.ndarray) -> np.ndarray:
+        """q·x̃ of every row, the row ranges shared out to the scan threads."""
         np = numpy_or_error()
-        scores = np.empty(len(self.ids), dtype=np.float32)
+        count = len(self.ids)
+        scores = np.empty(count, dtype=np.float32)
+        parts = min(_scan_threads_count(), max(1, count // SKETCH_SCAN_THREAD_ROWS_MIN))
+        step = -(-count // (parts * SKETCH_SCAN_BLOCK_ROWS)) * SKETCH_SCAN_BLOCK_ROWS
+        starts = range(0, count, step)
+        if len(starts) == 1:
+            self._scan_rows(query, 0, count, scores)
+        else:
+            for done in [_scan_pool().submit(self._scan_rows, query, start, min(start + step, count),
+                                     scores) for start in starts]:
+                done.result()
+        return scores.astype(np.float64)
+
+    def _scan_rows(self, query: np.ndarray, start: int, stop: int, scores: np.ndarray) -> None:
+        """Rows start..stop of the scan, widened to float32 a block at a time."""
+        np = numpy_or_error()
         block = np.empty((SKETCH_SCAN_BLOCK_ROWS, EMBEDDING_DIMENSIONS_COUNT), dtype=np.float32)
-        for start in range(0, len(self.ids), SKETCH_SCAN_BLOCK_ROWS):
-            rows = self.values[start:start + SKETCH_SCAN_BLOCK_ROWS]
+        for first in range(start, stop, SKETCH_SCAN_BLOCK_ROWS):
+            rows = self.values[first:min(first + SKETCH_SCAN_BLOCK_ROWS, stop)]
             widened = block[:len(rows)]
             widened[...] = rows
-            np.matmul(widened, query, out=scores[start:start + len(rows)])
-        return scores.astype(np.float64)
+            np.matmul(widened, query, out=scores[first:first + len(rows)])
 
 
 def cached_index(backend: object, agent: str) -> SketchIndex | None:
