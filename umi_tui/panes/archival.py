@@ -274,7 +274,8 @@ class ArchivalPane(Widget):
         return f"{found} · {shown}{pages} · {self._elapsed_ms:.1f} ms"
 
     def _set_status(self, line: str) -> None:
-        self.query_one("#archival-status", Static).update(line)
+        # One line of fixed height and full width: no layout pass (a reflow of every pane)
+        self.query_one("#archival-status", Static).update(line, layout=False)
 
     # ---- actions -------------------------------------------------------------------------
 
