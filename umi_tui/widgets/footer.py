@@ -26,9 +26,10 @@ class KeyFooter(Footer):
 
     def compose(self) -> ComposeResult:
         for widget in super().compose():
-            if isinstance(widget, FooterKey):
-                # Born with the footer's compactness, not bound to it after mounting: saves
-                # each key two restyles (on, then off) at every compose.
+            if isinstance(widget, FooterKey) and not widget.has_class("-command-palette"):
+                # Born with the compactness the footer binds it to after mounting: saves
+                # each key two restyles (on, then off) at every compose. (The palette's key
+                # is not bound: it keeps its own.)
                 widget.set_reactive(FooterKey.compact, self.compact)
             yield widget
 
