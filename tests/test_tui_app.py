@@ -4,6 +4,8 @@ and errors shown, never raised."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import datetime, UTC
 import stat
 
@@ -18,7 +20,7 @@ from umi_tui.app import PANES, UmiApp, bindings_by_action
 from umi_tui.app_command import parse_args
 from umi_tui.screens.help import HelpScreen
 from umi_tui.screens.set_key import SetKeyScreen
-from umi_tui.settings import Settings, config_dir
+from umi_tui.settings import Settings, config_dir, load_settings
 from umi_tui.widgets.footer import KeyFooter
 from umi_tui.widgets.histogram import Histogram
 from umi_tui.widgets.ttl import TTL_BUCKET_LABELS
@@ -37,13 +39,37 @@ def write_config(text: str) -> None:
 def test_flags_override_env_which_overrides_the_config_file(monkeypatch):
     write_config('agent = "from-file"\ntheme = "umi-light"\nseed = 3\n')
     monkeypatch.setenv("UMI_AGENT", "from-env")
-    settings = Settings(**parse_args(["--agent", "from-flag"]))
+    settings = load_settings(parse_args(["--agent", "from-flag"]))
     assert (settings.agent, settings.theme, settings.seed) == ("from-flag", "umi-light", 3)
-    assert Settings(**parse_args([])).agent == "from-env"
+    assert load_settings(parse_args([])).agent == "from-env"
+
+
+def test_the_config_file_alone_is_read(monkeypatch):
+    write_config('theme = "umi-light"\nagent = "from-file"\n')
+    assert load_settings(parse_args(["--demo"])) == Settings(agent="from-file",
+                                                              theme="umi-light", demo=True)
+
+
+def test_a_setting_of_the_wrong_type_is_bad_usage(monkeypatch, capsys):
+    monkeypatch.setenv("UMI_SEED", "forty-two")
+    assert main(["--demo"]) == 2
+    err = capsys.readouterr().err
+    assert "umi-tui: bad setting" in err and "seed" in err
+
+
+def test_without_env_or_config_file_the_settings_do_not_load_pydantic(tmp_path):
+    probe = ("import sys; from umi_tui.settings import load_settings; "
+             "print(load_settings({'demo': True}).store_url(), "
+             "'pydantic_settings' in sys.modules)")
+    env = {key: value for key, value in os.environ.items()
+           if not key.casefold().startswith("umi_")}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.split() == ["sim://?seed=42", "False"]
 
 
 def test_demo_opens_the_seeded_simulator():
-    assert Settings(**parse_args(["--demo", "--seed", "9"])).store_url() == "sim://?seed=9"
+    assert load_settings(parse_args(["--demo", "--seed", "9"])).store_url() == "sim://?seed=9"
 
 
 def test_no_url_is_a_sqlite_file_in_the_user_data_dir(tmp_path):

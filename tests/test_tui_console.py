@@ -14,6 +14,7 @@ from textual.widgets import Button, DataTable, Input, OptionList, ProgressBar
 
 from umi_store import SimClock, open_store
 from umi_store.dst.faults import FaultType
+from umi_store.dst.simulation import StepRecord, Violation
 from umi_tui.app import UmiApp
 from umi_tui.panes import simulation as simulation_pane
 from umi_tui.formatting import parse_duration
@@ -31,6 +32,11 @@ pytestmark = pytest.mark.usefixtures("fixed_query_timer")
 def fixed_ops_timer(monkeypatch):
     """ops/s reads the same on every run."""
     monkeypatch.setattr(SimulationPane, "perf_counter", FixedTimer())
+
+
+def log_lines(pane: SimulationPane) -> list[str]:
+    """The run's event log as the pane holds it, line by line."""
+    return [entry.text for entry in pane.entries]
 
 
 def console(app) -> SimulationPane:
@@ -154,13 +160,17 @@ async def test_a_run_of_n_steps_fills_the_progress_bar_log_and_header():
         await run_steps(pilot, 50)
         bar = pane.query_one("#sim-progress", ProgressBar)
         assert (bar.progress, bar.total) == (50, 50)
-        assert len(pane.lines) == 50 and pane.lines[0].startswith("0 ")
+        assert len(log_lines(pane)) == 50 and log_lines(pane)[0].startswith("0 ")
+        steps = [entry.record for entry in pane.entries]  # structured, not parsed from text
+        assert [record.step for record in steps] == list(range(50))
+        assert all(isinstance(r, StepRecord) and r.outcome.startswith(("ok", "err"))
+                   for r in steps)
         assert pane.query_one("#sim-log", OptionList).option_count == 50
         header = str(pane.query_one("#sim-header").render())
         assert "steps 50" in header and "0 violations" in header
         assert "ops/s" in header and "–" not in header
         await run_steps(pilot, 10)  # a second run goes on where the first stopped
-        assert len(pane.lines) == 60 and pane.lines[-1].startswith("59 ")
+        assert len(log_lines(pane)) == 60 and log_lines(pane)[-1].startswith("59 ")
 
 
 async def test_a_run_of_ten_thousand_faulted_steps_keeps_the_ui_answering():
@@ -192,7 +202,7 @@ async def test_a_run_of_ten_thousand_faulted_steps_keeps_the_ui_answering():
         assert answered_mid_run == [True] and tabs.active == "tab-faults"
         assert len(set(seen) - {0, 10_000}) >= 2, "the bar moved while the run went on"
         assert pane.simulation.result.ok and sum(pane.simulation.result.faults.values()) > 0
-        assert len(pane.lines) == 10_000
+        assert len(log_lines(pane)) == 10_000
         log = pane.query_one("#sim-log", OptionList)
         assert log.option_count == simulation_pane.SIM_LOG_SHOWN_COUNT_MAX
         assert "steps 10,000" in str(pane.query_one("#sim-header").render())
@@ -204,8 +214,8 @@ async def test_a_long_run_keeps_only_the_newest_log_lines(monkeypatch):
     async with app.run_test(size=(120, 40)) as pilot:
         pane = await open_console(pilot)
         await run_steps(pilot, 100)
-        assert len(pane.lines) == 40
-        assert pane.lines[0].startswith("60 ") and pane.lines[-1].startswith("99 ")
+        assert len(log_lines(pane)) == 40
+        assert log_lines(pane)[0].startswith("60 ") and log_lines(pane)[-1].startswith("99 ")
 
 
 async def test_cancel_stops_a_run_between_steps():
@@ -243,7 +253,9 @@ async def test_a_fault_toggle_and_probability_take_effect_on_the_running_simulat
         await run_steps(pilot, 20)
         fired = int(table.get_cell("storage_read_fail", "fired"))
         assert fired > 0
-        assert any("faults=storage_read_fail" in line for line in pane.lines)
+        assert any("faults=storage_read_fail" in line for line in log_lines(pane))
+        assert any(dict(entry.record.faults).get("storage_read_fail") for entry in pane.entries
+                   if isinstance(entry.record, StepRecord)), "the records say which faults fired"
         assert "--fault storage_read_fail=1.0" in pane.replay_command()
         assert "faults changed mid-run" in str(pane.query_one("#sim-replay").render())
         table.focus()
@@ -269,8 +281,8 @@ async def test_the_log_filter_shows_only_matching_lines():
         log_filter = pane.query_one("#log-filter", Input)
         log_filter.value = "working.set"
         await settle(pilot)
-        shown = pane.shown_lines()
-        assert shown and all("working.set" in line for line in shown)
+        shown = pane.shown_entries()
+        assert shown and all("working.set" in entry.text for entry in shown)
         assert pane.query_one("#sim-log", OptionList).option_count == len(shown) < 80
         log_filter.value = ""
         await settle(pilot)
@@ -281,8 +293,9 @@ async def test_jump_goes_from_one_violation_to_the_next_and_wraps():
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         pane = await open_console(pilot)
-        pane._pending = ["0 1 working.get -> ok", "VIOLATION at step 1 (seed 7): x",
-                         "2 1 core.blocks -> ok", "VIOLATION at step 3 (seed 7): y"]
+        for record in (StepRecord(0, 1, "working.get", "ok"), Violation(7, 0, "x", "a", "b", ""),
+                       StepRecord(2, 1, "core.blocks", "ok"), Violation(7, 2, "y", "a", "b", "")):
+            pane._take_record(record)
         pane._flush_log()
         log = pane.query_one("#sim-log", OptionList)
         pane.focus()
@@ -300,14 +313,14 @@ async def test_replay_from_the_seed_shows_the_same_events():
         pane = await open_console(pilot)
         pane.set_fault(FaultType.STORAGE_WRITE_FAIL, True, 0.1)
         await run_steps(pilot, 70)
-        first = list(pane.lines)
+        first = log_lines(pane)
         assert any("faults=" in line for line in first)
         await pilot.press("R", *"70", "enter")
         await settle(pilot)
-        assert list(pane.lines) == first
+        assert log_lines(pane) == first
         await pilot.press("R", *"30", "enter")
         await settle(pilot)
-        assert list(pane.lines) == first[:30]
+        assert log_lines(pane) == first[:30]
 
 
 async def test_a_new_seed_starts_over_and_is_announced():
@@ -319,7 +332,7 @@ async def test_a_new_seed_starts_over_and_is_announced():
         await settle(pilot)
         seed = next_seed(TEST_SEED)
         assert pane.seed == seed != TEST_SEED
-        assert not pane.lines and pane.simulation is None
+        assert not log_lines(pane) and pane.simulation is None
         assert any(f"replay with --seed {seed}" in n.message for n in app._notifications)
         await run_steps(pilot, 10)
         assert pane.replay_command() == f"umi-tui sim --seed {seed} --steps 10"

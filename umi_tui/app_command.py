@@ -6,8 +6,6 @@ import sys
 from typing import Any
 
 import click
-from pydantic import ValidationError
-
 from umi_store import InvalidInputError, UmiError, __version__
 
 EXIT_CODE_STORE_UNAVAILABLE = 1
@@ -57,10 +55,10 @@ def main(argv: list[str]) -> int:
 
 def run(given: dict[str, Any]) -> int:
     """Open the inspector with the settings `given`; the exit code."""
-    from .settings import Settings
+    from .settings import SettingsError, load_settings
     try:
-        settings = Settings(**given)
-    except ValidationError as error:
+        settings = load_settings(given)
+    except SettingsError as error:
         print(f"umi-tui: bad setting: {error}", file=sys.stderr)
         return EXIT_CODE_BAD_USAGE
     from .app import UmiApp

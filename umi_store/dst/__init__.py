@@ -18,21 +18,21 @@ from .rng import DeterministicRng
 
 if TYPE_CHECKING:
     from .model import ModelState, ReferenceModel
-    from .simulation import (Simulation, SimulationConfig, SimulationResult, Violation,
-                             swarm_faults)
+    from .simulation import (RunRecord, Simulation, SimulationConfig, SimulationResult,
+                             StepRecord, Violation, swarm_faults)
     from .workload import Op, Workload
 
 _HARNESS: dict[str, str] = {
     "ModelState": "model", "ReferenceModel": "model", "Op": "workload", "Workload": "workload",
-    **dict.fromkeys(["Simulation", "SimulationConfig", "SimulationResult", "Violation",
-                     "swarm_faults"], "simulation"),
+    **dict.fromkeys(["RunRecord", "Simulation", "SimulationConfig", "SimulationResult",
+                     "StepRecord", "Violation", "swarm_faults"], "simulation"),
 }
 
 __all__ = [
     "Clock", "SimClock", "SystemClock", "SimConfig", "parse_seed", "DeterministicRng",
     "FaultConfig", "FaultInjector", "FaultType", "OpKind", "FAULT_TARGET_KINDS",
-    "Op", "Workload", "ModelState", "ReferenceModel", "Simulation", "SimulationConfig",
-    "SimulationResult", "Violation", "swarm_faults",
+    "Op", "Workload", "ModelState", "ReferenceModel", "RunRecord", "Simulation",
+    "SimulationConfig", "SimulationResult", "StepRecord", "Violation", "swarm_faults",
 ]
 
 

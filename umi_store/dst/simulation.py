@@ -8,8 +8,8 @@ name exactly the rows it changed. Every DST_FULL_CHECK_INTERVAL_STEPS steps, and
 end of a run, the whole agent is read back instead. An ambiguous failure
 (`outcome_unknown`) may leave the state before or after the operation, never anything
 else; when the read-back cannot tell which (an expired key is invisible), every state that
-fits is kept until a later step decides. Every step writes one event-log line, formatted
-only when a log is kept.
+fits is kept until a later step decides. Every step makes one StepRecord (its event-log
+line), and every violation found is a record too; both are made only when someone listens.
 """
 
 from __future__ import annotations
@@ -135,6 +135,32 @@ class Violation:
                 f"  expected: {self.expected}\n  actual:   {self.actual}\n"
                 f"  replay:   {self.replay}")
 
+    def line(self) -> str:
+        """Its entry in the event log: the report."""
+        return self.report()
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One step as it ran: its number, the clock when it began, the operation, how it came
+    out (`ok …`, `err …`), and the faults that fired (name, times), by name."""
+
+    step: int
+    clock_ms: int
+    op: str
+    outcome: str
+    faults: tuple[tuple[str, int], ...] = ()
+
+    def line(self, clock: str | None = None) -> str:
+        """Its event-log line, byte for byte as the golden logs hold it; `clock` in place of
+        the clock's ms (the console shows a date and time)."""
+        faults = ",".join(f"{name}x{n}" if n > 1 else name for name, n in self.faults)
+        return f"{self.step} {self.clock_ms if clock is None else clock} {self.op} -> " \
+            f"{self.outcome}" + (f" faults={faults}" if faults else "")
+
+
+RunRecord = StepRecord | Violation  # what a run tells its listener, in event-log order
+
 
 @dataclass(slots=True)
 class SimulationResult:
@@ -251,7 +277,8 @@ def _scheme_url(url: str, seed: int) -> str:
 
 
 class Simulation:
-    """Runs one SimulationConfig; `log` receives one line per step.
+    """Runs one SimulationConfig; `records` receives a StepRecord per step and each
+    Violation as found, `log` the same as event-log text (`record.line()`).
 
     Each step reads back only the rows it could have changed (the rows the operation
     names or wrote, the rows any allowed outcome changed, the keys whose deadline the
@@ -261,11 +288,14 @@ class Simulation:
     """
 
     def __init__(self, config: SimulationConfig, *, log: Callable[[str], None] | None = None,
+                 records: Callable[[RunRecord], None] | None = None,
                  progress: Callable[[int], None] | None = None,
                  full_check_every: int = DST_FULL_CHECK_INTERVAL_STEPS) -> None:
         assert full_check_every >= 1, "a full check happens at least every so many steps"
+        assert log is None or records is None, "one listener: the text or the records"
         self.config = config
-        self._log = log  # None: no line is ever formatted
+        # None: no record is ever made
+        self._record = records if log is None else lambda record: log(record.line())
         self._progress = progress or (lambda step: None)
         self._full_check_every = full_check_every
         rng = DeterministicRng(config.seed)
@@ -367,8 +397,8 @@ class Simulation:
     def _recorded(self, violation: Violation | None) -> Violation | None:
         if violation is not None:
             self.result.violations.append(violation)
-            if self._log is not None:
-                self._log(violation.report())
+            if self._record is not None:
+                self._record(violation)
         return violation
 
     def _violation(self, step: int, op: Op, expected: str, actual: str) -> Violation:
@@ -487,11 +517,9 @@ class Simulation:
 
     def _log_step(self, step: int, clock_ms: int, op: Op, outcome: Callable[[], str],
                   fired: Counter) -> None:
-        if self._log is None:
-            return
-        faults = ",".join(f"{name}x{n}" if n > 1 else name for name, n in sorted(fired.items()))
-        self._log(f"{step} {clock_ms} {op.summary()} -> {outcome()}"
-                  + (f" faults={faults}" if faults else ""))
+        if self._record is not None:
+            self._record(StepRecord(step, clock_ms, op.summary(), outcome(),
+                                    tuple(sorted(fired.items()))))
 
 
 async def execute_op(store: Store, op: Op) -> object:

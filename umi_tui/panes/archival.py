@@ -329,7 +329,8 @@ class ArchivalPane(Widget):
                 "h history")
 
     def _set_status(self, line: str) -> None:
-        self.query_one("#archival-status", Static).update(line)
+        # One line of fixed height and full width: no layout pass (a reflow of every pane)
+        self.query_one("#archival-status", Static).update(line, layout=False)
 
     # ---- actions -------------------------------------------------------------------------
 

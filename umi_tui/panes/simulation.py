@@ -9,6 +9,7 @@ import itertools
 from collections import deque
 from contextlib import AsyncExitStack
 from time import perf_counter
+from typing import NamedTuple
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -24,7 +25,7 @@ from umi_store.constants import DST_SIMULATION_STEPS_MAX, DST_TIME_ADVANCE_MS_MA
 from umi_store.dst.config import SIM_SEED_MAX
 from umi_store.dst.faults import FaultConfig, FaultType
 from umi_store.dst.rng import DeterministicRng
-from umi_store.dst.simulation import Simulation, SimulationConfig
+from umi_store.dst.simulation import RunRecord, Simulation, SimulationConfig, Violation
 
 from ..feedback import report_error
 from ..formatting import format_ms, parse_duration
@@ -49,6 +50,36 @@ SIM_LOG_KEPT_COUNT_MAX = 100_000  # older lines are dropped (R replays to any st
 SPARK_BUCKET_MS = 60_000  # one sparkline bar per simulated minute
 SPARK_BUCKETS_COUNT_MAX = 60
 NEW_SEED_MAX = 2**32 - 1
+
+
+class LogEntry(NamedTuple):
+    """One record of a run, with its event-log text (what the filter looks in)."""
+
+    record: RunRecord
+    text: str
+
+    @property
+    def is_violation(self) -> bool:
+        return isinstance(self.record, Violation)
+
+    def matches(self, wanted: str) -> bool:
+        return wanted.casefold() in self.text.casefold()
+
+    def option(self) -> Option:
+        """Its line in the log: a step's clock reads as a date and time, not milliseconds;
+        a violation in bold red, a step where faults fired in the warning colour."""
+        record = self.record
+        if isinstance(record, Violation):
+            return Option(f"[b $error]{_escaped(self.text)}[/]")
+        text = _escaped(record.line(clock=format_ms(record.clock_ms)[5:]))
+        return Option(f"[$warning]{text}[/]" if record.faults else text)
+
+
+def _escaped(text: str) -> str:
+    """`text` shown as it is: no `[` in it opens markup."""
+    return text.replace("[", r"\[")
+
+
 def parse_steps(text: str) -> int:
     try:
         steps = int(text.strip())
@@ -62,10 +93,6 @@ def parse_steps(text: str) -> int:
 def next_seed(seed: int) -> int:
     """The seed 'new seed' moves to: drawn from the current one, so a session replays."""
     return DeterministicRng(seed).fork("console-new-seed").randint(0, NEW_SEED_MAX)
-
-
-def is_violation(line: str) -> bool:
-    return line.startswith("VIOLATION")
 
 
 class SimulationPane(Widget, can_focus=True):
@@ -128,12 +155,13 @@ class SimulationPane(Widget, can_focus=True):
         self.probabilities = dict.fromkeys(FaultType, SIM_FAULT_PROBABILITY_DEFAULT)
         self.enabled: dict[FaultType, FaultConfig] = {}
         self.simulation: Simulation | None = None
-        self.lines: deque[str] = deque(maxlen=SIM_LOG_KEPT_COUNT_MAX)
+        # The run's records, each with its event-log text (what the filter looks in)
+        self.entries: deque[LogEntry] = deque(maxlen=SIM_LOG_KEPT_COUNT_MAX)
         self.ops_per_sec: float | None = None
         self.buckets: dict[int, list[int]] = {}  # simulated minute: [ops, faults]
         self.step_times: list[int] = []  # the scratch store's clock after each step run
         self.faults_changed_mid_run = False
-        self._pending: list[str] = []
+        self._pending: list[LogEntry] = []
         self._faults_total = 0
         self._cancel_wanted = False
         self._run_active = False
@@ -442,7 +470,7 @@ class SimulationPane(Widget, can_focus=True):
             if store.seed is None and self._config().agent == store.agent:
                 raise InvalidInputError(f"the scratch agent {store.agent} is the agent being "
                                         "inspected; N picks another seed")
-            simulation = Simulation(self._config(), log=lambda line: self._pending.append(line))
+            simulation = Simulation(self._config(), records=self._take_record)
             await self._resources.enter_async_context(simulation.opened())
             self.simulation = simulation
         return self.simulation
@@ -541,17 +569,20 @@ class SimulationPane(Widget, can_focus=True):
 
     # The event log
 
+    def _take_record(self, record: RunRecord) -> None:
+        self._pending.append(LogEntry(record, record.line()))
+
     def _flush_log(self, shown_count_max: int = SIM_LOG_SHOWN_COUNT_MAX) -> None:
-        """The pending lines into the log, which keeps the last `shown_count_max` shown."""
+        """The pending entries into the log, which keeps the last `shown_count_max` shown."""
         pending, self._pending = self._pending, []
-        self.lines.extend(pending)
+        self.entries.extend(pending)
         wanted = self.query_one("#log-filter", Input).value
         log = self.query_one("#sim-log", OptionList)
-        shown = [line for line in pending if self._matches(line, wanted)]
+        shown = [entry for entry in pending if entry.matches(wanted)]
         if log.option_count + len(shown) > shown_count_max:
-            log.set_options([self._option(line) for line in self.shown_lines(shown_count_max)])
+            log.set_options([entry.option() for entry in self.shown_entries(shown_count_max)])
         else:
-            log.add_options([self._option(line) for line in shown])
+            log.add_options([entry.option() for entry in shown])
         self._show_sparklines()
 
     def _show_sparklines(self) -> None:
@@ -562,28 +593,11 @@ class SimulationPane(Widget, can_focus=True):
         spark_faults.data = faults
         spark_faults.visible = any(faults)
 
-    @staticmethod
-    def _matches(line: str, wanted: str) -> bool:
-        return wanted.casefold() in line.casefold()
-
-    @staticmethod
-    def _option(line: str) -> Option:
-        """One log line; its clock reads as a date and time, not milliseconds."""
-        step, clock_ms, rest = (line.split(" ", 2) + ["", ""])[:3]
-        if step.isdigit() and clock_ms.isdigit():
-            line = f"{step} {format_ms(int(clock_ms))[5:]} {rest}"
-        text = line.replace("[", r"\[")
-        if is_violation(line):
-            return Option(f"[b $error]{text}[/]")
-        if " faults=" in line:
-            return Option(f"[$warning]{text}[/]")
-        return Option(text)
-
-    def shown_lines(self, count_max: int = SIM_LOG_SHOWN_COUNT_MAX) -> list[str]:
-        """The log lines the filter lets through (the last `count_max`)."""
+    def shown_entries(self, count_max: int = SIM_LOG_SHOWN_COUNT_MAX) -> list[LogEntry]:
+        """The log entries the filter lets through (the last `count_max`)."""
         wanted = self.query_one("#log-filter", Input).value
-        newest = itertools.islice((line for line in reversed(self.lines)
-                                   if self._matches(line, wanted)), count_max)
+        newest = itertools.islice((entry for entry in reversed(self.entries)
+                                   if entry.matches(wanted)), count_max)
         return list(newest)[::-1]
 
     @on(Input.Changed, "#log-filter")
@@ -591,14 +605,15 @@ class SimulationPane(Widget, can_focus=True):
         event.stop()
         log = self.query_one("#sim-log", OptionList)
         log.clear_options()
-        log.add_options([self._option(line) for line in self.shown_lines()])
+        log.add_options([entry.option() for entry in self.shown_entries()])
 
     def action_next_violation(self) -> None:
-        shown = self.shown_lines()
+        shown = self.shown_entries()
         log = self.query_one("#sim-log", OptionList)
         start = -1 if log.highlighted is None else log.highlighted
-        later = [i for i, line in enumerate(shown) if i > start and is_violation(line)]
-        earlier = [i for i, line in enumerate(shown) if i <= start and is_violation(line)]
+        violations = [i for i, entry in enumerate(shown) if entry.is_violation]
+        later = [i for i in violations if i > start]
+        earlier = [i for i in violations if i <= start]
         if not later and not earlier:
             self.notify("No violation in the log.", title="Violations")
             return
@@ -611,7 +626,7 @@ class SimulationPane(Widget, can_focus=True):
     async def _reset(self, seed: int) -> None:
         await self._close()
         self.seed = seed
-        self.lines.clear()
+        self.entries.clear()
         self._pending, self.buckets, self.step_times = [], {}, []
         self._faults_total = 0
         self.ops_per_sec = None

@@ -359,7 +359,7 @@ class WorkingPane(Widget):
         line = " · ".join(parts)
         if line != self._totals_line:
             self._totals_line = line
-            self.query_one("#working-totals", Static).update(line)
+            self.query_one("#working-totals", Static).update(line, layout=False)  # fixed size
 
     # ---- filter --------------------------------------------------------------------------
 
